@@ -1,0 +1,1 @@
+"""Frame discovery, loading and array datasets for the faceless pipelines."""

@@ -1,0 +1,62 @@
+"""Kedro datasets that kedro-datasets does not provide."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kedro.io import AbstractDataset
+
+MMAP_MODES = (None, "r", "r+", "c")
+
+
+class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
+    """A NumPy array in a local ``.npy`` file, loaded memory-mapped by default.
+
+    Saving is atomic: the array is written to a temporary file next to the target
+    and renamed over it, so a crash never leaves a half-written file under the
+    final name.
+
+    Example catalog entry::
+
+        frames_lr:
+          type: faceless.data.datasets.NpyArrayDataset
+          filepath: data/03_primary/frames_lr.npy
+          mmap_mode: r
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        mmap_mode: str | None = "r",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if mmap_mode not in MMAP_MODES:
+            raise ValueError(f"mmap_mode must be one of {MMAP_MODES}, got {mmap_mode!r}")
+        self._filepath = Path(filepath)
+        self._mmap_mode = mmap_mode
+        self.metadata = metadata
+
+    def load(self) -> np.ndarray:
+        return np.load(self._filepath, mmap_mode=self._mmap_mode, allow_pickle=False)
+
+    def save(self, data: np.ndarray) -> None:
+        array = np.asarray(data)
+        self._filepath.parent.mkdir(parents=True, exist_ok=True)
+        # Ends in .npy so np.save does not append another suffix; pid keeps
+        # concurrent writers (e.g. ParallelRunner) from sharing a temp file.
+        temporary = self._filepath.with_name(f"{self._filepath.name}.tmp-{os.getpid()}.npy")
+        try:
+            with open(temporary, "wb") as handle:
+                np.save(handle, array, allow_pickle=False)
+            os.replace(temporary, self._filepath)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "mmap_mode": self._mmap_mode}

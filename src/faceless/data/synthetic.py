@@ -1,0 +1,408 @@
+"""The built-in demo dataset: procedurally rendered people in the OrCam frame-tree layout.
+
+Why it looks the way it does (each choice is there so the dataset is a real recognition problem
+on a video-disjoint split, and so super-resolution has something to prove):
+
+* People come in *look-alike groups*. Everyone in a group shares the coarse traits that survive
+  at 64 px (skin tone, hair colour and style, face shape, build). Group members differ only in
+  fine detail: the orientation and pitch of the hair's strand texture (a few pixels at 256 px,
+  averaged away at 64 px), the iris colour, moles, thin glasses frames and eyebrow weight. A 64 px
+  classifier can at best name the group; the 256 px truth names the person.
+* Per-video traits (clothes, background, lighting, camera distance, JPEG quality) change from one
+  video to the next, so a classifier that memorises videos fails on unseen ones.
+* Within a sequence the head drifts, blinks and talks, so frames of a sequence are alike but not
+  identical.
+
+Everything is deterministic from ``seed``: the same parameters give byte-identical files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+#: Bump when the renderer changes, so a cached demo tree made by older code is regenerated.
+RENDERER_VERSION = 3
+PARAMS_FILE = "demo_params.json"
+
+HAIR_STYLES = ("short", "long", "fringe", "curly")
+STRIPE_ANGLES = (0.0, 45.0, 90.0, 135.0)
+IRIS_COLOURS = ((70, 120, 200), (60, 150, 70), (120, 70, 30), (150, 150, 150), (40, 40, 40))
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How much demo data to render; ranges are inclusive (min, max)."""
+
+    people: int = 16
+    lookalike_group_size: int = 4
+    videos_per_person: tuple[int, int] = (5, 7)
+    sequences_per_video: tuple[int, int] = (3, 4)
+    frames_per_sequence: tuple[int, int] = (4, 6)
+    hr_size: int = 256
+    scale: int = 4
+    jpeg_quality: tuple[int, int] = (35, 75)
+    seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> DemoSize:
+        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
+        for key in ("videos_per_person", "sequences_per_video", "frames_per_sequence", "jpeg_quality"):
+            if key in known:
+                known[key] = _as_range(known[key], f"ingestion.demo.{key}")
+        size = cls(**known)
+        if size.hr_size % size.scale:
+            raise ValueError(
+                f"ingestion.demo.hr_size ({size.hr_size}) must be a multiple of scale ({size.scale})"
+            )
+        if size.people < 1 or size.lookalike_group_size < 1:
+            raise ValueError("ingestion.demo.people and lookalike_group_size must be >= 1")
+        return size
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _as_range(value: Any, name: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    lo, hi = (int(v) for v in value)
+    if not 1 <= lo <= hi:
+        raise ValueError(f"{name} must be an int >= 1 or [min, max] with 1 <= min <= max, got {value}")
+    return (lo, hi)
+
+
+def _rng(*key: Any) -> np.random.Generator:
+    """A generator seeded by a tuple of keys, so every person/video/frame is independent of order."""
+    digest = hashlib.sha256(repr(key).encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Traits
+# ----------------------------------------------------------------------------------------------
+def group_traits(seed: int, group: int) -> dict[str, Any]:
+    """Coarse traits every member of a look-alike group shares (they survive at 64 px)."""
+    r = _rng(seed, "group", group)
+    skin_base = np.array([[245, 215, 190], [225, 180, 140], [190, 140, 100], [140, 95, 60], [95, 65, 45]])
+    t = r.uniform(0, len(skin_base) - 1)
+    i = int(t)
+    skin = skin_base[i] + (skin_base[min(i + 1, len(skin_base) - 1)] - skin_base[i]) * (t - i)
+    hair_palette = np.array([[30, 25, 20], [90, 60, 35], [160, 110, 60], [215, 190, 120], [120, 120, 120],
+                             [150, 50, 30]])
+    return {
+        "skin": skin,
+        "hair": hair_palette[r.integers(len(hair_palette))].astype(float) + r.uniform(-15, 15, 3),
+        "hair_style": HAIR_STYLES[r.integers(len(HAIR_STYLES))],
+        "face_w": r.uniform(0.20, 0.25),   # half-width of the head ellipse, fraction of frame
+        "face_h": r.uniform(0.26, 0.31),
+        "shoulders": r.uniform(0.42, 0.62),
+        "beard": bool(r.random() < 0.25),
+    }
+
+
+def person_traits(seed: int, person: int, group_size: int) -> dict[str, Any]:
+    """Coarse group traits plus the fine detail that tells group members apart."""
+    group, member = divmod(person, group_size)
+    traits = group_traits(seed, group)
+    r = _rng(seed, "person", person)
+    # Distinct within a group by construction: member m takes the m-th entry of a group shuffle.
+    g = _rng(seed, "group-order", group)
+    angles = g.permutation(len(STRIPE_ANGLES))
+    irises = g.permutation(len(IRIS_COLOURS))
+    traits.update(
+        {
+            "skin": traits["skin"] + r.uniform(-6, 6, 3),
+            "stripe_angle": STRIPE_ANGLES[angles[member % len(angles)]],
+            "stripe_period": (3, 5)[(member // len(STRIPE_ANGLES)) % 2],
+            "iris": np.array(IRIS_COLOURS[irises[member % len(irises)]], float),
+            "moles": r.uniform([-0.8, -0.2], [0.8, 0.8], size=(int(r.integers(1, 5)), 2)),
+            "glasses": bool((member + g.integers(2)) % 2),
+            "brow_px": int(r.integers(2, 6)),
+            "brow_tilt": float(r.uniform(-0.06, 0.06)),
+            "mouth_w": float(r.uniform(0.28, 0.42)),
+        }
+    )
+    return traits
+
+
+def video_traits(seed: int, person: int, video: int) -> dict[str, Any]:
+    """What changes per video: clothes, set, lighting, camera distance, compression."""
+    r = _rng(seed, "video", person, video)
+    return {
+        "bg": r.uniform(30, 220, 3),
+        "bg2": r.uniform(30, 220, 3),
+        "bg_shapes": [(r.uniform(0, 1, 4), r.uniform(30, 220, 3)) for _ in range(int(r.integers(2, 6)))],
+        "shirt": r.uniform(20, 235, 3),
+        "shirt_pattern": int(r.integers(3)),
+        "shirt2": r.uniform(20, 235, 3),
+        "gain": r.uniform(0.7, 1.25),
+        "tint": r.uniform(0.85, 1.15, 3),
+        "light_slope": r.uniform(-0.35, 0.35),
+        "zoom": r.uniform(0.82, 1.12),
+        "centre": r.uniform(-0.06, 0.06, 2),
+        "quality_u": r.random(),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering
+# ----------------------------------------------------------------------------------------------
+def _stripes(size: int, angle_deg: float, period: int) -> np.ndarray:
+    """A 0..1 strand texture: thin dark lines at the given angle and pitch (pixels at HR)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    a = np.deg2rad(angle_deg)
+    phase = (xx * np.cos(a) + yy * np.sin(a)) / period
+    return (np.mod(phase, 1.0) < 0.45).astype(np.float32)
+
+
+def _colour(c: np.ndarray) -> tuple[int, int, int]:
+    return tuple(int(v) for v in np.clip(c, 0, 255))
+
+
+def render_frame(person: dict, video: dict, frame_rng: np.random.Generator, t: float, size: int) -> Image.Image:
+    """Render one HR frame (size x size RGB). ``t`` in [0, 1] is the time within the sequence."""
+    s = size
+    img = Image.new("RGB", (s, s), _colour(video["bg"]))
+    d = ImageDraw.Draw(img)
+    # The set: a two-tone backdrop with a few props.
+    d.rectangle([0, int(s * 0.6), s, s], fill=_colour(video["bg2"]))
+    for box, col in video["bg_shapes"]:
+        (x0, x1), (y0, y1) = sorted(box[:2] * s), sorted(box[2:] * s)
+        d.rectangle([x0, y0, x1, y0 + (y1 - y0) * 0.5], fill=_colour(col))
+
+    zoom = video["zoom"] * (1 + 0.03 * np.sin(2 * np.pi * t))
+    cx = s * (0.5 + video["centre"][0] + 0.03 * np.sin(2 * np.pi * (t + frame_rng.uniform(-0.05, 0.05))))
+    cy = s * (0.47 + video["centre"][1] + 0.02 * np.cos(2 * np.pi * t))
+    fw, fh = person["face_w"] * s * zoom, person["face_h"] * s * zoom
+
+    # Torso and clothes (per video).
+    sh = person["shoulders"] * s * zoom
+    torso = [(cx - sh, s), (cx - sh * 0.8, cy + fh * 1.05), (cx + sh * 0.8, cy + fh * 1.05), (cx + sh, s)]
+    d.polygon(torso, fill=_colour(video["shirt"]))
+    if video["shirt_pattern"] == 1:  # wide stripes: coarse, so they never look like hair strands
+        mask = Image.new("L", (s, s), 0)
+        ImageDraw.Draw(mask).polygon(torso, fill=255)
+        band = Image.new("RGB", (s, s), _colour(video["shirt2"]))
+        bands = Image.new("L", (s, s), 0)
+        bd = ImageDraw.Draw(bands)
+        for k in range(0, s, 20):
+            bd.rectangle([0, k, s, k + 9], fill=255)
+        img.paste(band, (0, 0), Image.fromarray(np.minimum(np.array(mask), np.array(bands))))
+        d = ImageDraw.Draw(img)
+    elif video["shirt_pattern"] == 2:
+        d.polygon([(cx - sh * 0.25, cy + fh * 1.05), (cx, cy + fh * 1.6), (cx + sh * 0.25, cy + fh * 1.05)],
+                  fill=_colour(video["shirt2"]))
+    # Neck, then head.
+    skin = person["skin"]
+    d.rectangle([cx - fw * 0.35, cy + fh * 0.6, cx + fw * 0.35, cy + fh * 1.1], fill=_colour(skin * 0.9))
+    hair_mask = Image.new("L", (s, s), 0)
+    hm = ImageDraw.Draw(hair_mask)
+    style = person["hair_style"]
+    if style in ("long", "curly"):
+        spread = 1.25 if style == "curly" else 1.12
+        hm.ellipse([cx - fw * spread, cy - fh * 1.1, cx + fw * spread, cy + fh * (0.9 if style == "long" else 0.5)],
+                   fill=255)
+    elif style != "bald":
+        hm.ellipse([cx - fw * 1.05, cy - fh * 1.12, cx + fw * 1.05, cy + fh * 0.2], fill=255)
+    if style == "bald":
+        hm.ellipse([cx - fw * 1.04, cy - fh * 0.4, cx - fw * 0.8, cy + fh * 0.1], fill=255)
+        hm.ellipse([cx + fw * 0.8, cy - fh * 0.4, cx + fw * 1.04, cy + fh * 0.1], fill=255)
+    _paint_hair(img, hair_mask, person)
+    d = ImageDraw.Draw(img)
+    # Ears then face.
+    for side in (-1, 1):
+        d.ellipse([cx + side * fw * 0.95 - fw * 0.12, cy - fh * 0.15, cx + side * fw * 0.95 + fw * 0.12,
+                   cy + fh * 0.2], fill=_colour(skin * 0.92))
+    d.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=_colour(skin))
+    if style == "fringe":
+        fringe = Image.new("L", (s, s), 0)
+        ImageDraw.Draw(fringe).chord([cx - fw, cy - fh * 1.12, cx + fw, cy - fh * 0.15], 180, 360, fill=255)
+        _paint_hair(img, fringe, person)
+        d = ImageDraw.Draw(img)
+    elif style in ("short", "long", "curly"):
+        cap = Image.new("L", (s, s), 0)
+        ImageDraw.Draw(cap).chord([cx - fw * 1.02, cy - fh * 1.12, cx + fw * 1.02, cy - fh * 0.35], 180, 360,
+                                  fill=255)
+        _paint_hair(img, cap, person)
+        d = ImageDraw.Draw(img)
+    if person["beard"]:
+        beard = Image.new("L", (s, s), 0)
+        ImageDraw.Draw(beard).chord([cx - fw * 0.95, cy - fh * 0.2, cx + fw * 0.95, cy + fh * 1.02], 0, 180,
+                                    fill=255)
+        ImageDraw.Draw(beard).ellipse([cx - fw * 0.3, cy + fh * 0.32, cx + fw * 0.3, cy + fh * 0.55], fill=0)
+        _paint_hair(img, beard, person)
+        d = ImageDraw.Draw(img)
+
+    # Eyes (blink now and then), iris colour is identity detail of ~2 px at 64 px.
+    eye_y = cy - fh * 0.12
+    blink = frame_rng.random() < 0.12
+    look = frame_rng.uniform(-0.04, 0.04) * fw
+    for side in (-1, 1):
+        ex = cx + side * fw * 0.4
+        ew, eh = fw * 0.2, fh * 0.09
+        if blink:
+            d.line([ex - ew, eye_y, ex + ew, eye_y], fill=_colour(skin * 0.5), width=2)
+        else:
+            d.ellipse([ex - ew, eye_y - eh, ex + ew, eye_y + eh], fill=(240, 240, 240))
+            ir = eh * 0.95
+            d.ellipse([ex + look - ir, eye_y - ir, ex + look + ir, eye_y + ir], fill=_colour(person["iris"]))
+            d.ellipse([ex + look - ir * 0.4, eye_y - ir * 0.4, ex + look + ir * 0.4, eye_y + ir * 0.4],
+                      fill=(10, 10, 10))
+        # Eyebrows: weight and tilt are the person's.
+        by = eye_y - fh * 0.2
+        tilt = side * person["brow_tilt"] * fh
+        d.line([ex - ew * 1.1, by + tilt, ex + ew * 1.1, by - tilt], fill=_colour(person["hair"] * 0.8),
+               width=max(1, int(person["brow_px"] * zoom)))
+        if person["glasses"]:
+            gr = fw * 0.27
+            d.ellipse([ex - gr, eye_y - gr * 0.75, ex + gr, eye_y + gr * 0.75], outline=(25, 25, 25),
+                      width=max(1, int(2 * zoom)))
+    if person["glasses"]:
+        d.line([cx - fw * 0.13, eye_y, cx + fw * 0.13, eye_y], fill=(25, 25, 25), width=max(1, int(2 * zoom)))
+    # Nose and mouth (talking: the mouth opens and closes within a sequence).
+    d.line([cx, eye_y + fh * 0.1, cx - fw * 0.06, cy + fh * 0.3, cx + fw * 0.04, cy + fh * 0.33],
+           fill=_colour(skin * 0.75), width=2)
+    mw = person["mouth_w"] * fw
+    my = cy + fh * 0.52
+    opening = fh * 0.07 * max(0.0, np.sin(2 * np.pi * (3 * t + frame_rng.uniform(0, 1))))
+    d.ellipse([cx - mw, my - 2 - opening, cx + mw, my + 2 + opening], fill=(150, 60, 60))
+    # Moles: tiny dark dots at the person's own places on the face.
+    for mx, my_ in person["moles"]:
+        px, py = cx + mx * fw * 0.75, cy + my_ * fh * 0.75
+        r = 1.6 * zoom
+        d.ellipse([px - r, py - r, px + r, py + r], fill=_colour(skin * 0.35))
+
+    # Lighting: per-video gain, tint and a left-right slope; a little sensor noise per frame.
+    arr = np.asarray(img, dtype=np.float32)
+    slope = 1 + video["light_slope"] * (np.linspace(-1, 1, s, dtype=np.float32)[None, :, None])
+    arr = arr * video["gain"] * video["tint"][None, None, :].astype(np.float32) * slope
+    arr += frame_rng.normal(0, 3.0, arr.shape).astype(np.float32)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+_STRIPE_CACHE: dict[tuple[int, float, int], np.ndarray] = {}
+
+
+def _paint_hair(img: Image.Image, mask: Image.Image, person: dict) -> None:
+    """Fill ``mask`` with hair: the group's colour modulated by the person's strand texture."""
+    s = img.size[0]
+    key = (s, person["stripe_angle"], person["stripe_period"])
+    if key not in _STRIPE_CACHE:
+        _STRIPE_CACHE[key] = _stripes(s, person["stripe_angle"], person["stripe_period"])
+    stripes = _STRIPE_CACHE[key]
+    base = person["hair"]
+    # Strands darker than light hair, lighter than dark hair, so the texture shows on every colour.
+    strand = base * 0.45 if base.mean() > 80 else base + 75
+    hair = base[None, None, :] + (strand - base)[None, None, :] * stripes[..., None]
+    hair_img = Image.fromarray(np.clip(hair, 0, 255).astype(np.uint8))
+    img.paste(hair_img, (0, 0), mask)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layout and writing
+# ----------------------------------------------------------------------------------------------
+def plan_tree(size: DemoSize) -> list[dict[str, Any]]:
+    """The folder numbers, per person: non-dense, not starting at 0, like the real data."""
+    plan = []
+    for person in range(size.people):
+        r = _rng(size.seed, "layout", person)
+        n_videos = int(r.integers(size.videos_per_person[0], size.videos_per_person[1] + 1))
+        videos = sorted(r.choice(np.arange(1, 500), n_videos, replace=False).tolist())
+        entries = []
+        for video in videos:
+            n_seq = int(r.integers(size.sequences_per_video[0], size.sequences_per_video[1] + 1))
+            seqs = sorted(r.choice(np.arange(0, 60), n_seq, replace=False).tolist())
+            for seq in seqs:
+                n_frames = int(r.integers(size.frames_per_sequence[0], size.frames_per_sequence[1] + 1))
+                first = int(r.integers(1, 40))
+                frames = (first + np.cumsum(r.integers(1, 4, n_frames)) - 1).tolist()
+                entries.append({"video": video, "sequence": seq, "frames": frames})
+        plan.append({"person": person, "entries": entries})
+    return plan
+
+
+def _frame_rel(person: int, video: int, seq: int, frame: int, ext: str) -> str:
+    return f"person_{person:04d}/video_{video:04d}/seq_{seq:04d}/frame_{frame:05d}.{ext}"
+
+
+def _render_person(args: tuple[DemoSize, dict[str, Any], str]) -> int:
+    size, person_plan, out_dir = args
+    out = Path(out_dir)
+    p = person_plan["person"]
+    person = person_traits(size.seed, p, size.lookalike_group_size)
+    lr_px = size.hr_size // size.scale
+    written = 0
+    for entry in person_plan["entries"]:
+        video = video_traits(size.seed, p, entry["video"])
+        q_lo, q_hi = size.jpeg_quality
+        quality = int(round(q_lo + (q_hi - q_lo) * video["quality_u"]))
+        frames = entry["frames"]
+        for k, frame in enumerate(frames):
+            frame_rng = _rng(size.seed, "frame", p, entry["video"], entry["sequence"], frame)
+            t = k / max(1, len(frames))
+            hr = render_frame(person, video, frame_rng, t, size.hr_size)
+            # Slight optical blur before sampling, as a camera has; then 4x area downscale + JPEG.
+            lr = hr.filter(ImageFilter.GaussianBlur(0.6)).resize((lr_px, lr_px), Image.Resampling.BOX)
+            lr_path = out / "lr" / _frame_rel(p, entry["video"], entry["sequence"], frame, "jpg")
+            hr_path = out / "hr" / _frame_rel(p, entry["video"], entry["sequence"], frame, "png")
+            lr_path.parent.mkdir(parents=True, exist_ok=True)
+            hr_path.parent.mkdir(parents=True, exist_ok=True)
+            lr.save(lr_path, quality=quality)
+            hr.save(hr_path, compress_level=1)
+            written += 1
+    return written
+
+
+def demo_fingerprint(size: DemoSize) -> dict[str, Any]:
+    return {"renderer_version": RENDERER_VERSION, **size.as_dict()}
+
+
+def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int = 2, progress: bool = True) -> dict:
+    """Render the demo tree under ``root`` (``root/lr`` 64 px JPEGs, ``root/hr`` 256 px PNGs).
+
+    Skips the work when ``root`` already holds a complete tree made with the same parameters.
+    Renders into a temporary sibling folder and renames it at the end, so an interrupted run
+    never leaves a tree that looks complete.
+    """
+    root = Path(root)
+    wanted = demo_fingerprint(size)
+    marker = root / PARAMS_FILE
+    if marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == wanted:
+        info = json.loads(marker.read_text())
+        return {**info, "generated": False}
+
+    tmp = root.with_name(root.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    plan = plan_tree(size)
+    jobs = [(size, person_plan, str(tmp)) for person_plan in plan]
+    frames = 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc="rendering demo people", unit="person", disable=not progress)
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for n in pool.map(_render_person, jobs):
+                frames += n
+                bar.update()
+    else:
+        for job in jobs:
+            frames += _render_person(job)
+            bar.update()
+    bar.close()
+    info = {"fingerprint": wanted, "frames": frames, "people": size.people}
+    (tmp / PARAMS_FILE).write_text(json.dumps(info, indent=2))
+    if root.exists():
+        shutil.rmtree(root)
+    tmp.rename(root)
+    return {**info, "generated": True}

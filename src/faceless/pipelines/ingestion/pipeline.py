@@ -1,0 +1,13 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import prepare_source, scan_frames
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(prepare_source, "params:ingestion", "source_info", name="prepare_source"),
+            Node(scan_frames, ["source_info", "params:ingestion"], ["frame_index", "ingestion_report"],
+                 name="scan_frames"),
+        ]
+    )

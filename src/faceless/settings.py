@@ -1,0 +1,20 @@
+"""Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
+import os
+
+# Offline by default: no usage telemetry from MLflow (kedro's own is off through `.telemetry`).
+# `faceless/__init__.py` sets the same, for processes that import the package before settings.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# kedro-mlflow registers its hooks through its entry point; nothing else to add here.
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
+
+
+# Third-party deprecation chatter that users can do nothing about (omegaconf via kedro and
+# kedro-mlflow; MLflow's pyfunc type-hint advice): keep the run log readable.
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message=r".*register_new_resolver\(\) is deprecated.*")
+warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")
