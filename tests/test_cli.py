@@ -73,3 +73,13 @@ def test_config_error_is_one_line_naming_the_parameter(project_copy: Path) -> No
     result = kedro(project_copy, "run", "--pipeline=full", "--params", "ingestion.source=folder")
     assert result.returncode != 0
     assert "ingestion.root" in result.stdout + result.stderr
+
+
+def test_viz_build_shows_every_stage(project_copy: Path) -> None:
+    result = kedro(project_copy, "viz", "build")
+    assert result.returncode == 0, result.stderr[-3000:]
+    main = json.loads((project_copy / "build" / "api" / "main").read_text())
+    pipelines = {p["id"] for p in main["pipelines"]}
+    assert {"ingestion", "sampling", "full", "__default__"} <= pipelines
+    tasks = {n["name"] for n in main["nodes"] if n.get("type") == "task"}
+    assert {"prepare_source", "scan_frames", "split_frames", "sample_splits", "load_test_frames"} <= tasks

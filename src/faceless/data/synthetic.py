@@ -54,17 +54,24 @@ class DemoSize:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> DemoSize:
-        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
-        for key in ("videos_per_person", "sequences_per_video", "frames_per_sequence", "jpeg_quality"):
+        """Build from ``ingestion.demo`` params; a bad value raises ValueError naming it."""
+        unknown = sorted(set(params) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"ingestion.demo has unknown keys {unknown}; expected {sorted(cls.__dataclass_fields__)}")
+        known = dict(params)
+        for key, upper in RANGE_LIMITS.items():
             if key in known:
-                known[key] = _as_range(known[key], f"ingestion.demo.{key}")
+                known[key] = _as_range(known[key], f"ingestion.demo.{key}", upper)
+        for key in ("people", "lookalike_group_size", "hr_size", "scale", "seed"):
+            if key in known:
+                known[key] = _as_int(known[key], f"ingestion.demo.{key}", low=0 if key == "seed" else 1)
         size = cls(**known)
-        if size.hr_size % size.scale:
+        if size.scale < 2:
+            raise ValueError(f"ingestion.demo.scale must be >= 2, got {size.scale}")
+        if size.hr_size % size.scale or size.hr_size < size.scale:
             raise ValueError(
-                f"ingestion.demo.hr_size ({size.hr_size}) must be a multiple of scale ({size.scale})"
+                f"ingestion.demo.hr_size ({size.hr_size}) must be a positive multiple of scale ({size.scale})"
             )
-        if size.people < 1 or size.lookalike_group_size < 1:
-            raise ValueError("ingestion.demo.people and lookalike_group_size must be >= 1")
         return size
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,12 +79,27 @@ class DemoSize:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def _as_range(value: Any, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    lo, hi = (int(v) for v in value)
-    if not 1 <= lo <= hi:
-        raise ValueError(f"{name} must be an int >= 1 or [min, max] with 1 <= min <= max, got {value}")
+#: Upper bounds of the [min, max] size parameters (the layout draws numbers from fixed pools).
+RANGE_LIMITS = {"videos_per_person": 499, "sequences_per_video": 60, "frames_per_sequence": 1000,
+                "jpeg_quality": 100}
+
+
+def _as_int(value: Any, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _as_range(value: Any, name: str, upper: int) -> tuple[int, int]:
+    """An int n (meaning [n, n]) or a [min, max] pair with 1 <= min <= max <= upper."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        lo, hi = (_as_int(v, name, 1) for v in value)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        lo = hi = _as_int(value, name, 1)
+    else:
+        raise ValueError(f"{name} must be an int or a [min, max] pair, got {value!r}")
+    if not lo <= hi <= upper:
+        raise ValueError(f"{name} must satisfy 1 <= min <= max <= {upper}, got {value!r}")
     return (lo, hi)
 
 

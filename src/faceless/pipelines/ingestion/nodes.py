@@ -30,7 +30,7 @@ def prepare_source(params: dict[str, Any]) -> dict[str, Any]:
     try:
         size = DemoSize.from_params(demo)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"ingestion.demo: {err}") from err
+        raise ConfigError(str(err)) from err
     info = generate_demo(demo_root, size, workers=int(params.get("workers", 2)))
     if info["generated"]:
         logger.info("rendered the demo dataset: %d frames of %d people under %s", info["frames"], size.people, demo_root)

@@ -67,7 +67,8 @@ def split_frames(frame_index: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.
     side = pd.Series("", index=frame_index.index, dtype=object)
     unsplittable: dict[str, int] = {}
     for person, rows in frame_index.groupby("person", sort=True):
-        groups = rows[levels].drop_duplicates().to_numpy()
+        # Sorted, so the split depends on the seed alone, not on the order of the index rows.
+        groups = rows[levels].drop_duplicates().sort_values(levels).to_numpy()
         n = len(groups)
         n_test = max(1, int(round(n * test_fraction)))
         n_val = 0 if val_fraction == 0 else max(1, int(round((n - n_test) * val_fraction)))
@@ -180,7 +181,7 @@ def sample_person(rows: pd.DataFrame, quotas: dict[str, int], rng: np.random.Gen
             chosen, short = _pick(rng, frames.index.to_numpy(), n_frm)
             shortage["frames"] += short
             # Temporal order within the sequence, as a video would give them.
-            picks.append(frames.loc[np.sort(chosen)])
+            picks.append(frames.loc[chosen].sort_values("frame", kind="stable"))
     return pd.concat(picks), shortage
 
 
@@ -250,9 +251,24 @@ def sample_splits(split_index: pd.DataFrame, split_info: dict[str, Any], params:
         quotas, source = resolve_quotas(frames, params.get(side), side)
         samples[side], info = sample_side(frames, quotas, shortage, seed, side)
         sides_report[side] = {**info, "quota_source": source}
+    # A person dropped on one side is dropped on every side: a test person the classifier never
+    # trained on (or a trained person never tested) would skew the comparison.
+    dropped = sorted({p for info in sides_report.values() for p in info.get("dropped_people", [])}, key=int)
+    if dropped:
+        keep = {side: ~samples[side]["person"].astype(str).isin(dropped) for side in SIDES}
+        samples = {side: samples[side][keep[side]].reset_index(drop=True) for side in SIDES}
+        for side, info in sides_report.items():
+            if "per_person" in info:
+                for person in dropped:
+                    if person in info["per_person"]:
+                        info["per_person"][person]["frames"] = 0
+                info["frames"] = len(samples[side])
+                info["people"] = int(samples[side]["person"].nunique())
+        logger.warning("sampling.shortage=drop: left out %d people short of a quota: %s", len(dropped), dropped)
     report = {
         **split_info,
         "shortage": shortage,
+        "dropped_people": dropped,
         "sides": sides_report,
         "leakage_sampled": leakage_audit(samples),
         "has_hr": "hr_path" in split_index.columns,

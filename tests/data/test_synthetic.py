@@ -1,0 +1,275 @@
+"""Tests for faceless.data.synthetic: the procedurally rendered demo dataset."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceless.data.frame_tree import scan_frame_tree
+from faceless.data.synthetic import PARAMS_FILE, DemoSize, generate_demo, person_traits
+
+TINY = {
+    "people": 4,
+    "lookalike_group_size": 2,
+    "videos_per_person": [2, 3],
+    "sequences_per_video": [1, 3],
+    "frames_per_sequence": [2, 4],
+    "hr_size": 32,
+    "scale": 4,
+    "seed": 0,
+}
+LR_FILE = re.compile(r"person_\d{4}/video_\d{4}/seq_\d{4}/frame_\d{5}\.jpg")
+HR_FILE = re.compile(r"person_\d{4}/video_\d{4}/seq_\d{4}/frame_\d{5}\.png")
+
+
+def render(root: Path, workers: int = 1, **overrides) -> dict:
+    return generate_demo(root, DemoSize.from_params({**TINY, **overrides}), workers=workers, progress=False)
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def tree_hash(root: Path) -> str:
+    """One hash of every file's relative path and bytes."""
+    digest = hashlib.sha256()
+    for path in files_under(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in files_under(root)}
+
+
+def partial_folders(parent: Path) -> list[str]:
+    return [p.name for p in parent.iterdir() if p.name.endswith(".partial")]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("synthetic") / "demo"
+    return root, render(root)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layout and indexing
+# ----------------------------------------------------------------------------------------------
+def test_generate_reports_what_it_wrote(demo):
+    root, info = demo
+    assert info["generated"] is True
+    assert info["people"] == TINY["people"]
+    assert info["frames"] == len(list((root / "lr").rglob("*.jpg"))) == len(list((root / "hr").rglob("*.png")))
+    assert info["fingerprint"]["hr_size"] == 32 and "renderer_version" in info["fingerprint"]
+    assert (root / PARAMS_FILE).is_file()
+
+
+def test_tree_is_in_the_orcam_layout(demo):
+    root, _ = demo
+    assert sorted(p.name for p in root.iterdir()) == sorted(["lr", "hr", PARAMS_FILE])
+    lr = [p.relative_to(root / "lr").as_posix() for p in files_under(root / "lr")]
+    hr = [p.relative_to(root / "hr").as_posix() for p in files_under(root / "hr")]
+    assert lr and all(LR_FILE.fullmatch(rel) for rel in lr), lr[:5]
+    assert all(HR_FILE.fullmatch(rel) for rel in hr), hr[:5]
+    # Every LR frame has its HR truth at the same numbers, and nothing else.
+    assert [rel[:-4] for rel in lr] == [rel[:-4] for rel in hr]
+    assert sorted({rel.split("/")[0] for rel in lr}) == [f"person_{p:04d}" for p in range(TINY["people"])]
+
+
+def test_scan_indexes_every_written_frame(demo):
+    root, info = demo
+    index, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, progress=False)
+    assert report["frames_skipped"] == 0
+    assert report["frames_kept"] == report["files_seen"] == info["frames"] == len(index)
+    assert report["stray_files"]["count"] == 0 and report["nonmatching_dirs"]["count"] == 0
+    assert index["hr_path"].notna().all()
+    assert set(index["path"]) == {str(p) for p in (root / "lr").rglob("*.jpg")}
+    assert report["people"] == TINY["people"]
+    # The sizes follow the ranges asked for.
+    per_person = index.groupby("person")["video"].nunique()
+    assert per_person.between(*TINY["videos_per_person"]).all()
+    per_video = index.groupby(["person", "video"])["sequence"].nunique()
+    assert per_video.between(*TINY["sequences_per_video"]).all()
+    per_seq = index.groupby(["person", "video", "sequence"]).size()
+    assert per_seq.between(*TINY["frames_per_sequence"]).all()
+
+
+def test_numbers_are_non_dense_and_do_not_start_at_zero(demo):
+    root, _ = demo
+    index, _ = scan_frame_tree(root / "lr", validate="none", workers=1, progress=False)
+    per_seq = index.groupby(["person", "video", "sequence"])["frame"]
+    # Some sequence has gaps between frame numbers, and frames never start at 0.
+    assert ((per_seq.max() - per_seq.min() + 1) > per_seq.size()).any()
+    assert (per_seq.min() > 0).all()
+    # Video numbers are neither dense nor from 0.
+    videos = index.groupby("person")["video"]
+    assert (videos.min() > 0).all()
+    assert ((videos.max() - videos.min() + 1) > videos.nunique()).any()
+
+
+def test_lr_is_one_scale_th_of_hr(demo):
+    root, _ = demo
+    _, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, progress=False)
+    assert report["frame_size"] == [8, 8]
+    assert report["hr_frame_size"] == [32, 32]
+    lr_path = next((root / "lr").rglob("*.jpg"))
+    hr_path = root / "hr" / lr_path.relative_to(root / "lr").with_suffix(".png")
+    with Image.open(lr_path) as lr, Image.open(hr_path) as hr:
+        assert lr.format == "JPEG" and hr.format == "PNG"
+        assert lr.mode == hr.mode == "RGB"
+        assert (lr.width * TINY["scale"], lr.height * TINY["scale"]) == hr.size
+        lr_px = np.asarray(lr, dtype=np.float32)
+        hr_px = np.asarray(hr.resize(lr.size, Image.Resampling.BOX), dtype=np.float32)
+    # The LR frame is the HR frame downscaled (plus blur and JPEG), not an unrelated picture.
+    assert np.abs(lr_px - hr_px).mean() < 25
+
+
+# ----------------------------------------------------------------------------------------------
+# Determinism and caching
+# ----------------------------------------------------------------------------------------------
+def test_same_params_give_byte_identical_trees(demo, tmp_path):
+    root, _ = demo
+    other = tmp_path / "elsewhere" / "demo_copy"
+    info = render(other)
+    assert info["generated"] is True
+    assert tree_hash(other) == tree_hash(root)
+
+
+def test_worker_count_does_not_change_the_bytes(tmp_path):
+    small = {"people": 2, "videos_per_person": 1, "sequences_per_video": 1}
+    render(tmp_path / "one", workers=1, **small)
+    render(tmp_path / "two", workers=2, **small)
+    assert tree_hash(tmp_path / "one") == tree_hash(tmp_path / "two")
+
+
+def test_second_call_in_the_same_root_does_not_rewrite(demo):
+    root, first = demo
+    before = mtimes(root)
+    info = render(root)
+    assert info["generated"] is False
+    assert info["fingerprint"] == first["fingerprint"] and info["frames"] == first["frames"]
+    assert mtimes(root) == before
+    assert partial_folders(root.parent) == []
+
+
+def test_changing_a_parameter_regenerates(tmp_path):
+    root = tmp_path / "demo"
+    small = {"people": 2, "videos_per_person": [1, 2]}
+    first = render(root, **small)
+    first_hash = tree_hash(root)
+    assert first["generated"] is True
+    assert render(root, **small)["generated"] is False
+    again = render(root, **{**small, "seed": 1})
+    assert again["generated"] is True
+    assert again["fingerprint"]["seed"] == 1
+    assert tree_hash(root) != first_hash
+    # The new tree replaced the old one completely: it scans cleanly and matches its own count.
+    index, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, progress=False)
+    assert report["frames_skipped"] == 0 and len(index) == again["frames"]
+    assert partial_folders(tmp_path) == []
+
+
+def test_an_interrupted_partial_folder_is_cleaned_up(tmp_path):
+    stale = tmp_path / "demo.partial"
+    (stale / "lr" / "person_0000").mkdir(parents=True)
+    (stale / "junk.txt").write_text("left by a killed run")
+    render(tmp_path / "demo", people=1)
+    assert partial_folders(tmp_path) == []
+    assert not (tmp_path / "demo" / "junk.txt").exists()
+
+
+def test_no_partial_folder_remains(demo):
+    root, _ = demo
+    assert partial_folders(root.parent) == []
+    assert not any(".partial" in p.name for p in root.rglob("*"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Parameters
+# ----------------------------------------------------------------------------------------------
+def test_from_params_accepts_ints_and_lists():
+    size = DemoSize.from_params({**TINY, "videos_per_person": 3, "jpeg_quality": [50, 60]})
+    assert size.videos_per_person == (3, 3)
+    assert size.sequences_per_video == (1, 3)
+    assert size.jpeg_quality == (50, 60)
+    assert size.as_dict()["videos_per_person"] == [3, 3]
+    assert DemoSize.from_params({}) == DemoSize()
+
+
+@pytest.mark.parametrize(("hr_size", "scale"), [(30, 4), (32, 3), (33, 2)])
+def test_from_params_rejects_hr_size_not_divisible_by_scale(hr_size, scale):
+    with pytest.raises(ValueError, match=r"ingestion\.demo\.hr_size") as err:
+        DemoSize.from_params({**TINY, "hr_size": hr_size, "scale": scale})
+    assert "scale" in str(err.value)
+
+
+def test_from_params_rejects_a_zero_scale():
+    with pytest.raises(ValueError, match=r"ingestion\.demo\.(scale|hr_size)"):
+        DemoSize.from_params({**TINY, "scale": 0})
+
+
+RANGE_KEYS = ["videos_per_person", "sequences_per_video", "frames_per_sequence", "jpeg_quality"]
+
+
+@pytest.mark.parametrize("key", RANGE_KEYS)
+@pytest.mark.parametrize("value", [[3, 1], [0, 2], [-1, 4]], ids=["reversed", "zero-min", "negative-min"])
+def test_from_params_rejects_bad_ranges_naming_the_parameter(key, value):
+    with pytest.raises(ValueError, match=rf"ingestion\.demo\.{key}"):
+        DemoSize.from_params({**TINY, key: value})
+
+
+@pytest.mark.parametrize("value", [0, -2])
+def test_from_params_rejects_a_single_int_below_one(value):
+    # The [min, max] form rejects min < 1; the single-int form of the same range must too.
+    with pytest.raises(ValueError, match=r"ingestion\.demo\.frames_per_sequence"):
+        DemoSize.from_params({**TINY, "frames_per_sequence": value})
+
+
+@pytest.mark.parametrize("value", [[3], [1, 2, 3], "5"])
+def test_from_params_rejects_a_malformed_range_naming_the_parameter(value):
+    with pytest.raises(ValueError, match=r"ingestion\.demo\.videos_per_person"):
+        DemoSize.from_params({**TINY, "videos_per_person": value})
+
+
+@pytest.mark.parametrize("key", ["people", "lookalike_group_size"])
+def test_from_params_rejects_no_people(key):
+    with pytest.raises(ValueError, match=rf"ingestion\.demo\..*{key}"):
+        DemoSize.from_params({**TINY, key: 0})
+
+
+# ----------------------------------------------------------------------------------------------
+# Look-alike groups
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 5])
+def test_group_members_share_coarse_traits_but_not_strands(seed):
+    group_size = 4
+    for group in range(3):
+        members = [person_traits(seed, group * group_size + m, group_size) for m in range(group_size)]
+        first = members[0]
+        for other in members[1:]:
+            assert np.abs(np.asarray(other["skin"]) - np.asarray(first["skin"])).max() <= 12
+            assert other["hair_style"] == first["hair_style"]
+            np.testing.assert_array_equal(other["hair"], first["hair"])
+            assert other["face_w"] == first["face_w"] and other["beard"] == first["beard"]
+        assert len({m["stripe_angle"] for m in members}) == group_size
+
+
+def test_different_groups_differ_in_coarse_traits():
+    traits = [person_traits(0, group * 4, 4) for group in range(6)]
+    skins = np.array([t["skin"] for t in traits])
+    assert len({tuple(np.round(s)) for s in skins}) == len(traits)
+    assert len({t["face_w"] for t in traits}) == len(traits)
+
+
+def test_traits_are_deterministic():
+    a, b = person_traits(3, 9, 4), person_traits(3, 9, 4)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
+    assert not np.array_equal(person_traits(4, 9, 4)["skin"], a["skin"])
+
