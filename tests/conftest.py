@@ -12,7 +12,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TINY_DEMO_PARAMS = (
     "ingestion.demo.people=4,ingestion.demo.lookalike_group_size=2,"
     "ingestion.demo.videos_per_person=4,ingestion.demo.sequences_per_video=2,"
-    "ingestion.demo.frames_per_sequence=3,ingestion.demo.hr_size=32,ingestion.workers=1"
+    "ingestion.demo.frames_per_sequence=3,ingestion.demo.hr_size=32,ingestion.workers=1,"
+    "srgan.generator.blocks=1,srgan.generator.channels=8,srgan.discriminator.channels=8,"
+    "srgan.pretrain_steps=4,srgan.gan_steps=2,srgan.batch_size=4,srgan.eval_every=3,srgan.checkpoint_every=3"
 )
 
 

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from faceless.pipelines import ingestion, sampling
+# Stage packages do not import kedro themselves, so their nodes run where kedro is not installed
+# (e.g. a bare GPU box running bench/gpu_check.py); the wiring lives in each ``pipeline.py``.
+from faceless.pipelines.ingestion import pipeline as ingestion
+from faceless.pipelines.sampling import pipeline as sampling
+from faceless.pipelines.srgan import pipeline as srgan
+from faceless.pipelines.upscaling import pipeline as upscaling
 
 STAGES = {
     "ingestion": ingestion.create_pipeline,
     "sampling": sampling.create_pipeline,
+    "srgan": srgan.create_pipeline,
+    "upscaling": upscaling.create_pipeline,
 }
 
 

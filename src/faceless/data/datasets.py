@@ -60,3 +60,39 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "mmap_mode": self._mmap_mode}
+
+
+class TorchWeightsDataset(AbstractDataset[dict, dict]):
+    """A model file: a dict of plain values and tensors (e.g. ``{"config": ..., "state_dict": ...}``).
+
+    Loads with ``torch.load(weights_only=True)``, so a file holding arbitrary pickled objects is
+    refused rather than executed. Saves atomically (temporary file, then rename). Ours rather than
+    ``kedro_datasets_experimental.pytorch.PyTorchDataset`` because that one stores a bare
+    state_dict, and a generator file must carry the config that rebuilds its module.
+    """
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> dict:
+        import torch
+
+        return torch.load(self._filepath, map_location="cpu", weights_only=True)
+
+    def save(self, data: dict) -> None:
+        import torch
+
+        self._filepath.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._filepath.with_name(f"{self._filepath.name}.tmp-{os.getpid()}")
+        try:
+            torch.save(data, temporary)
+            os.replace(temporary, self._filepath)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}

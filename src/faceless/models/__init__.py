@@ -1,0 +1,1 @@
+"""Networks: the SRResNet generator and the SRGAN discriminator, one network a file."""

@@ -1,0 +1,98 @@
+"""PSNR and SSIM on the luma (Y) channel with a border crop, as SR papers report them.
+
+Conventions (the usual ones from the SRCNN / SRGAN / BasicSR evaluation code):
+
+- Y is ITU-R BT.601 luma as MATLAB's ``rgb2ycbcr`` computes it, in [16/255, 235/255].
+- ``border`` pixels are cropped from every edge first (the scale factor, 4, by convention),
+  because the upscaler has no context there.
+- Images are compared as floats in [0, 1]; no quantisation to 8 bits. Callers clamp.
+- Everything is computed in float32, whatever the input dtype (bf16 PSNRs are meaningless).
+- Values are per image, shape (N,); average them yourself.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: BT.601 luma coefficients for RGB in [0, 1], scaled to 8-bit, as in MATLAB's rgb2ycbcr.
+_Y_WEIGHTS = (65.481, 128.553, 24.966)
+_Y_OFFSET = 16.0
+
+#: PSNR of identical images: the MSE is clamped here, so the PSNR is finite (100 dB).
+MIN_MSE = 1e-10
+MAX_PSNR = 10.0 * float(torch.log10(torch.tensor(1.0 / MIN_MSE)))
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+_SSIM_C1 = 0.01**2  # (K1 * data_range)^2 with data_range 1
+_SSIM_C2 = 0.03**2
+
+
+def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB in [0, 1] -> (N, 1, H, W) float32 luma in [16/255, 235/255]."""
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"rgb_to_y expects (N, 3, H, W) RGB, got shape {tuple(x.shape)}")
+    x = x.float()
+    weights = torch.tensor(_Y_WEIGHTS, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return ((x * weights).sum(dim=1, keepdim=True) + _Y_OFFSET) / 255.0
+
+
+def _y_cropped(
+    sr: torch.Tensor, hr: torch.Tensor, border: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if sr.shape != hr.shape:
+        raise ValueError(f"sr and hr shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
+    if border < 0:
+        raise ValueError(f"border must be >= 0, got {border}")
+    h, w = sr.shape[-2:]
+    if 2 * border >= min(h, w):
+        raise ValueError(f"border {border} leaves nothing of a {h}x{w} image")
+    sr_y, hr_y = rgb_to_y(sr), rgb_to_y(hr)
+    if border:
+        sr_y = sr_y[..., border:-border, border:-border]
+        hr_y = hr_y[..., border:-border, border:-border]
+    return sr_y, hr_y
+
+
+def psnr_y(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> torch.Tensor:
+    """Per-image PSNR in dB on Y after a ``border`` crop, data range 1; shape (N,).
+
+    The MSE is clamped at ``MIN_MSE`` so identical images give ``MAX_PSNR`` (100 dB), not inf:
+    means over a test set stay finite.
+    """
+    sr_y, hr_y = _y_cropped(sr, hr, border)
+    mse = (sr_y - hr_y).pow(2).flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(1.0 / mse.clamp_min(MIN_MSE))
+
+
+def _gaussian_window(size: int, sigma: float, device: torch.device) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).view(1, 1, size, size)
+
+
+def ssim_y(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> torch.Tensor:
+    """Per-image SSIM (Wang et al. 2004) on Y after a ``border`` crop; shape (N,).
+
+    11x11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1, 'valid' filtering
+    (no padding), mean of the SSIM map. The cropped image must be at least 11x11.
+    """
+    sr_y, hr_y = _y_cropped(sr, hr, border)
+    if min(sr_y.shape[-2:]) < SSIM_WINDOW:
+        raise ValueError(
+            f"ssim_y needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels after the border crop, "
+            f"got {tuple(sr_y.shape[-2:])}"
+        )
+    window = _gaussian_window(SSIM_WINDOW, SSIM_SIGMA, sr_y.device)
+    # One conv over the five stacked maps computes every local statistic at once.
+    stacked = torch.cat([sr_y, hr_y, sr_y * sr_y, hr_y * hr_y, sr_y * hr_y], dim=0)
+    mu_x, mu_y, xx, yy, xy = F.conv2d(stacked, window).chunk(5, dim=0)
+    var_x = (xx - mu_x * mu_x).clamp_min(0.0)  # rounding can make flat patches slightly < 0
+    var_y = (yy - mu_y * mu_y).clamp_min(0.0)
+    cov = xy - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
+        (mu_x * mu_x + mu_y * mu_y + _SSIM_C1) * (var_x + var_y + _SSIM_C2)
+    )
+    return ssim_map.flatten(1).mean(dim=1)

@@ -1,0 +1,118 @@
+"""SRResNet: shapes, the bicubic start, config round trip, FLOP count, and that it learns."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from faceless.models.generator import SRResNet, srresnet_flops
+
+
+def tiny(**overrides) -> SRResNet:
+    cfg = {"channels": 8, "blocks": 2, "scale": 4}
+    cfg.update(overrides)
+    return SRResNet(**cfg)
+
+
+@pytest.mark.parametrize("size", [(8, 8), (17, 23), (64, 64)])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_output_shape_is_scale_times_input(size, scale):
+    h, w = size
+    model = tiny(scale=scale).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, h, w))
+    assert out.shape == (2, 3, h * scale, w * scale)
+
+
+@pytest.mark.parametrize(
+    ("batch", "c_in", "c_out", "skip"), [(1, 1, 1, True), (3, 3, 3, False), (2, 1, 3, False)]
+)
+def test_output_shape_for_batch_and_channel_combos(batch, c_in, c_out, skip):
+    model = tiny(in_channels=c_in, out_channels=c_out, bicubic_skip=skip, scale=2).eval()
+    with torch.no_grad():
+        out = model(torch.rand(batch, c_in, 9, 11))
+    assert out.shape == (batch, c_out, 18, 22)
+
+
+def test_bicubic_skip_needs_matching_channels():
+    with pytest.raises(ValueError, match="bicubic_skip"):
+        SRResNet(in_channels=1, out_channels=3, bicubic_skip=True)
+
+
+def test_untrained_bicubic_skip_generator_is_exactly_bicubic():
+    torch.manual_seed(0)
+    model = tiny().train()  # BN in training mode too: the zero tail makes it irrelevant
+    x = torch.rand(2, 3, 12, 10)
+    with torch.no_grad():
+        out = model(x)
+    expected = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.equal(out, expected)
+
+
+def test_config_round_trip_gives_identical_outputs():
+    torch.manual_seed(0)
+    model = tiny(scale=2, bicubic_skip=False).eval()
+    cfg = model.config()
+    assert cfg == {
+        "in_channels": 3,
+        "out_channels": 3,
+        "channels": 8,
+        "blocks": 2,
+        "scale": 2,
+        "bicubic_skip": False,
+    }
+    clone = SRResNet.from_config(dict(cfg))
+    clone.load_state_dict(model.state_dict())
+    clone.eval()
+    x = torch.rand(1, 3, 10, 10)
+    with torch.no_grad():
+        assert torch.equal(model(x), clone(x))
+
+
+@pytest.mark.parametrize("scale", [3, 1, 6, 16])
+def test_scale_that_is_not_2_4_or_8_raises_naming_scale(scale):
+    with pytest.raises(ValueError, match="scale"):
+        SRResNet(scale=scale)
+    with pytest.raises(ValueError, match="scale"):
+        srresnet_flops(8, 8, 64, 16, scale)
+
+
+def test_flops_of_paper_config_at_64x64_match_a_hand_count():
+    # Hand count, multiply-adds per output pixel = k*k*c_in*c_out, for a 64x64 input:
+    pixels = 64 * 64
+    head = 9 * 9 * 3 * 64 * pixels
+    res_blocks = 16 * 2 * (3 * 3 * 64 * 64 * pixels)
+    body_tail = 3 * 3 * 64 * 64 * pixels
+    up1 = 3 * 3 * 64 * 256 * pixels  # at 64x64
+    up2 = 3 * 3 * 64 * 256 * pixels * 4  # at 128x128
+    tail = 9 * 9 * 64 * 3 * pixels * 16  # at 256x256
+    hand = 2 * (head + res_blocks + body_tail + up1 + up2 + tail)
+    flops = srresnet_flops(64, 64, channels=64, blocks=16, scale=4)
+    assert flops == pytest.approx(hand)
+    assert 17e9 < flops < 19e9  # ~18.2 GFLOP
+
+
+def test_flops_scale_with_area():
+    assert srresnet_flops(32, 64, 16, 2, 2) == pytest.approx(2 * srresnet_flops(32, 32, 16, 2, 2))
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_one_adam_step_lowers_mse_on_a_fixed_batch(skip):
+    torch.manual_seed(0)
+    model = tiny(scale=2, bicubic_skip=skip).train()
+    lr_img = torch.rand(4, 3, 8, 8)
+    # Nearest, not bicubic, upscaled targets: something left to learn even from the bicubic start.
+    hr_img = F.interpolate(lr_img, scale_factor=2, mode="nearest")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def loss() -> torch.Tensor:
+        return F.mse_loss(model(lr_img), hr_img)
+
+    before = loss()
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = loss()
+    assert after.item() < before.item()

@@ -1,0 +1,58 @@
+"""Device and precision selection."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from faceless.config import ConfigError
+from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
+
+CPU = torch.device("cpu")
+
+
+def test_select_device_cpu_is_the_cpu():
+    device = select_device("cpu")
+    assert isinstance(device, torch.device)
+    assert device.type == "cpu"
+
+
+def test_select_device_auto_is_a_device():
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+
+
+def test_fp32_means_no_autocast():
+    assert autocast_dtype(CPU, "fp32") is None
+
+
+def test_bf16_means_bfloat16_autocast():
+    assert autocast_dtype(CPU, "bf16") is torch.bfloat16
+
+
+def test_auto_precision_on_cpu_is_bf16_or_plain_fp32():
+    assert autocast_dtype(CPU, "auto") in (None, torch.bfloat16)
+
+
+@pytest.mark.parametrize("bad", ["fp16", "float32", "", "BF16"])
+def test_bad_precision_raises_a_config_error_naming_it(bad):
+    with pytest.raises(ConfigError, match="precision") as err:
+        autocast_dtype(CPU, bad)
+    assert repr(bad) in str(err.value)
+
+
+@pytest.mark.parametrize("bad", ["gpu", "tpu", "CPU"])
+def test_bad_device_raises_a_config_error_naming_it(bad):
+    with pytest.raises(ConfigError, match="device") as err:
+        select_device(bad)
+    assert repr(bad) in str(err.value)
+
+
+def test_cpu_memory_format_is_contiguous():
+    assert memory_format(CPU) is torch.contiguous_format
+
+
+def test_autocast_for_fp32_is_a_no_op_context():
+    x = torch.ones(2, 2)
+    with autocast(CPU, None):
+        assert (x @ x).dtype == torch.float32
+    with autocast(CPU, torch.bfloat16):
+        assert (x @ x).dtype == torch.bfloat16
