@@ -36,7 +36,6 @@ import tempfile
 import threading
 import time
 import traceback
-import types
 from pathlib import Path
 from typing import Any
 
@@ -47,30 +46,6 @@ sys.path.insert(0, str(HERE.parent / "src"))
 
 NOTES: list[str] = []
 
-
-def _ensure_torchvision() -> None:
-    """``faceless.training.losses`` imports torchvision at module level, only for the VGG loss.
-
-    If the GPU box lacks it, a stub lets the module import (the VGG loss is not used here).
-    """
-    try:
-        import torchvision  # noqa: F401
-    except Exception as error:  # noqa: BLE001 - missing or broken: either way, stub it
-        stub = types.ModuleType("torchvision")
-        models = types.ModuleType("torchvision.models")
-
-        def _missing(*_args: Any, **_kwargs: Any) -> Any:
-            raise ImportError("torchvision is not installed (stubbed by gpu_check.py)")
-
-        models.vgg19 = _missing  # type: ignore[attr-defined]
-        stub.models = models  # type: ignore[attr-defined]
-        sys.modules["torchvision"] = stub
-        sys.modules["torchvision.models"] = models
-        NOTES.append(f"torchvision not importable ({type(error).__name__}): stubbed; "
-                     "faceless.training.losses imports it at module level")
-
-
-_ensure_torchvision()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -101,7 +101,7 @@ class UpscaleJob:
 
         device = select_device(self.device)
         dtype = autocast_dtype(device, self.precision) if self.sr_generator is not None else None
-        fmt = memory_format(device)
+        fmt = memory_format(device, dtype)
         model = None
         if self.sr_generator is not None:
             from faceless.models.generator import SRResNet

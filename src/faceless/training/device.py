@@ -73,6 +73,10 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last where convolutions are faster with it (CUDA tensor cores)."""
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+def memory_format(device: torch.device, dtype: torch.dtype | None = None) -> torch.memory_format:
+    """channels_last where convolutions are faster with it: on CUDA (tensor cores), and on the CPU
+    under bf16 autocast (oneDNN's bf16 kernels; measured here: SRResNet training 1.3x, inference
+    2x, the classifier 1.4x faster than contiguous NCHW)."""
+    if device.type == "cuda" or (device.type == "cpu" and dtype == torch.bfloat16):
+        return torch.channels_last
+    return torch.contiguous_format

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from faceless.config import ConfigError
@@ -68,6 +67,8 @@ def _layer_number(key: str) -> int:
 def _vgg19_features_on_meta() -> nn.Sequential:
     # Built on the meta device: no 140M-parameter random init (2 s on CPU) just to be overwritten.
     with torch.device("meta"):
+        import torchvision  # only the vgg54 loss needs it
+
         return torchvision.models.vgg19(weights=None).features
 
 

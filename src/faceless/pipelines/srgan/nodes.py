@@ -104,7 +104,7 @@ def random_batch(lr: torch.Tensor, hr: torch.Tensor, batch: int, crop: int, scal
 def upscale_batches(generator: torch.nn.Module | None, lr_u8: torch.Tensor, scale: int, device: torch.device,
                     dtype: torch.dtype | None, batch: int = 32):
     """Yield (start index, SR float32 NCHW in [0, 1] on CPU); ``generator=None`` is bicubic."""
-    fmt = memory_format(device)
+    fmt = memory_format(device, dtype)
     for b in range(0, len(lr_u8), batch):
         x = (lr_u8[b:b + batch].to(device).float() / 255).contiguous(memory_format=fmt)
         if generator is None:
@@ -161,7 +161,7 @@ def train_srgan(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndarray, 
     torch.manual_seed(seed)
     device = select_device(params.get("device", "auto"))
     dtype = autocast_dtype(device, params.get("precision", "auto"))
-    fmt = memory_format(device)
+    fmt = memory_format(device, dtype)
 
     lr_tr, hr_tr, pair_kind = make_pairs(lr_train, hr_train, params.get("pairs", "auto"), scale, "train")
     if len(lr_val):
