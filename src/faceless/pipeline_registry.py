@@ -13,12 +13,16 @@ from faceless.pipelines.ingestion import pipeline as ingestion
 from faceless.pipelines.sampling import pipeline as sampling
 from faceless.pipelines.srgan import pipeline as srgan
 from faceless.pipelines.upscaling import pipeline as upscaling
+from faceless.pipelines.classifier import pipeline as classifier
+from faceless.pipelines.evaluation import pipeline as evaluation
 
 STAGES = {
     "ingestion": ingestion.create_pipeline,
     "sampling": sampling.create_pipeline,
     "srgan": srgan.create_pipeline,
     "upscaling": upscaling.create_pipeline,
+    "classifier": classifier.create_pipeline,
+    "evaluation": evaluation.create_pipeline,
 }
 
 

@@ -2,7 +2,8 @@
 
 The upscaling node returns an :class:`UpscaleJob` (what to compute); the catalog's
 :class:`CachedUpscaleDataset` decides whether to compute it. It keys the output by a hash of the
-generator weights, the input array, the factor, the method and the dtype:
+generator weights, the input array, the factor, the method, the output dtype and the precision
+the generator runs at:
 
 * same key as the finished file beside it -> nothing is computed ("cache hit");
 * otherwise the frames are upscaled in shards straight into a memory-mapped temporary file
@@ -82,9 +83,19 @@ class UpscaleJob:
         n, h, w, c = self.lr.shape
         return (n, h * self.factor, w * self.factor, c)
 
+    def compute_precision(self) -> str:
+        """The precision the generator would run at here (bf16 and fp32 outputs differ slightly)."""
+        if self.sr_generator is None:
+            return "fp32"
+        from faceless.training.device import autocast_dtype, select_device
+
+        dtype = autocast_dtype(select_device(self.device), self.precision)
+        return "fp32" if dtype is None else str(dtype).replace("torch.", "")
+
     def key(self) -> str:
         parts = {"version": CACHE_VERSION, "method": self.method, "factor": self.factor, "dtype": "uint8",
-                 "input": array_digest(self.lr), "weights": weights_digest(self.sr_generator)}
+                 "precision": self.compute_precision(), "input": array_digest(self.lr),
+                 "weights": weights_digest(self.sr_generator)}
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
     def shards(self) -> list[tuple[int, int]]:
@@ -147,7 +158,7 @@ class CachedUpscaleDataset(AbstractDataset[UpscaleJob, np.ndarray]):
     """A cached upscaled array: ``save(job)`` computes only what is missing; ``load()`` memory-maps.
 
     Beside ``filepath`` it keeps ``<name>.meta.json`` (key, shape, timing of the last compute);
-    while computing, ``<name>.partial.npy`` and ``<name>.partial.json`` (key, shards done).
+    while computing, ``<name>.partial.npy`` and ``<name>.partial.json`` (key, frames done).
     """
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
@@ -185,7 +196,10 @@ class CachedUpscaleDataset(AbstractDataset[UpscaleJob, np.ndarray]):
         progress = _read_json(self._progress_path)
         first = 0
         if self._partial_path.is_file() and progress.get("key") == key:
-            first = int(progress.get("shards_done", 0))
+            # Frames, not shard numbers, are recorded: a rerun with another shard_size resumes at
+            # the last shard boundary it has at or before the frames already done.
+            frames_done = int(progress.get("frames_done", 0))
+            first = max((i for i, (start, _) in enumerate(shards) if start <= frames_done), default=0)
             logger.info("%s: resuming at shard %d/%d of an interrupted run", job.name, first, len(shards))
         else:
             self._clear_partial()
@@ -195,7 +209,8 @@ class CachedUpscaleDataset(AbstractDataset[UpscaleJob, np.ndarray]):
 
         def on_shard_done(index: int) -> None:
             out.flush()  # the shard is on disk before it is recorded as done
-            _write_json(self._progress_path, {"key": key, "shards_done": index + 1, "shards": len(shards)})
+            _write_json(self._progress_path, {"key": key, "shards_done": index + 1, "frames_done": shards[index][1],
+                                              "shard_size": job.shard_size})
 
         computed_from = shards[first][0] if first < len(shards) else len(job.lr)
         t1 = time.perf_counter()
@@ -203,6 +218,9 @@ class CachedUpscaleDataset(AbstractDataset[UpscaleJob, np.ndarray]):
         out.flush()
         del out
         compute_seconds = time.perf_counter() - t1
+        # The old "complete" record goes first: a crash between the rename and the new record must
+        # not leave the old key vouching for the new file.
+        self._meta_path.unlink(missing_ok=True)
         os.replace(self._partial_path, self._filepath)
         images = len(job.lr) - computed_from
         job.stats = {"cache": "miss", "seconds": round(time.perf_counter() - t0, 3), "images": images,

@@ -19,9 +19,22 @@ def _job(lr: np.ndarray, sr_generator: dict[str, Any] | None, params: dict[str, 
         raise ConfigError(f"upscaling: {name} input must be uint8 (N, H, W, 3), got {lr.dtype} {lr.shape}")
     return UpscaleJob(
         lr=lr, factor=factor, sr_generator=sr_generator, name=name,
-        batch_size=int(params.get("batch_size", 32)), shard_size=int(params.get("shard_size", 512)),
+        batch_size=_batch_size(params), shard_size=int(params.get("shard_size", 512)),
         device=params.get("device", "auto"), precision=params.get("precision", "auto"),
     )
+
+
+def _batch_size(params: dict[str, Any]) -> int:
+    """``auto``: 256 frames per forward on CUDA (H200: 3.9k img/s at bf16 vs 158 one by one), 8 on
+    other devices (this CPU: 92 img/s at 8 vs 85 at 32; bigger batches only spill caches)."""
+    value = params.get("batch_size", "auto")
+    if value == "auto":
+        from faceless.training.device import select_device
+
+        return 256 if select_device(params.get("device", "auto")).type == "cuda" else 8
+    if int(value) < 1:
+        raise ConfigError(f"upscaling.batch_size must be 'auto' or >= 1, got {value!r}")
+    return int(value)
 
 
 def upscale_with_generator(lr: np.ndarray, sr_generator: dict[str, Any], params: dict[str, Any],

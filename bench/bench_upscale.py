@@ -1,0 +1,371 @@
+"""Benchmark the batched, cached upscaling path against a per-image loop, and its peak memory.
+
+    python bench/bench_upscale.py [--quick] [--frames 256] [--paper-frames 64] [--big-frames 20000]
+                                  [--budget-mb 1024] [--batch-size 32] [--tmp DIR]
+
+(a) This machine's dense matmul throughput, fp32 and bf16 (2048^3, median of 5): the yardstick
+    the generator's achieved FLOP/s is compared with.
+(b) 64 -> 256 px with the demo generator (6 blocks, 32 channels) and the paper generator
+    (16 blocks, 64 channels), fp32 and bf16 autocast (the job's ``precision``), on random frames:
+    * batched: ``UpscaleJob`` saved by ``CachedUpscaleDataset`` into a temporary ``.npy``
+      (batches of ``--batch-size``, prefetching, one memory-mapped output), timed from ``save``
+      to ``save`` (hashing, model build and the final rename included);
+    * per image: the seed's way, one frame, one forward, one PNG written with PIL;
+    * cache hit: the same job saved again (hashes the input and weights, computes nothing).
+    Achieved GFLOP/s counts the convolutions only (``srresnet_flops``), a lower bound; "% mm" is
+    it as a fraction of (a) in the same precision.
+(c) Peak memory of a bicubic upscale of ``--big-frames`` generated 64 px frames whose 256 px
+    output is larger than ``--budget-mb``, streamed into a temporary memory-mapped file (deleted
+    afterwards), measured in a child process: VmHWM / ru_maxrss (which count the pages of the
+    memory-mapped input and output files, reclaimable page cache) and the peak anonymous RSS
+    (the process's own memory, sampled every 10 ms from /proc/self/status).
+
+``--quick`` (fewer frames: 64 demo, 16 paper, 8000 big; 1024^3 matmul) finishes in well under
+3 minutes on a 2-core CPU. Nothing is written into the repository (a temporary folder is used).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # the job's progress bar would interleave with the table
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from faceless.data.upscale_cache import CachedUpscaleDataset, UpscaleJob  # noqa: E402
+from faceless.models.generator import SRResNet, srresnet_flops  # noqa: E402
+from faceless.training.device import autocast, autocast_dtype  # noqa: E402
+
+SIDE, FACTOR = 64, 4
+GENERATORS = {"demo": {"channels": 32, "blocks": 6}, "paper": {"channels": 64, "blocks": 16}}
+PRECISIONS = ("fp32", "bf16")
+GB = 1e9
+MB = 1024 * 1024
+
+
+# machine ---------------------------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return "?"
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    return ",".join(flag for flag in wanted if flag in flags) or "none of avx2/avx512/amx"
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+# (a) matmul --------------------------------------------------------------------------------------
+def matmul_gflops(n: int, dtype: torch.dtype, repeats: int = 5) -> float:
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=generator).to(dtype)
+    b = torch.randn(n, n, generator=generator).to(dtype)
+    a @ b  # warm-up
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        seconds.append(time.perf_counter() - started)
+    return 2.0 * n**3 / statistics.median(seconds) / GB
+
+
+# (b) batched vs per image ------------------------------------------------------------------------
+def make_generator(channels: int, blocks: int) -> dict:
+    """A generator file as the srgan stage writes it; a non-zero tail so the output is not bicubic."""
+    torch.manual_seed(0)
+    model = SRResNet(channels=channels, blocks=blocks, scale=FACTOR)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.tail.weight, std=1e-3)
+    return {"config": model.config(), "state_dict": model.state_dict()}
+
+
+def random_frames(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, SIDE, SIDE, 3), dtype=np.uint8)
+
+
+def run_batched(lr: np.ndarray, generator: dict, precision: str, target: Path, batch_size: int) -> tuple[float, float]:
+    """Seconds of a cache miss and of the cache hit that follows."""
+    dataset = CachedUpscaleDataset(filepath=str(target))
+    times = []
+    for expected in ("miss", "hit"):
+        job = UpscaleJob(lr=lr, sr_generator=generator, batch_size=batch_size, shard_size=512, device="cpu",
+                         precision=precision, name="bench")
+        started = time.perf_counter()
+        dataset.save(job)
+        times.append(time.perf_counter() - started)
+        assert job.stats["cache"] == expected, job.stats
+    return times[0], times[1]
+
+
+def run_per_image(lr: np.ndarray, generator: dict, precision: str, folder: Path) -> float:
+    """The seed's loop: build the model, then per frame one forward and one PNG."""
+    started = time.perf_counter()
+    device = torch.device("cpu")
+    dtype = autocast_dtype(device, precision)
+    model = SRResNet.from_config(generator["config"])
+    model.load_state_dict(generator["state_dict"])
+    model.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    with torch.inference_mode():
+        for index, frame in enumerate(lr):
+            x = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div(255)
+            with autocast(device, dtype):
+                y = model(x)
+            pixels = y.float().clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
+            Image.fromarray(pixels).save(folder / f"frame_{index:06d}.png")
+    return time.perf_counter() - started
+
+
+def bench_paths(counts: dict[str, int], batch_size: int, matmul: dict[str, float], folder: Path) -> list[dict]:
+    rows = []
+    for name, shape in GENERATORS.items():
+        generator = make_generator(**shape)
+        n = counts[name]
+        lr = random_frames(n)
+        flops = srresnet_flops(SIDE, SIDE, scale=FACTOR, **shape) * n
+        for precision in PRECISIONS:
+            case = folder / f"{name}_{precision}"
+            # warm-up (oneDNN primitives, imports): 2 frames each way, not timed
+            run_batched(lr[:2], generator, precision, case / "warm.npy", batch_size)
+            run_per_image(lr[:2], generator, precision, case / "warm_png")
+            loop = run_per_image(lr, generator, precision, case / "png")
+            miss, hit = run_batched(lr, generator, precision, case / "sr.npy", batch_size)
+            shutil.rmtree(case)
+            base = {"generator": f"{name} b{shape['blocks']} c{shape['channels']}", "precision": precision,
+                    "frames": n}
+            for path, seconds in (("per-image PNG", loop), ("batched cached", miss), ("cache hit", hit)):
+                computed = path != "cache hit"
+                rows.append({**base, "path": path, "seconds": seconds, "images_per_s": n / seconds,
+                             "gflops": flops / seconds / GB if computed else None,
+                             "of_matmul": flops / seconds / GB / matmul[precision] if computed else None,
+                             "ratio": loop / miss if path == "batched cached" else None})
+            print(f"  {name} {precision}: per-image {n / loop:.1f} img/s, batched {n / miss:.1f} img/s, "
+                  f"hit {hit:.3f} s", flush=True)
+    return rows
+
+
+def print_paths(rows: list[dict], batch_size: int) -> None:
+    print(f"\n(b) 64 -> 256 px, batched = UpscaleJob + CachedUpscaleDataset.save (batch {batch_size}), "
+          "per-image = 1 forward + 1 PNG per frame")
+    header = (f"{'generator':<16}{'prec':<6}{'path':<16}{'frames':>7}{'seconds':>9}{'img/s':>9}"
+              f"{'GFLOP/s':>9}{'% mm':>7}{'batched/per-img':>17}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        gflops = f"{row['gflops']:9.1f}" if row["gflops"] is not None else f"{'-':>9}"
+        share = f"{100 * row['of_matmul']:6.1f}%" if row["of_matmul"] is not None else f"{'-':>7}"
+        ratio = f"{row['ratio']:16.2f}x" if row["ratio"] is not None else f"{'':>17}"
+        print(f"{row['generator']:<16}{row['precision']:<6}{row['path']:<16}{row['frames']:>7}"
+              f"{row['seconds']:>9.2f}{row['images_per_s']:>9.1f}{gflops}{share}{ratio}")
+
+
+# (c) peak memory of a big bicubic upscale (child process) ----------------------------------------
+def status_kib() -> dict[str, int]:
+    values = {}
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+class Sampler(threading.Thread):
+    """Peak of each /proc/self/status field, sampled every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.peak: dict[str, int] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for key, value in status_kib().items():
+                self.peak[key] = max(self.peak.get(key, 0), value)
+            self.stop.wait(self.interval)
+
+    def finish(self) -> dict[str, int]:
+        self.stop.set()
+        self.join()
+        return self.peak
+
+
+def rss_child(frames: int, folder: Path, batch_size: int) -> dict:
+    """Generate ``frames`` inputs (a memmap), upscale them bicubic into a memmap, report memory."""
+    started = time.perf_counter()
+    lr_path = folder / "lr.npy"
+    lr = np.lib.format.open_memmap(lr_path, mode="w+", dtype=np.uint8, shape=(frames, SIDE, SIDE, 3))
+    rng = np.random.default_rng(0)
+    for start in range(0, frames, 1024):
+        stop = min(start + 1024, frames)
+        lr[start:stop] = rng.integers(0, 256, (stop - start, SIDE, SIDE, 3), dtype=np.uint8)
+    lr.flush()
+    del lr
+    generated = time.perf_counter() - started
+    lr = np.load(lr_path, mmap_mode="r")
+    # warm-up on 2 frames, so the baseline includes what the first save imports (tqdm, mlflow)
+    warm = CachedUpscaleDataset(filepath=str(folder / "warm.npy"))
+    warm.save(UpscaleJob(lr=np.array(lr[:2]), sr_generator=None, factor=FACTOR, device="cpu", name="warm"))
+    baseline = status_kib()
+    try:  # reset VmHWM to the current RSS (Linux >= 4.0), so the peak is this upscale's
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        reset = True
+    except OSError:
+        reset = False
+    sampler = Sampler()
+    sampler.start()
+    job = UpscaleJob(lr=lr, sr_generator=None, factor=FACTOR, batch_size=batch_size, shard_size=512, device="cpu",
+                     precision="fp32", name="bench_big")
+    dataset = CachedUpscaleDataset(filepath=str(folder / "bicubic_big.npy"))
+    started = time.perf_counter()
+    dataset.save(job)
+    seconds = time.perf_counter() - started
+    peak = sampler.finish()
+    final = status_kib()
+    out = dataset.load()
+    # spot check: the first and last frames equal torch's bicubic
+    import torch.nn.functional as F
+
+    for index in (0, frames - 1):
+        x = torch.from_numpy(np.array(lr[index:index + 1])).permute(0, 3, 1, 2).float()
+        y = F.interpolate(x / 255, scale_factor=FACTOR, mode="bicubic", align_corners=False).clamp(0, 1) * 255
+        assert np.array_equal(out[index], y.round().to(torch.uint8)[0].permute(1, 2, 0).numpy()), index
+    return {
+        "frames": frames, "batch_size": batch_size, "input_bytes": int(lr.nbytes), "output_bytes": int(out.nbytes),
+        "file_bytes": (folder / "bicubic_big.npy").stat().st_size, "generate_s": generated, "upscale_s": seconds,
+        "images_per_s": frames / seconds, "hwm_reset": reset, "baseline_kib": baseline,
+        "vmhwm_kib": final["VmHWM"], "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_kib": peak,
+    }
+
+
+def bench_memory(frames: int, budget_mb: int, batch_size: int, folder: Path) -> dict:
+    big = folder / "big"
+    big.mkdir()
+    command = [sys.executable, str(Path(__file__).resolve()), "--rss-child", str(big), "--big-frames", str(frames),
+               "--batch-size", str(batch_size)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"memory child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(big, ignore_errors=True)  # the multi-GB output goes right away
+    result["budget_bytes"] = budget_mb * MB
+    return result
+
+
+def print_memory(result: dict) -> None:
+    def gb(kib: int) -> str:
+        return f"{kib * 1024 / GB:7.3f} GB"
+
+    out, budget = result["output_bytes"], result["budget_bytes"]
+    peak, base = result["peak_kib"], result["baseline_kib"]
+    anon_growth = peak.get("RssAnon", 0) - base["RssAnon"]
+    print(f"\n(c) bicubic 64 -> 256 px of {result['frames']} generated frames, streamed into a temporary memmap "
+          f"(batch {result['batch_size']}, shards of 512) in a child process")
+    print(f"  input  {result['input_bytes'] / GB:7.3f} GB (memmap)   output {out / GB:7.3f} GB   "
+          f"budget {budget / GB:7.3f} GB   output > budget: {'yes' if out > budget else 'NO (raise --big-frames)'}")
+    print(f"  upscale {result['upscale_s']:.1f} s ({result['images_per_s']:.0f} img/s, "
+          f"{out / result['upscale_s'] / GB:.2f} GB/s written); input generated in {result['generate_s']:.1f} s")
+    print(f"  {'measure':<44}{'peak':>11}{'/ output':>10}")
+    rows = [
+        ("VmHWM (peak RSS" + (", reset before the upscale)" if result["hwm_reset"] else ", whole child)"),
+         result["vmhwm_kib"]),
+        ("ru_maxrss (getrusage)", result["ru_maxrss_kib"]),
+        ("sampled VmRSS (anon + file-backed pages)", peak.get("VmRSS", 0)),
+        ("sampled RssFile (mapped input/output pages)", peak.get("RssFile", 0)),
+        ("sampled RssAnon (the process's own memory)", peak.get("RssAnon", 0)),
+        ("  of which the upscale added (over baseline)", anon_growth),
+    ]
+    for label, kib in rows:
+        print(f"  {label:<44}{gb(kib):>11}{kib * 1024 / out:>9.1%}")
+    verdict = "yes" if anon_growth * 1024 < budget else "NO"
+    print(f"  the upscale's own memory stays under the budget: {verdict} (baseline after imports and a "
+          f"2-frame warm-up: {base['RssAnon'] / 1024:.0f} MiB anon, {base['RssFile'] / 1024:.0f} MiB file-backed)")
+
+
+# main --------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames: finishes in < 3 minutes on 2 cores")
+    parser.add_argument("--frames", type=int, default=None, help="frames for the demo generator (256; quick 64)")
+    parser.add_argument("--paper-frames", type=int, default=None, help="frames for the paper generator (64; quick 16)")
+    parser.add_argument("--big-frames", type=int, default=None, help="frames of the memory case (20000; quick 8000)")
+    parser.add_argument("--budget-mb", type=int, default=1024, help="memory budget the big output exceeds")
+    parser.add_argument("--batch-size", type=int, default=32, help="the job's batch size (conf default 32)")
+    parser.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul (2048; quick 1024)")
+    parser.add_argument("--skip-memory", action="store_true", help="leave out (c)")
+    parser.add_argument("--tmp", default=None, help="folder for the temporary files")
+    parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    threads = usable_cores()
+    torch.set_num_threads(threads)
+    if args.rss_child:
+        print(json.dumps(rss_child(args.big_frames, Path(args.rss_child), args.batch_size)))
+        return
+
+    quick = args.quick
+    counts = {"demo": args.frames or (64 if quick else 256), "paper": args.paper_frames or (16 if quick else 64)}
+    big_frames = args.big_frames or (8000 if quick else 20000)
+    matmul_size = args.matmul_size or (1024 if quick else 2048)
+
+    began = time.perf_counter()
+    print(f"machine: {cpu_model()} ({cpu_flags()}), {usable_cores()} usable cores of {os.cpu_count()}, "
+          f"{platform.system()} {platform.release()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}; "
+          f"load average at start: {load_average()}")
+
+    matmul = {"fp32": matmul_gflops(matmul_size, torch.float32), "bf16": matmul_gflops(matmul_size, torch.bfloat16)}
+    print(f"\n(a) dense matmul {matmul_size}^3, median of 5:  fp32 {matmul['fp32']:8.1f} GFLOP/s   "
+          f"bf16 {matmul['bf16']:8.1f} GFLOP/s")
+
+    with tempfile.TemporaryDirectory(prefix="bench_upscale_", dir=args.tmp) as tmp:
+        folder = Path(tmp)
+        print(f"\nrunning (b) in {folder} ...", flush=True)
+        rows = bench_paths(counts, args.batch_size, matmul, folder)
+        print_paths(rows, args.batch_size)
+        if not args.skip_memory:
+            print(f"\nrunning (c): {big_frames} frames ...", flush=True)
+            print_memory(bench_memory(big_frames, args.budget_mb, args.batch_size, folder))
+    print(f"\ntotal {time.perf_counter() - began:.0f} s; load average at end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
