@@ -1,6 +1,7 @@
 """Shared fixtures: a throwaway copy of the project, so CLI runs never write into the repo."""
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -14,21 +15,95 @@ TINY_DEMO_PARAMS = (
     "ingestion.demo.videos_per_person=4,ingestion.demo.sequences_per_video=2,"
     "ingestion.demo.frames_per_sequence=3,ingestion.demo.hr_size=32,ingestion.workers=1,"
     "srgan.generator.blocks=1,srgan.generator.channels=8,srgan.discriminator.channels=8,"
-    "srgan.pretrain_steps=4,srgan.gan_steps=2,srgan.batch_size=4,srgan.eval_every=3,srgan.checkpoint_every=3"
+    "srgan.pretrain_steps=4,srgan.gan_steps=2,srgan.batch_size=4,srgan.eval_every=3,srgan.checkpoint_every=3,"
+    "classifier.epochs=2,classifier.batch_size=16,classifier.model.width=8,classifier.model.depth=2"
 )
 
 
-@pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """The project's conf and pyproject in a temp folder, with empty data folders."""
-    dest = tmp_path / "project"
-    dest.mkdir()
+def make_project_copy(dest: Path) -> Path:
+    """The project's conf, notebooks and pyproject in ``dest``, with empty data folders."""
+    dest.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "pyproject.toml", dest)
     shutil.copy(PROJECT_ROOT / ".telemetry", dest)
     shutil.copytree(PROJECT_ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("credentials*"))
     # The package itself comes from the (editable) install; kedro only needs the folder to exist.
     (dest / "src").mkdir()
+    shutil.copytree(PROJECT_ROOT / "notebooks", dest / "notebooks")
     for folder in (PROJECT_ROOT / "data").iterdir():
         if folder.is_dir():
             (dest / "data" / folder.name).mkdir(parents=True)
     return dest
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    return make_project_copy(tmp_path / "project")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (and its module-scoped fixtures): on a busy 2-core
+    machine, 2 OpenMP threads make tiny models many times slower. The old count is restored after.
+
+    Use it with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    from faceless.training.device import select_device
+
+    old = torch.get_num_threads()
+    # select_device is cached and its first call sets the thread count: let it happen before ours.
+    select_device("cpu")
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    """Each test of a ``one_torch_thread`` module starts on one thread, as with a per-test fixture: a
+    test's first ``select_device`` call with another argument (``auto``) sets the count again."""
+    if "one_torch_thread" in item.fixturenames:
+        import torch
+
+        torch.set_num_threads(1)
+
+
+@pytest.fixture
+def logger_records(caplog):
+    """``logger_records(name)`` attaches caplog's handler to that logger at INFO and returns caplog,
+    so its records are caught whatever propagation another test's logging config left. Undone at
+    teardown."""
+    attached: list[tuple[logging.Logger, int]] = []
+
+    def attach(name: str, level: int = logging.INFO):
+        logger = logging.getLogger(name)
+        attached.append((logger, logger.level))
+        logger.addHandler(caplog.handler)
+        logger.setLevel(level)
+        return caplog
+
+    try:
+        yield attach
+    finally:
+        for logger, old_level in reversed(attached):
+            logger.removeHandler(caplog.handler)
+            logger.setLevel(old_level)
+
+
+def logger_messages(caplog, name: str) -> list[str]:
+    """Logger ``name``'s messages in caplog, once each (caplog's handler may sit on that logger and on
+    the root)."""
+    unique = {id(record): record for record in caplog.records if record.name == name}
+    return [record.getMessage() for record in unique.values()]
+
+
+def assert_state_equal(a: dict, b: dict) -> None:
+    """Two state dicts: the same keys, and equal tensors under each."""
+    import torch
+
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import TINY_DEMO_PARAMS
+from .conftest import TINY_DEMO_PARAMS, make_project_copy
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +23,17 @@ def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_full_pipeline_runs_offline_and_logs_to_mlflow(project_copy: Path) -> None:
-    result = kedro(project_copy, "run", "--pipeline=full", "--params", TINY_DEMO_PARAMS)
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One real `kedro run --pipeline=full` on the tiny demo, shared by the tests that inspect it."""
+    project = make_project_copy(tmp_path_factory.mktemp("full") / "project")
+    result = kedro(project, "run", "--pipeline=full", "--params", TINY_DEMO_PARAMS)
     assert result.returncode == 0, result.stderr[-3000:]
+    return project, result
 
+
+def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
+    project_copy, _ = full_run
     data = project_copy / "data"
     index = pd.read_parquet(data / "02_intermediate" / "frame_index.parquet")
     assert list(index.columns) == ["person", "video", "sequence", "frame", "label", "path", "hr_path"]
@@ -54,6 +61,43 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(project_copy: Path) -> No
     assert params["sampling.split_by"] == "video"
     assert params["ingestion.demo.people"] == "4"
     assert runs[0].data.metrics["sampling.leakage.train_vs_test.shared_videos"] == 0.0
+    # Training curves are metric histories; the comparison and plots are artifacts.
+    assert len(client.get_metric_history(runs[0].info.run_id, "srgan.loss_pixel")) >= 2
+    assert client.get_metric_history(runs[0].info.run_id, "classifier.hr.val_sequence_top1")
+    artifacts = {a.path for folder in ("reports", "plots", "models")
+                 for a in client.list_artifacts(runs[0].info.run_id, folder)}
+    assert {"reports/comparison.md", "reports/comparison.csv", "plots/confusion_matrices.png",
+            "plots/sr_samples.png", "models/sr_generator.pt", "models/classifier_srgan.pt"} <= artifacts
+
+
+def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
+    project, result = full_run
+    reporting = project / "data" / "08_reporting"
+    comparison = pd.read_csv(reporting / "comparison.csv")
+    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "hr"]
+    assert comparison["note"].isna().all(), comparison["note"].tolist()
+    for column in ("frame_top1", "sequence_top1", "sequence_top5", "challenge_score"):
+        assert comparison[column].between(0, 100).all()
+    for name in ("confusion_matrices.png", "training_curves.png", "sr_samples.png", "metrics.json"):
+        assert (reporting / name).stat().st_size > 0
+    sr = np.load(project / "data" / "07_model_output" / "sr_test.npy", mmap_mode="r")
+    lr = np.load(project / "data" / "05_model_input" / "lr_test.npy", mmap_mode="r")
+    assert sr.shape == (lr.shape[0], 32, 32, 3) and sr.dtype == np.uint8
+    assert "| srgan |" in result.stdout and "Leakage audit" in result.stdout
+
+
+def test_notebook_runs_top_to_bottom_on_a_finished_run(full_run) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    project, _ = full_run
+    notebook = nbformat.read(project / "notebooks" / "explore_run.ipynb", as_version=4)
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(project / "notebooks")}})
+    client.execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
 def test_default_pipeline_and_new_spelling_are_full(project_copy: Path) -> None:
@@ -66,7 +110,7 @@ def test_default_pipeline_and_new_spelling_are_full(project_copy: Path) -> None:
     assert "already matches the parameters" in second.stdout + second.stderr
     for out in (first, second):
         log = out.stdout + out.stderr
-        assert "Completed node: load_test_frames" in log and "Completed node: scan_frames" in log
+        assert "Completed node: compare_variants" in log and "Completed node: scan_frames" in log
 
 
 def test_config_error_is_one_line_naming_the_parameter(project_copy: Path) -> None:
@@ -80,6 +124,8 @@ def test_viz_build_shows_every_stage(project_copy: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     main = json.loads((project_copy / "build" / "api" / "main").read_text())
     pipelines = {p["id"] for p in main["pipelines"]}
-    assert {"ingestion", "sampling", "full", "__default__"} <= pipelines
+    assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation", "full",
+            "__default__"} <= pipelines
     tasks = {n["name"] for n in main["nodes"] if n.get("type") == "task"}
-    assert {"prepare_source", "scan_frames", "split_frames", "sample_splits", "load_test_frames"} <= tasks
+    assert {"prepare_source", "scan_frames", "split_frames", "sample_splits", "load_test_frames", "train_srgan",
+            "upscale_sr_test", "train_classifier_srgan", "compare_variants"} <= tasks

@@ -5,7 +5,6 @@ Everything runs on the CPU with a tiny generator (8 channels, 1 block) on 8x8 fr
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,43 +16,26 @@ from kedro.io import DatasetError
 from faceless.data import upscale_cache
 from faceless.data.upscale_cache import CachedUpscaleDataset, UpscaleJob, array_digest, weights_digest
 from faceless.models.generator import SRResNet
-from faceless.training.device import select_device
+
+from ..conftest import logger_messages
 
 LOGGER = "faceless.data.upscale_cache"
 SIDE = 8
 FACTOR = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread (the machine is shared); the old count is restored afterwards."""
-    old = torch.get_num_threads()
-    select_device("cpu")  # its first call sets the thread count: let it happen before ours
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
-def cache_log(caplog):
+def cache_log(logger_records):
     """Records of the cache's logger, whatever propagation another test's logging config left."""
-    logger = logging.getLogger(LOGGER)
-    old_level = logger.level
-    logger.addHandler(caplog.handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
-        logger.setLevel(old_level)
+    return logger_records(LOGGER)
 
 
 def messages(caplog) -> list[str]:
-    """The cache's messages, once each (caplog's handler may sit on the logger and on the root)."""
-    unique = {id(record): record for record in caplog.records if record.name == LOGGER}
-    return [record.getMessage() for record in unique.values()]
+    """The cache's messages, once each."""
+    return logger_messages(caplog, LOGGER)
 
 
 # helpers -------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from faceless.pipelines.srgan.nodes import (
     train_srgan,
 )
 
+from ..conftest import assert_state_equal
+
 SCALE = 4
 HR_SIZE = 32
 LR_SIZE = HR_SIZE // SCALE
@@ -67,24 +69,7 @@ def tiny_params(checkpoint_dir, **overrides) -> dict:
     return params
 
 
-def assert_state_equal(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread for these tiny models: on a busy 2-core machine, 2 OpenMP threads make a
-    10-step run 20-100x slower (barrier spinning). ``select_device`` is cached, so after this first
-    call it will not set the thread count again."""
-    from faceless.training.device import select_device
-
-    select_device("cpu")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from faceless.data.upscale_cache import CachedUpscaleDataset, UpscaleJob
 from faceless.models.generator import SRResNet
 from faceless.pipeline_registry import register_pipelines
 from faceless.pipelines.upscaling.nodes import upscale_bicubic, upscale_with_generator
-from faceless.training.device import select_device
+
+from ..conftest import logger_messages
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 LOGGER = "faceless.data.upscale_cache"
@@ -27,35 +27,17 @@ SIDE, FACTOR = 8, 4
 COUNTS = {"train": 7, "val": 3, "test": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread (the machine is shared); the old count is restored afterwards."""
-    old = torch.get_num_threads()
-    select_device("cpu")  # its first call sets the thread count: let it happen before ours
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
-def cache_log(caplog):
-    logger = logging.getLogger(LOGGER)
-    old_level = logger.level
-    logger.addHandler(caplog.handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
-        logger.setLevel(old_level)
+def cache_log(logger_records):
+    return logger_records(LOGGER)
 
 
 def messages(caplog) -> list[str]:
-    """The cache's messages, once each (caplog's handler may sit on the logger and on the root)."""
-    unique = {id(record): record for record in caplog.records if record.name == LOGGER}
-    return [record.getMessage() for record in unique.values()]
+    """The cache's messages, once each."""
+    return logger_messages(caplog, LOGGER)
 
 
 def conf_params() -> dict:

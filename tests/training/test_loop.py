@@ -24,17 +24,9 @@ SEED = 7
 
 
 @pytest.fixture
-def loop_log(caplog):
+def loop_log(logger_records):
     """Records of the loop's logger, whatever propagation another test's logging config left."""
-    logger = logging.getLogger(LOGGER)
-    old_level = logger.level
-    logger.addHandler(caplog.handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
-        logger.setLevel(old_level)
+    return logger_records(LOGGER)
 
 
 class Trainer:

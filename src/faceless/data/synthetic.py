@@ -44,9 +44,9 @@ class DemoSize:
 
     people: int = 16
     lookalike_group_size: int = 4
-    videos_per_person: tuple[int, int] = (5, 7)
-    sequences_per_video: tuple[int, int] = (3, 4)
-    frames_per_sequence: tuple[int, int] = (4, 6)
+    videos_per_person: tuple[int, int] = (8, 10)
+    sequences_per_video: tuple[int, int] = (2, 2)
+    frames_per_sequence: tuple[int, int] = (4, 5)
     hr_size: int = 256
     scale: int = 4
     jpeg_quality: tuple[int, int] = (35, 75)

@@ -168,6 +168,9 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
         order = torch.randperm(len(x_tr), generator=step_generator(seed, epoch))
         idx = order[within * batch:(within + 1) * batch]
         gen = step_generator(seed + 1, step)
+        # Dropout draws from the global generator: seed it per step too, so a resumed run
+        # continues exactly as an uninterrupted one would.
+        torch.manual_seed(((seed + 2) * 1_000_003 + step) % (2**63 - 1))
         xb = augment(x_tr[idx.to(x_tr.device)].float() / 255, gen, strength)
         xb = ((xb - MEAN) / STD).to(device).contiguous(memory_format=fmt)
         yb = y_tr[idx.to(y_tr.device)].to(device)
@@ -187,12 +190,12 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
         # Model selection: sequence accuracy first, frame accuracy and NLL break ties.
         score = summary["sequence_top1"] + 1e-3 * summary["frame_top1"] - 1e-6 * summary["nll"]
         if score > best["score"]:
-            best.update(score=score, state=copy.deepcopy(model.state_dict()), epoch=step // steps_per_epoch)
+            best.update(score=score, state=copy.deepcopy(model.state_dict()), epoch=step // steps_per_epoch - 1)
         return {f"val_{k}": v for k, v in summary.items()}
 
     def get_state() -> dict[str, Any]:
         return {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                "best_state": best["state"], "best_score": torch.tensor(best["score"]),
+                "best_state": best["state"], "best_score": torch.tensor(best["score"], dtype=torch.float64),
                 "best_epoch": torch.tensor(best["epoch"])}
 
     def set_state(state: dict[str, Any]) -> None:

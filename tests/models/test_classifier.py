@@ -1,0 +1,74 @@
+"""FrameClassifier: any input size, the stem's geometry, the config round trip."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from faceless.models.classifier import FrameClassifier, stem_geometry
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.mark.parametrize("input_size, shape", [
+    (8, (8, 8)),
+    (64, (64, 64)),
+    (256, (256, 256)),
+    (64, (48, 80)),      # non-square
+    (256, (256, 192)),   # non-square through a strided stem
+])
+def test_frame_classifier_outputs_one_row_of_logits_per_frame(input_size, shape):
+    torch.manual_seed(0)
+    model = FrameClassifier(5, input_size=input_size, width=8).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, *shape))
+    assert out.shape == (2, 5)
+    assert torch.isfinite(out).all()
+
+
+def test_frame_classifier_depth_and_width_set_the_head():
+    model = FrameClassifier(4, width=4, depth=2).eval()
+    assert model.head[-1].in_features == 4 * 2 ** 2
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 16, 16)).shape == (1, 4)
+
+
+def test_stem_geometry():
+    assert stem_geometry(64) == (3, 1)
+    assert stem_geometry(8) == (3, 1)  # smaller than the base: never a stride below 1
+    kernel, stride = stem_geometry(256)
+    assert stride == 4
+    assert kernel % 2 == 1 and kernel > stride  # odd (centred padding) and covering each stride cell
+    assert stem_geometry(128)[1] == 2
+
+
+@pytest.mark.parametrize("input_size, stride", [(64, 1), (256, 4)])
+def test_frame_classifier_stem_uses_the_geometry(input_size, stride):
+    conv = FrameClassifier(3, input_size=input_size, width=4).stem[0]
+    kernel, expected_stride = stem_geometry(input_size)
+    assert expected_stride == stride
+    assert conv.stride == (stride, stride)
+    assert conv.kernel_size == (kernel, kernel)
+
+
+def test_frame_classifier_config_round_trip_gives_identical_outputs():
+    torch.manual_seed(1)
+    model = FrameClassifier(6, input_size=256, width=8, depth=2, dropout=0.1).eval()
+    config = model.config()
+    assert config == {"num_classes": 6, "input_size": 256, "width": 8, "depth": 2, "dropout": 0.1,
+                      "base_size": 64, "in_channels": 3}
+    config["num_classes"] = 99  # config() hands out a copy
+    assert model.config()["num_classes"] == 6
+
+    rebuilt = FrameClassifier.from_config(model.config())
+    rebuilt.load_state_dict(model.state_dict())
+    rebuilt.eval()
+    x = torch.rand(3, 3, 256, 256)
+    with torch.no_grad():
+        assert torch.equal(model(x), rebuilt(x))
+
+
+@pytest.mark.parametrize("num_classes", [1, 0, -3])
+def test_frame_classifier_needs_two_classes(num_classes):
+    with pytest.raises(ValueError, match="num_classes"):
+        FrameClassifier(num_classes)
