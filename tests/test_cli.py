@@ -62,7 +62,7 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
     assert params["ingestion.demo.people"] == "4"
     assert runs[0].data.metrics["sampling.leakage.train_vs_test.shared_videos"] == 0.0
     # Training curves are metric histories; the comparison and plots are artifacts.
-    assert len(client.get_metric_history(runs[0].info.run_id, "srgan.loss_pixel")) >= 2
+    assert len(client.get_metric_history(runs[0].info.run_id, "srgan.val_psnr")) >= 2
     assert client.get_metric_history(runs[0].info.run_id, "classifier.hr.val_sequence_top1")
     artifacts = {a.path for folder in ("reports", "plots", "models")
                  for a in client.list_artifacts(runs[0].info.run_id, folder)}

@@ -9,22 +9,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import matplotlib
+# Figures are built with the object API, not pyplot: no global backend switch on import (a
+# notebook that imports the pipelines keeps its inline plots), no open-figure registry to leak.
+from matplotlib.figure import Figure
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from faceless.pipelines.classifier.nodes import (  # noqa: E402
+from faceless.pipelines.classifier.nodes import (
     VARIANTS,
     load_classifier,
     predict_log_probs,
     to_tensor,
 )
-from faceless.training.classification_metrics import recognition_report, sequence_ids  # noqa: E402
-from faceless.training.device import autocast_dtype, select_device  # noqa: E402
+from faceless.training.classification_metrics import recognition_report, sequence_ids
+from faceless.training.device import autocast_dtype, select_device
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def evaluate_variant(classifier: dict[str, Any], test_x: np.ndarray, test_index:
 
 
 def compare_variants(sampling_report: dict[str, Any], sr_report: dict[str, Any], *evaluations_and_reports: Any
-                     ) -> tuple[dict, pd.DataFrame, str, plt.Figure, plt.Figure, dict]:
+                     ) -> tuple[dict, pd.DataFrame, str, Figure, Figure, dict]:
     """The comparison across variants: metrics json, table (csv + markdown), plots, MLflow metrics.
 
     ``evaluations_and_reports`` are the per-variant evaluations followed by the per-variant
@@ -145,13 +144,14 @@ def _markdown(table: pd.DataFrame, leakage: dict, sampling_report: dict, sr_repo
     return "\n".join(lines) + "\n"
 
 
-def _confusion_figure(evaluations) -> plt.Figure:
+def _confusion_figure(evaluations) -> Figure:
     done = [ev for ev in evaluations if "frame" in ev]
     if not done:
-        fig = plt.figure(figsize=(4, 1))
+        fig = Figure(figsize=(4, 1))
         fig.text(0.5, 0.5, "no variant evaluated", ha="center")
         return fig
-    fig, axes = plt.subplots(1, len(done), figsize=(4 * len(done), 4), squeeze=False)
+    fig = Figure(figsize=(4 * len(done), 4))
+    axes = fig.subplots(1, len(done), squeeze=False)
     for ax, ev in zip(axes[0], done):
         cm = np.asarray(ev["frame"]["confusion"], dtype=float)
         cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -164,8 +164,9 @@ def _confusion_figure(evaluations) -> plt.Figure:
     return fig
 
 
-def _curves_figure(train_reports) -> plt.Figure:
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
+def _curves_figure(train_reports) -> Figure:
+    fig = Figure(figsize=(11, 4))
+    ax_acc, ax_loss = fig.subplots(1, 2)
     for tr in train_reports:
         if "skipped" in tr or not tr.get("history"):
             continue

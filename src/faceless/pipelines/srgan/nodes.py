@@ -13,27 +13,26 @@ import time
 import zlib
 from typing import Any
 
-import matplotlib
+# Figures are built with the object API, not pyplot: no global backend switch on import (a
+# notebook that imports the pipelines keeps its inline plots), no open-figure registry to leak.
+from matplotlib.figure import Figure
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-matplotlib.use("Agg")  # headless: figures go to files and MLflow, never to a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn  # noqa: E402
-
-from faceless.config import ConfigError, choice  # noqa: E402
-from faceless.models.discriminator import SRGANDiscriminator  # noqa: E402
-from faceless.models.generator import SRResNet  # noqa: E402
-from faceless.training.device import autocast, autocast_dtype, memory_format, select_device  # noqa: E402
-from faceless.training.losses import (  # noqa: E402
+from faceless.config import ConfigError, choice
+from faceless.models.discriminator import SRGANDiscriminator
+from faceless.models.generator import SRResNet
+from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
+from faceless.training.losses import (
     PixelLoss,
     adversarial_d_loss,
     adversarial_g_loss,
     build_content_loss,
 )
-from faceless.training.loop import LoopConfig, run_loop, step_generator  # noqa: E402
-from faceless.training.metrics import psnr_y, ssim_y  # noqa: E402
+from faceless.training.loop import LoopConfig, run_loop, step_generator
+from faceless.training.metrics import psnr_y, ssim_y
 
 logger = logging.getLogger(__name__)
 
@@ -310,12 +309,12 @@ def load_generator(sr_generator: dict[str, Any]) -> SRResNet:
 
 
 def plot_sr_samples(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np.ndarray,
-                    params: dict[str, Any]) -> plt.Figure:
+                    params: dict[str, Any]) -> Figure:
     """A grid of validation frames: LR (nearest) | bicubic | SR | HR truth (when there is one)."""
     scale = int(params.get("scale", 4))
     count = min(int(params.get("sample_count", 4)), len(lr_val))
     if count == 0:
-        fig = plt.figure(figsize=(4, 1))
+        fig = Figure(figsize=(4, 1))
         fig.text(0.5, 0.5, "no validation frames", ha="center")
         return fig
     picks = np.linspace(0, len(lr_val) - 1, count).round().astype(int)
@@ -329,7 +328,8 @@ def plot_sr_samples(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np
     columns = [("LR (nearest)", nearest), ("bicubic", bic), ("SRGAN", sr)]
     if has_truth:
         columns.append(("HR truth", to_nchw_uint8(hr_val[picks]).float() / 255))
-    fig, axes = plt.subplots(count, len(columns), figsize=(2.4 * len(columns), 2.4 * count), squeeze=False)
+    fig = Figure(figsize=(2.4 * len(columns), 2.4 * count))
+    axes = fig.subplots(count, len(columns), squeeze=False)
     for row in range(count):
         for col, (title, images) in enumerate(columns):
             ax = axes[row][col]
