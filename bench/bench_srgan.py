@@ -169,7 +169,7 @@ class TrainStep:
                  batch: int, crop: int, compile_backend: str | None = None, seed: int = 0) -> None:
         torch.manual_seed(seed)
         self.cfg, self.device, self.dtype, self.batch, self.crop = cfg, device, dtype, batch, crop
-        self.fmt = fmt = memory_format(device)
+        self.fmt = fmt = memory_format(device, dtype)  # as train_srgan: channels_last on CUDA and CPU bf16
         self.generator = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE,
                                   bicubic_skip=True).to(device, memory_format=fmt)
         self.discriminator = SRGANDiscriminator(channels=cfg["disc"]).to(device, memory_format=fmt)
@@ -273,7 +273,9 @@ def inference_fn(generator: nn.Module, device: torch.device, dtype: torch.dtype 
                  batch: int, side: int = 64) -> Callable[[], object]:
     """Upscale ``images`` device-resident side x side images, ``batch`` at a time (model only:
     the output stays on the device, clamped as ``upscale_batches`` does)."""
-    x = torch.rand(images, 3, side, side, device=device).contiguous(memory_format=memory_format(device))
+    fmt = memory_format(device, dtype)  # as the upscaling path chooses it
+    generator = generator.to(memory_format=fmt)
+    x = torch.rand(images, 3, side, side, device=device).contiguous(memory_format=fmt)
 
     def run() -> None:
         with torch.inference_mode(), autocast(device, dtype):

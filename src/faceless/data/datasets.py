@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset
+
+from faceless.data.atomic import atomic_path
 
 MMAP_MODES = (None, "r", "r+", "c")
 
@@ -44,16 +45,8 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
 
     def save(self, data: np.ndarray) -> None:
         array = np.asarray(data)
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        # Ends in .npy so np.save does not append another suffix; pid keeps
-        # concurrent writers (e.g. ParallelRunner) from sharing a temp file.
-        temporary = self._filepath.with_name(f"{self._filepath.name}.tmp-{os.getpid()}.npy")
-        try:
-            with open(temporary, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
-            os.replace(temporary, self._filepath)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with atomic_path(self._filepath, suffix=".npy") as temporary, open(temporary, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
@@ -83,13 +76,8 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
     def save(self, data: dict) -> None:
         import torch
 
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._filepath.with_name(f"{self._filepath.name}.tmp-{os.getpid()}")
-        try:
+        with atomic_path(self._filepath) as temporary:
             torch.save(data, temporary)
-            os.replace(temporary, self._filepath)
-        finally:
-            temporary.unlink(missing_ok=True)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from kedro.io import AbstractDataset
 
+from faceless.data.atomic import atomic_path
+
 logger = logging.getLogger(__name__)
 
 #: Bump when the way outputs are computed changes, so older caches are not reused.
@@ -252,9 +254,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2))
 
 
 def _log_stats(job: UpscaleJob) -> None:

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from faceless.data.atomic import atomic_path
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
@@ -80,13 +82,8 @@ class Checkpointer:
     def save(self, state: dict[str, Any], step: int) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
-        try:
-            torch.save({"step": step, "fingerprint": self.fingerprint, "state": state}, tmp)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_path(self.path) as temporary:
+            torch.save({"step": step, "fingerprint": self.fingerprint, "state": state}, temporary)
 
     def load(self) -> tuple[int, dict[str, Any]] | None:
         """The saved (step, state) if there is a checkpoint of this same run, else None."""
