@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from faceless.config import ConfigError
-from faceless.data.upscale_cache import array_digest
+from faceless.data.digest import array_digest
 from faceless.models.classifier import FrameClassifier
 from faceless.training.classification_metrics import aggregate_sequences, sequence_ids
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device

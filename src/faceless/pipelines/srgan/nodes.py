@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import zlib
 from typing import Any
 
 # Figures are built with the object API, not pyplot: no global backend switch on import (a
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from faceless.config import ConfigError, choice
+from faceless.data.digest import array_digest
 from faceless.models.discriminator import SRGANDiscriminator
 from faceless.models.generator import SRResNet
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
@@ -128,9 +128,9 @@ def evaluate_sr(generator: torch.nn.Module | None, lr_u8: torch.Tensor, hr_u8: t
 # ----------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------
-def _data_fingerprint(*tensors: torch.Tensor) -> list[Any]:
-    """Shapes and checksums of the training data, so a checkpoint is only resumed on the same data."""
-    return [[list(t.shape), zlib.crc32(t.numpy().tobytes())] for t in tensors]
+def _data_fingerprint(*tensors: torch.Tensor) -> list[str]:
+    """Content hashes of the training data, so a checkpoint is only resumed on the same data."""
+    return [array_digest(t.numpy()) for t in tensors]
 
 
 def _generator_from_params(params: dict[str, Any], scale: int) -> SRResNet:
