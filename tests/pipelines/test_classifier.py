@@ -57,7 +57,8 @@ def toy_side(video: int, seed: int) -> tuple[np.ndarray, pd.DataFrame]:
 
 def tiny_params(checkpoint_dir, **overrides) -> dict:
     params = {"epochs": EPOCHS, "batch_size": BATCH, "device": "cpu", "precision": "fp32",
-              "model": {"width": 8, "depth": 2}, "checkpoint_dir": str(checkpoint_dir), "augment_strength": 0.3}
+              "model": {"width": 8, "depth": 2}, "checkpoint_dir": str(checkpoint_dir), "augment_strength": 0.3,
+              "selection": "best_val"}  # these tests pin the validation-based selection; see the last-epoch test
     params.update(overrides)
     return params
 
@@ -149,6 +150,24 @@ def test_classifier_returns_the_best_validation_weights_and_names_their_epoch(tr
     assert summary["sequence_top1"] == history[best]["val_sequence_top1"]
     assert summary["frame_top1"] == history[best]["val_frame_top1"]
     assert summary["nll"] == pytest.approx(history[best]["val_nll"], abs=1e-6)
+
+
+def test_selection_last_keeps_the_final_epoch(toy, tmp_path):
+    params = tiny_params(tmp_path / "ckpt", epochs=3, selection="last")
+    saved, report = train_classifier(toy["train_x"], toy["train_index"], toy["val_x"], toy["val_index"], params,
+                                     variant="lr")
+    assert report["selection"] == "last" and report["best_epoch"] == 3
+    model = load_classifier(saved)
+    labels = torch.as_tensor(toy["val_index"]["label"].to_numpy())
+    summary = accuracy_summary(predict_log_probs(model, to_tensor(toy["val_x"]), torch.device("cpu"), None),
+                               labels, toy["val_index"])
+    assert summary["nll"] == pytest.approx(report["history"][-1]["val_nll"], abs=1e-6)
+
+
+def test_unknown_selection_is_a_config_error(toy, tmp_path):
+    with pytest.raises(ConfigError, match=r"classifier\.selection"):
+        train_classifier(toy["train_x"], toy["train_index"], toy["val_x"], toy["val_index"],
+                         tiny_params(tmp_path / "ckpt", selection="best"), variant="lr")
 
 
 def test_saved_classifier_round_trips_through_torch_weights_dataset(trained, toy, tmp_path):

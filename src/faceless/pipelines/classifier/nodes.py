@@ -1,7 +1,7 @@
 """Train the same classifier recipe on each input variant: lr, bicubic, srgan, hr.
 
 The recipe is identical for every variant (network body, optimiser, schedule, augmentation,
-epochs, model selection on the validation side by sequence-level accuracy); only the stem's
+epochs, which epoch is kept: ``classifier.selection``); only the stem's
 stride follows the input size (see ``faceless.models.classifier``). Variants not listed in
 ``classifier.variants``, or without data (``hr`` where the source has no truth), are skipped and
 say so, so the pipeline's shape never depends on the data.
@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from faceless.config import ConfigError
+from faceless.config import ConfigError, choice
 from faceless.data.digest import array_digest
 from faceless.models.classifier import FrameClassifier
 from faceless.training.classification_metrics import aggregate_sequences, sequence_ids
@@ -160,6 +160,7 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(params.get("lr", 3e-3)), total_steps=total,
                                                 pct_start=0.2)
     smoothing = float(params.get("label_smoothing", 0.1))
+    selection = choice(params.get("selection", "last"), "classifier.selection", ("last", "best_val"))
     strength = float(params.get("augment_strength", 1.0))
     best: dict[str, Any] = {"score": -math.inf, "state": copy.deepcopy(model.state_dict()), "epoch": 0}
 
@@ -187,8 +188,11 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
         if len(x_va) == 0:
             return {}
         summary = accuracy_summary(predict_log_probs(model, x_va, device, dtype), y_va, val_index)
-        # Model selection: sequence accuracy first, frame accuracy and NLL break ties.
-        score = summary["sequence_top1"] + 1e-3 * summary["frame_top1"] - 1e-6 * summary["nll"]
+        if selection == "best_val":
+            # Sequence accuracy first, frame accuracy and NLL break ties.
+            score = summary["sequence_top1"] + 1e-3 * summary["frame_top1"] - 1e-6 * summary["nll"]
+        else:  # "last": the latest epoch always wins; validation is still measured and logged
+            score = float(step)
         if score > best["score"]:
             best.update(score=score, state=copy.deepcopy(model.state_dict()), epoch=step // steps_per_epoch - 1)
         return {f"val_{k}": v for k, v in summary.items()}
@@ -229,6 +233,7 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
         "train_frames": len(x_tr),
         "val_frames": len(x_va),
         "epochs": epochs,
+        "selection": selection,
         "best_epoch": int(best["epoch"]) + 1,
         "seconds": round(history["seconds"], 2),
         "resumed_from_step": history["resumed_from"],
@@ -236,8 +241,8 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
         "train_loss": history["train"],
         "config": model.config(),
     }
-    logger.info("classifier %s: best validation epoch %d of %d (%.1f s)", variant, report["best_epoch"], epochs,
-                history["seconds"])
+    logger.info("classifier %s: kept epoch %d of %d (selection: %s; %.1f s)", variant, report["best_epoch"], epochs,
+                selection, history["seconds"])
     return {"variant": variant, "config": model.config(), "state_dict": weights,
             "normalisation": {"mean": MEAN, "std": STD}}, report
 
