@@ -59,15 +59,7 @@ MB = 1024 * 1024
 
 
 # machine ---------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from bench_srgan import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def cpu_flags() -> str:

@@ -107,3 +107,31 @@ def assert_state_equal(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def bicubic_reference(lr, factor: int = 4):
+    """torch's own bicubic 4x of uint8 NHWC frames, clamped and rounded as the pipeline stores them."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(lr).permute(0, 3, 1, 2).float()
+    y = F.interpolate(x / 255, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1) * 255
+    return y.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def generator_reference(lr, generator: dict, batch_size: int = 2):
+    """The generator's own fp32 forward, batch by batch as the upscaling job runs it."""
+    import numpy as np
+    import torch
+
+    from faceless.models.generator import SRResNet
+
+    model = SRResNet.from_config(generator["config"])
+    model.load_state_dict(generator["state_dict"])
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(lr), batch_size):
+            x = torch.from_numpy(lr[start:start + batch_size]).permute(0, 3, 1, 2).contiguous().float() / 255
+            outputs.append((model(x).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(outputs)

@@ -17,7 +17,7 @@ from faceless.data import upscale_cache
 from faceless.data.upscale_cache import CachedUpscaleDataset, UpscaleJob, array_digest, weights_digest
 from faceless.models.generator import SRResNet
 
-from ..conftest import logger_messages
+from ..conftest import logger_messages, bicubic_reference, generator_reference
 
 LOGGER = "faceless.data.upscale_cache"
 SIDE = 8
@@ -61,26 +61,6 @@ def job(lr: np.ndarray, generator: dict | None = None, **kwargs) -> UpscaleJob:
     settings = {"factor": FACTOR, "batch_size": 2, "shard_size": 4, "device": "cpu", "precision": "fp32"}
     settings.update(kwargs)
     return UpscaleJob(lr=lr, sr_generator=generator, **settings)
-
-
-def bicubic_reference(lr: np.ndarray, factor: int = FACTOR) -> np.ndarray:
-    x = torch.from_numpy(lr).permute(0, 3, 1, 2).float()
-    y = F.interpolate(x / 255, scale_factor=factor, mode="bicubic", align_corners=False).clamp(0, 1) * 255
-    return y.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def generator_reference(lr: np.ndarray, generator: dict, batch_size: int = 2) -> np.ndarray:
-    """The generator's own fp32 forward, batch by batch as the job runs it, clamped and rounded."""
-    model = SRResNet.from_config(generator["config"])
-    model.load_state_dict(generator["state_dict"])
-    model.eval()
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(lr), batch_size):
-            x = torch.from_numpy(lr[start:start + batch_size]).permute(0, 3, 1, 2).contiguous().float() / 255
-            y = model(x).clamp(0, 1) * 255
-            outputs.append(y.round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
-    return np.concatenate(outputs)
 
 
 def dataset(folder: Path, name: str = "sr_train") -> CachedUpscaleDataset:

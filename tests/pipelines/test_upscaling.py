@@ -18,7 +18,7 @@ from faceless.models.generator import SRResNet
 from faceless.pipeline_registry import register_pipelines
 from faceless.pipelines.upscaling.nodes import upscale_bicubic, upscale_with_generator
 
-from ..conftest import logger_messages
+from ..conftest import logger_messages, bicubic_reference, generator_reference
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 LOGGER = "faceless.data.upscale_cache"
@@ -62,24 +62,6 @@ def generator_file(scale: int = FACTOR) -> dict:
     with torch.no_grad():
         torch.nn.init.normal_(model.tail.weight, std=0.02)
     return {"config": model.config(), "state_dict": model.state_dict()}
-
-
-def bicubic_reference(lr: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(lr).permute(0, 3, 1, 2).float()
-    y = F.interpolate(x / 255, scale_factor=FACTOR, mode="bicubic", align_corners=False).clamp(0, 1) * 255
-    return y.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def generator_reference(lr: np.ndarray, generator: dict, batch_size: int = 2) -> np.ndarray:
-    model = SRResNet.from_config(generator["config"])
-    model.load_state_dict(generator["state_dict"])
-    model.eval()
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(lr), batch_size):
-            x = torch.from_numpy(lr[start:start + batch_size]).permute(0, 3, 1, 2).contiguous().float() / 255
-            outputs.append((model(x).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
-    return np.concatenate(outputs)
 
 
 # nodes ---------------------------------------------------------------------------------------
