@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from kedro.io import DatasetError
 
 from faceless.data import upscale_cache

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 import yaml
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner

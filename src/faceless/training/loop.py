@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from faceless.config import ConfigError
 from faceless.data.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,16 @@ def log_metrics(metrics: Mapping[str, float], step: int, prefix: str = "") -> No
     clean = {f"{prefix}{k}": float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
     if clean:
         mlflow.log_metrics(clean, step=int(step))
+
+
+def read_weights_file(path: str | os.PathLike, param: str) -> dict[str, torch.Tensor]:
+    """The state_dict in a local weights file: a bare state_dict or a ``{"state_dict": ...}`` model
+    file as the pipeline saves them; loaded ``weights_only``. A missing file is one line naming
+    ``param``."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{param}: no file at '{path}'")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    return saved.get("state_dict", saved) if isinstance(saved, dict) else saved
 
 
 class Checkpointer:

@@ -23,7 +23,7 @@ from faceless.data.digest import array_digest
 from faceless.models.classifier import FrameClassifier
 from faceless.training.classification_metrics import aggregate_sequences, sequence_ids
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
-from faceless.training.loop import LoopConfig, fingerprint_of, run_loop, step_generator
+from faceless.training.loop import LoopConfig, fingerprint_of, read_weights_file, run_loop, step_generator
 
 logger = logging.getLogger(__name__)
 
@@ -248,12 +248,7 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
 
 
 def _load_init_weights(model: FrameClassifier, path: str) -> None:
-    from pathlib import Path
-
-    if not Path(path).is_file():
-        raise ConfigError(f"classifier.init_weights: no file at '{path}'")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    state = saved.get("state_dict", saved) if isinstance(saved, dict) else saved
+    state = read_weights_file(path, "classifier.init_weights")
     # A head for another number of people is dropped; the rest initialises the body.
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}

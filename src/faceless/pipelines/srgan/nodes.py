@@ -31,7 +31,7 @@ from faceless.training.losses import (
     adversarial_g_loss,
     build_content_loss,
 )
-from faceless.training.loop import LoopConfig, run_loop, step_generator
+from faceless.training.loop import LoopConfig, read_weights_file, run_loop, step_generator
 from faceless.training.metrics import psnr_y, ssim_y
 
 logger = logging.getLogger(__name__)
@@ -141,13 +141,7 @@ def _generator_from_params(params: dict[str, Any], scale: int) -> SRResNet:
 
 def _load_init_weights(generator: SRResNet, path: str) -> None:
     """Start from a local generator file in the ``sr_generator`` format (fine-tuning)."""
-    from pathlib import Path
-
-    if not Path(path).is_file():
-        raise ConfigError(f"srgan.init_weights: no file at '{path}'")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    state = saved.get("state_dict", saved) if isinstance(saved, dict) else saved
-    generator.load_state_dict(state)
+    generator.load_state_dict(read_weights_file(path, "srgan.init_weights"))
     logger.info("srgan: generator initialised from %s", path)
 
 
