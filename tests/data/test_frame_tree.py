@@ -91,7 +91,7 @@ def test_odd_numbering_is_parsed_sorted_and_labelled(tmp_path):
     good_tree(tmp_path)
     table, report = scan_frame_tree(tmp_path, progress=False)
 
-    assert list(table.columns) == ["person", "video", "sequence", "frame", "label", "path"]
+    assert list(table.columns) == ["person", "video", "sequence", "frame", "label", "person_name", "path"]
     rows = table[["person", "video", "sequence", "frame", "label"]].values.tolist()
     assert rows == [
         [2, 1, 0, 5, 0],
@@ -106,7 +106,9 @@ def test_odd_numbering_is_parsed_sorted_and_labelled(tmp_path):
     assert all(Path(path).is_absolute() and Path(path).is_file() for path in table["path"])
     assert table.index.tolist() == list(range(6))
     assert report["people"] == 3 and report["videos"] == 4 and report["sequences"] == 4
-    assert report["per_person"] == {"2": 1, "7": 3, "10": 2}
+    assert table["person_name"].tolist() == ["person_0002"] + ["person_0007"] * 3 + ["person_0010"] * 2
+    assert report["per_person"] == {"person_0002": 1, "person_0007": 3, "person_0010": 2}
+    assert report["layout"] == "orcam" and report["storage"] == "folder" and report["root_prefix"] == ""
     assert report["frame_size"] == list(SIZE)
     assert report["hr_frame_size"] is None and report["hr_root"] is None
     assert report["frames_skipped"] == 0

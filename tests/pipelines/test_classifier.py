@@ -110,7 +110,7 @@ def test_classifier_learns_a_separable_toy_set(trained):
     assert ev["test_frames"] == FRAMES_PER_SIDE and ev["test_sequences"] == 6
     assert ev["frame"]["count"] == FRAMES_PER_SIDE and ev["sequence"]["count"] == 6
     assert ev["labels_present"] == [0, 1, 2]
-    assert ev["label_to_person"] == {"0": 7, "1": 3, "2": 5}
+    assert ev["label_to_person"] == {"0": "7", "1": "3", "2": "5"}
     assert set(ev["per_person_frame_accuracy"]) == {"7", "3", "5"}
     assert all(v >= 0.5 for v in ev["per_person_frame_accuracy"].values())
     json.dumps(ev)  # saved by a JSONDataset
@@ -118,7 +118,8 @@ def test_classifier_learns_a_separable_toy_set(trained):
 
 def test_classifier_output_and_report(trained):
     classifier, report = trained["classifier"], trained["report"]
-    assert set(classifier) == {"variant", "config", "state_dict", "normalisation"}
+    assert set(classifier) == {"variant", "config", "state_dict", "normalisation", "class_names"}
+    assert classifier["class_names"] == ["7", "3", "5"]  # label -> who, from the index
     assert classifier["variant"] == "lr"
     assert classifier["config"]["num_classes"] == 3
     assert classifier["config"]["input_size"] == SIZE

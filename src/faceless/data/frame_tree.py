@@ -1,6 +1,6 @@
-"""Discover, validate and load video frames stored as a folder tree.
+"""Discover, validate and load video frames stored as a folder tree or a tar archive.
 
-Layout (OrCam style)::
+Default layout (OrCam style; others in :mod:`faceless.data.layouts`)::
 
     <root>/person_XXXX/video_XXXX/seq_XXXX/frame_NNNNN.{jpg,jpeg,png}
 
@@ -11,12 +11,10 @@ Anything else in the tree is reported and ignored, never fatal.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,12 +22,8 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from faceless.config import ConfigError, choice
-
-PERSON_PATTERN = re.compile(r"person_(\d+)")
-VIDEO_PATTERN = re.compile(r"video_(\d+)")
-SEQUENCE_PATTERN = re.compile(r"seq_(\d+)")
-FRAME_PATTERN = re.compile(r"frame_(\d+)\.(?:jpg|jpeg|png)", re.IGNORECASE)
-LAYOUT_HINT = "person_XXXX/video_XXXX/seq_XXXX/frame_NNNNN.jpg"
+from faceless.data.frame_store import FolderStore, TarStore, open_frame, open_store
+from faceless.data.layouts import LAYOUTS, ExampleCounter, FrameFile, Layout, ParsedTree, get_layout, parse_listing
 
 VALIDATE_MODES = ("full", "header", "none")
 ACCEPTED_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
@@ -43,136 +37,31 @@ SKIP_REASONS = (
     "hr_missing",
     "hr_invalid",
 )
-EXAMPLES_PER_STRAY_KIND = 20
 EXAMPLES_PER_REASON = 5
 PATHS_PER_TASK = 256  # big enough to amortise thread hand-off, small enough for a smooth bar
 
-FrameKey = tuple[int, int, int, int]  # (person, video, sequence, frame)
 FileCheck = tuple[str | None, tuple[int, int] | None]  # (skip reason or None, (w, h) or None)
+Store = FolderStore | TarStore
 
 
-class FrameFile(NamedTuple):
-    """One file whose name and folders match the layout (not yet validated)."""
-
-    person: int
-    video: int
-    sequence: int
-    frame: int
-    relpath: str
-
-
-class _ExampleCounter:
-    """Counts occurrences and keeps the first few examples, for the report."""
-
-    def __init__(self, max_examples: int) -> None:
-        self.count = 0
-        self.examples: list[str] = []
-        self._max_examples = max_examples
-
-    def add(self, example: str) -> None:
-        self.count += 1
-        if len(self.examples) < self._max_examples:
-            self.examples.append(example)
-
-    def as_dict(self) -> dict:
-        return {"count": self.count, "examples": list(self.examples)}
-
-
-class _TreeScan(NamedTuple):
-    frames: list[FrameFile]
-    duplicates: list[FrameFile]
-    stray_files: _ExampleCounter
-    nonmatching_dirs: _ExampleCounter
-
-
-# --------------------------------------------------------------------------- walking
-
-
-def _sorted_entries(folder: str) -> list[os.DirEntry]:
-    # Sorted so that reports and duplicate resolution do not depend on file-system order.
-    with os.scandir(folder) as entries:
-        return sorted(entries, key=lambda entry: entry.name)
-
-
-def _numbered_subdirs(
-    folder: str, folder_rel: str, pattern: re.Pattern, scan: _TreeScan
-) -> list[tuple[str, str, int]]:
-    """(absolute path, relative path, number) of the sub-folders matching ``pattern``."""
-    subdirs = []
-    for entry in _sorted_entries(folder):
-        relpath = os.path.join(folder_rel, entry.name)
-        if not entry.is_dir():
-            scan.stray_files.add(relpath)
-            continue
-        match = pattern.fullmatch(entry.name)
-        if match is None:
-            scan.nonmatching_dirs.add(relpath)
-            continue
-        subdirs.append((entry.path, relpath, int(match[1])))
-    return subdirs
-
-
-def _collect_frames(
-    seq_dir: str, seq_rel: str, folder_key: tuple[int, int, int], scan: _TreeScan, seen: set
-) -> None:
-    for entry in _sorted_entries(seq_dir):
-        relpath = os.path.join(seq_rel, entry.name)
-        if entry.is_dir():
-            scan.nonmatching_dirs.add(relpath)
-            continue
-        match = FRAME_PATTERN.fullmatch(entry.name)
-        if match is None:
-            scan.stray_files.add(relpath)
-            continue
-        frame = FrameFile(*folder_key, int(match[1]), relpath)
-        key = frame[:4]
-        # frame_9.jpg next to frame_00009.png: keep the first by name, skip the rest.
-        if key in seen:
-            scan.duplicates.append(frame)
-        else:
-            seen.add(key)
-            scan.frames.append(frame)
-
-
-def _walk_frame_tree(root: str) -> _TreeScan:
-    """Find every frame file under ``root``; record but ignore everything else."""
-    scan = _TreeScan(
-        [], [], _ExampleCounter(EXAMPLES_PER_STRAY_KIND), _ExampleCounter(EXAMPLES_PER_STRAY_KIND)
-    )
-    seen: set[FrameKey] = set()
-    for person_dir, person_rel, person in _numbered_subdirs(root, "", PERSON_PATTERN, scan):
-        videos = _numbered_subdirs(person_dir, person_rel, VIDEO_PATTERN, scan)
-        for video_dir, video_rel, video in videos:
-            sequences = _numbered_subdirs(video_dir, video_rel, SEQUENCE_PATTERN, scan)
-            for seq_dir, seq_rel, sequence in sequences:
-                _collect_frames(seq_dir, seq_rel, (person, video, sequence), scan, seen)
-    return scan
-
-
-def _frame_root(path: str | os.PathLike, config_name: str) -> str:
-    """Absolute path of a frame tree root, or ConfigError if it is not a folder."""
-    absolute = os.path.abspath(os.fspath(path))
-    if not os.path.exists(absolute):
-        raise ConfigError(
-            f"{config_name}: folder '{absolute}' does not exist (expected {LAYOUT_HINT})"
-        )
-    if not os.path.isdir(absolute):
-        raise ConfigError(f"{config_name}: '{absolute}' is not a folder (expected {LAYOUT_HINT})")
-    return absolute
+def _parse_store(store: Store, layout: Layout, sequence_length: int | None) -> ParsedTree:
+    """Find every frame in ``store``; record but ignore everything else."""
+    return parse_listing(store.listing(), layout, sequence_length)
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _check_file(path: str, validate: str) -> FileCheck:
+def _check_file(store: Store, relpath: str, validate: str) -> FileCheck:
     """Check one image file; (skip reason or None, (width, height) or None)."""
     try:
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
+        with store.open(relpath) as handle:
+            if len(handle.read(1)) == 0:
                 return "empty", None
+            handle.seek(0)
             return _check_image(handle, validate)
     except OSError:
-        return "not_image", None  # unreadable file (permissions, vanished)
+        return "not_image", None  # unreadable file (permissions, vanished, archive cut short)
 
 
 def _check_image(handle, validate: str) -> FileCheck:
@@ -193,8 +82,8 @@ def _check_image(handle, validate: str) -> FileCheck:
         return None, image.size
 
 
-def _check_chunk(paths: Sequence[str], validate: str) -> list[FileCheck]:
-    return [_check_file(path, validate) for path in paths]
+def _check_chunk(store: Store, relpaths: Sequence[str], validate: str) -> list[FileCheck]:
+    return [_check_file(store, relpath, validate) for relpath in relpaths]
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -218,13 +107,13 @@ def _run_chunked(
 
 
 def _validate_files(
-    paths: Sequence[str], validate: str, workers: int, desc: str, progress: bool
+    store: Store, relpaths: Sequence[str], validate: str, workers: int, desc: str, progress: bool
 ) -> tuple[list[str | None], tuple[int, int] | None]:
-    """Skip reason (or None) per path, and the majority size of the files that passed."""
+    """Skip reason (or None) per file, and the majority size of the files that passed."""
     if validate == "none":
-        return [None] * len(paths), None
+        return [None] * len(relpaths), None
     checks = _run_chunked(
-        lambda chunk: _check_chunk(chunk, validate), paths, workers, desc, progress
+        lambda chunk: _check_chunk(store, chunk, validate), relpaths, workers, desc, progress
     )
     sizes = Counter(size for reason, size in checks if reason is None)
     if not sizes:
@@ -243,46 +132,59 @@ def _validate_files(
 def _hr_reasons(
     frames: list[FrameFile],
     reasons: list[str | None],
-    hr_root: str,
+    hr_store: Store,
+    layout: Layout,
+    sequence_length: int | None,
     validate: str,
     workers: int,
     progress: bool,
-) -> tuple[list[str | None], list[str | None], tuple[int, int] | None, _TreeScan]:
-    """Pair LR frames with HR files; updated reasons, HR paths, HR majority size, HR scan."""
-    hr_scan = _walk_frame_tree(hr_root)
-    hr_by_key = {hr_frame[:4]: hr_frame.relpath for hr_frame in hr_scan.frames}
-    hr_paths: list[str | None] = [None] * len(frames)
+) -> tuple[list[str | None], list[str | None], tuple[int, int] | None, ParsedTree]:
+    """Pair LR frames with HR files; updated reasons, HR locators, HR majority size, HR scan."""
+    hr_scan = _parse_store(hr_store, layout, sequence_length)
+    hr_by_key = {_pair_key(hr_frame): hr_frame.relpath for hr_frame in hr_scan.frames}
+    hr_rels: list[str | None] = [None] * len(frames)
     to_check: list[int] = []
     reasons = list(reasons)
     for index, frame in enumerate(frames):
         if reasons[index] is not None:
             continue  # a broken LR frame keeps its own reason
-        hr_rel = hr_by_key.get(frame[:4])
+        hr_rel = hr_by_key.get(_pair_key(frame))
         if hr_rel is None:
             reasons[index] = "hr_missing"
             continue
-        hr_paths[index] = os.path.join(hr_root, hr_rel)
+        hr_rels[index] = hr_rel
         to_check.append(index)
     hr_check, hr_size = _validate_files(
-        [hr_paths[index] for index in to_check], validate, workers, "validating HR frames", progress
+        hr_store, [hr_rels[index] for index in to_check], validate, workers, "validating HR frames", progress
     )
     for index, hr_reason in zip(to_check, hr_check):
         if hr_reason is not None:
             reasons[index] = "hr_invalid"
-    return reasons, hr_paths, hr_size, hr_scan
+    hr_locators = [hr_store.locator(rel) if rel is not None else None for rel in hr_rels]
+    return reasons, hr_locators, hr_size, hr_scan
+
+
+def _pair_key(frame: FrameFile) -> tuple:
+    # By name rather than number: in name-keyed layouts the number is a rank, which shifts when
+    # the HR tree has a person more or less.
+    return (frame.person_name, frame.video, frame.sequence, frame.frame)
 
 
 # --------------------------------------------------------------------------- results
 
 
+FRAME_COLUMNS = ["person", "video", "sequence", "frame", "label", "person_name", "path"]
+
+
 def _frames_table(
-    frames: list[FrameFile], root: str, hr_paths: list[str | None] | None
+    frames: list[FrameFile], store: Store, hr_paths: list[str | None] | None
 ) -> pd.DataFrame:
     numbers = np.array([frame[:4] for frame in frames], dtype=np.int64).reshape(-1, 4)
     table = pd.DataFrame(numbers, columns=["person", "video", "sequence", "frame"])
     _, labels = np.unique(table["person"].to_numpy(), return_inverse=True)
     table["label"] = labels.astype(np.int64)
-    table["path"] = [os.path.join(root, f.relpath) for f in frames]
+    table["person_name"] = [frame.person_name for frame in frames]
+    table["path"] = [store.locator(frame.relpath) for frame in frames]
     if hr_paths is not None:
         table["hr_path"] = hr_paths
     return table.sort_values(["person", "video", "sequence", "frame"]).reset_index(drop=True)
@@ -300,18 +202,20 @@ def _skip_summary(
     return by_reason, examples
 
 
-def _all_skipped_message(root: str, by_reason: dict[str, int], files_seen: int) -> str:
+def _all_skipped_message(root: str, by_reason: dict[str, int], files_seen: int, config_name: str) -> str:
     counts = ", ".join(f"{reason}: {count}" for reason, count in by_reason.items() if count)
-    return f"ingestion.root: all {files_seen} frames under '{root}' were skipped ({counts})"
+    return f"{config_name}: all {files_seen} frames under '{root}' were skipped ({counts})"
 
 
 def _scan_report(
     *,
-    root: str,
-    hr_root: str | None,
+    store: Store,
+    hr_store: Store | None,
+    layout: Layout,
+    sequence_length: int | None,
     validate: str,
-    scan: _TreeScan,
-    hr_scan: _TreeScan | None,
+    scan: ParsedTree,
+    hr_scan: ParsedTree | None,
     table: pd.DataFrame,
     skipped: list[tuple[FrameFile, str]],
     frame_size: tuple[int, int] | None,
@@ -319,11 +223,14 @@ def _scan_report(
     started: float,
 ) -> dict:
     by_reason, examples = _skip_summary(skipped)
-    per_person = table["person"].value_counts().sort_index()
-    empty_log = _ExampleCounter(0).as_dict()
-    return {
-        "root": root,
-        "hr_root": hr_root,
+    empty_log = ExampleCounter(0).as_dict()
+    report = {
+        "root": store.root,
+        "hr_root": hr_store.root if hr_store else None,
+        "storage": store.kind,
+        "layout": layout.name,
+        "sequence_length": int(sequence_length) if layout.chunked else None,
+        "root_prefix": scan.root_prefix,
         "validate": validate,
         "files_seen": len(scan.frames) + len(scan.duplicates),
         "frames_kept": int(len(table)),
@@ -332,16 +239,22 @@ def _scan_report(
         "skipped_examples": examples,
         "stray_files": scan.stray_files.as_dict(),
         "nonmatching_dirs": scan.nonmatching_dirs.as_dict(),
+        "refused_members": store.listing_refused(),
         "hr_stray_files": hr_scan.stray_files.as_dict() if hr_scan else empty_log,
         "hr_nonmatching_dirs": hr_scan.nonmatching_dirs.as_dict() if hr_scan else empty_log,
         "frame_size": list(frame_size) if frame_size else None,
         "hr_frame_size": list(hr_frame_size) if hr_frame_size else None,
-        "people": int(table["person"].nunique()),
-        "videos": int(len(table.drop_duplicates(["person", "video"]))),
         "sequences": int(len(table.drop_duplicates(["person", "video", "sequence"]))),
-        "per_person": {str(int(person)): int(count) for person, count in per_person.items()},
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if layout.labelled:
+        per_person = table.groupby(["label", "person_name"]).size()
+        report.update(
+            people=int(table["person"].nunique()),
+            videos=int(len(table.drop_duplicates(["person", "video"]))),
+            per_person={str(name): int(count) for (_, name), count in per_person.items()},
+        )
+    return report
 
 
 def scan_frame_tree(
@@ -350,45 +263,55 @@ def scan_frame_tree(
     validate: str = "full",
     workers: int = 2,
     progress: bool = True,
+    layout: str = "orcam",
+    sequence_length: int | None = None,
+    config_name: str = "ingestion.root",
 ) -> tuple[pd.DataFrame, dict]:
     """Find, validate and label every frame under ``root``.
 
     Args:
-        root: top of the ``person_XXXX/video_XXXX/seq_XXXX/frame_NNNNN.jpg`` tree.
-        hr_root: optional parallel tree of high-resolution frames, paired by numbers.
+        root: a folder, or an uncompressed ``.tar`` archive, holding the frames in ``layout``.
+        hr_root: optional parallel tree (or archive) of high-resolution frames, paired by
+            person, video, sequence and frame.
         validate: ``"full"`` decodes every image, ``"header"`` reads only its header,
             ``"none"`` trusts the file names (``frame_size`` is then unknown: null).
         workers: threads used for decoding.
-        progress: show a tqdm bar while validating.
+        progress: show a tqdm bar while indexing and validating.
+        layout: ``orcam``, ``ytf``, ``class_folders`` (see :mod:`faceless.data.layouts`), or
+            ``sequences`` for an unlabeled test set (person -1, label -1, no person name).
+        sequence_length: frames per sequence where the layout has no sequence folders.
+        config_name: the parameter named by errors about ``root``.
 
     Returns:
-        The kept frames sorted by (person, video, sequence, frame), columns
-        ``person, video, sequence, frame, label, path`` (+ ``hr_path``), and a
-        JSON-serialisable report. ``files_seen == frames_kept + frames_skipped``.
+        The kept frames sorted by (person, video, sequence, frame), columns ``person, video,
+        sequence, frame, label, person_name, path`` (+ ``hr_path``), and a JSON-serialisable
+        report. ``files_seen == frames_kept + frames_skipped``. ``path`` is a locator that
+        :func:`load_frames` opens: a file path, or ``<archive>.tar::<member>``.
 
     Raises:
-        ConfigError: ``root`` (or ``hr_root``) is not a folder, holds no frame,
-            or every frame was skipped.
+        ConfigError: ``root`` (or ``hr_root``) is neither a folder nor a tar archive, holds no
+            frame, or every frame was skipped.
     """
     started = time.perf_counter()
     choice(validate, "ingestion.validate", VALIDATE_MODES)
     if workers < 1:
         raise ConfigError(f"ingestion.workers must be at least 1, got {workers!r}")
-    root_abs = _frame_root(root, "ingestion.root")
-    hr_abs = _frame_root(hr_root, "ingestion.hr_root") if hr_root is not None else None
+    shape = get_layout(layout, allowed=tuple(LAYOUTS))
+    store = open_store(root, config_name, shape.hint, progress)
+    hr_store = open_store(hr_root, "ingestion.hr_root", shape.hint, progress) if hr_root is not None else None
 
-    scan = _walk_frame_tree(root_abs)
+    scan = _parse_store(store, shape, sequence_length)
     if not scan.frames:
         raise ConfigError(
-            f"ingestion.root: no frames found under '{root_abs}' (expected {LAYOUT_HINT})"
+            f"{config_name}: no frames found in '{store.root}' (layout {shape.name}: expected {shape.hint})"
         )
-    paths = [os.path.join(root_abs, frame.relpath) for frame in scan.frames]
-    reasons, frame_size = _validate_files(paths, validate, workers, "validating frames", progress)
+    relpaths = [frame.relpath for frame in scan.frames]
+    reasons, frame_size = _validate_files(store, relpaths, validate, workers, "validating frames", progress)
 
     hr_scan, hr_paths, hr_frame_size = None, None, None
-    if hr_abs is not None:
+    if hr_store is not None:
         reasons, hr_paths, hr_frame_size, hr_scan = _hr_reasons(
-            scan.frames, reasons, hr_abs, validate, workers, progress
+            scan.frames, reasons, hr_store, shape, sequence_length, validate, workers, progress
         )
 
     kept_indices = [index for index, reason in enumerate(reasons) if reason is None]
@@ -396,14 +319,18 @@ def scan_frame_tree(
     skipped += [(frame, "duplicate") for frame in scan.duplicates]
     if not kept_indices:
         by_reason, _ = _skip_summary(skipped)
-        raise ConfigError(_all_skipped_message(root_abs, by_reason, len(skipped)))
+        raise ConfigError(_all_skipped_message(store.root, by_reason, len(skipped), config_name))
 
     kept = [scan.frames[index] for index in kept_indices]
     kept_hr = [hr_paths[index] for index in kept_indices] if hr_paths is not None else None
-    table = _frames_table(kept, root_abs, kept_hr)
+    table = _frames_table(kept, store, kept_hr)
+    if not shape.labelled:
+        table["label"] = -1
     report = _scan_report(
-        root=root_abs,
-        hr_root=hr_abs,
+        store=store,
+        hr_store=hr_store,
+        layout=shape,
+        sequence_length=sequence_length,
         validate=validate,
         scan=scan,
         hr_scan=hr_scan,
@@ -421,7 +348,7 @@ def scan_frame_tree(
 
 def _read_rgb(path: str) -> np.ndarray:
     try:
-        with Image.open(path) as image:
+        with open_frame(path) as handle, Image.open(handle) as image:
             return np.asarray(image.convert("RGB"))
     except Exception as exc:
         raise OSError(f"cannot load frame '{path}': {exc}") from exc

@@ -244,7 +244,19 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
     logger.info("classifier %s: kept epoch %d of %d (selection: %s; %.1f s)", variant, report["best_epoch"], epochs,
                 selection, history["seconds"])
     return {"variant": variant, "config": model.config(), "state_dict": weights,
-            "normalisation": {"mean": MEAN, "std": STD}}, report
+            "normalisation": {"mean": MEAN, "std": STD},
+            "class_names": class_names(num_classes, train_index, val_index)}, report
+
+
+def class_names(num_classes: int, *indexes: pd.DataFrame) -> list[str]:
+    """Who each output is: the person's name per label (the number where an index has no names),
+    so a saved classifier answers in names without the data it was trained on."""
+    names = [str(label) for label in range(num_classes)]
+    for index in indexes:
+        column = index["person_name"] if "person_name" in index else index["person"]
+        for label, name in zip(index["label"].astype(int), column.astype(str)):
+            names[label] = name
+    return names
 
 
 def _load_init_weights(model: FrameClassifier, path: str) -> None:

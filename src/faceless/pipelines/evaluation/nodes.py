@@ -46,13 +46,14 @@ def evaluate_variant(classifier: dict[str, Any], test_x: np.ndarray, test_index:
     labels = torch.as_tensor(test_index["label"].to_numpy(), dtype=torch.long)
     log_probs = predict_log_probs(model, to_tensor(test_x), device, dtype)
     report = recognition_report(log_probs, labels, test_index, num_classes)
-    label_to_person = dict(zip(test_index["label"], test_index["person"]))
+    names = test_index["person_name"] if "person_name" in test_index else test_index["person"].astype(str)
+    label_to_person = dict(zip(test_index["label"].astype(int), names.astype(str)))
     recall = report["frame"]["per_class_recall"]
-    report["per_person_frame_accuracy"] = {str(int(label_to_person[c])): recall[c] for c in sorted(label_to_person)}
+    report["per_person_frame_accuracy"] = {label_to_person[c]: recall[c] for c in sorted(label_to_person)}
     report.update(variant=variant, input_px=int(test_x.shape[1]),
                   test_frames=len(test_index), test_sequences=int(sequence_ids(test_index).max() + 1),
-                  labels_present=sorted(int(c) for c in label_to_person),
-                  label_to_person={str(int(k)): int(v) for k, v in label_to_person.items()})
+                  labels_present=sorted(label_to_person),
+                  label_to_person={str(k): v for k, v in label_to_person.items()})
     logger.info("evaluation %s: sequence top-1 %.3f, frame top-1 %.3f, challenge score %.1f", variant,
                 report["sequence"]["top1"], report["frame"]["top1"], report["sequence"]["challenge_score"])
     return report

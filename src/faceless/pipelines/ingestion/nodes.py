@@ -1,4 +1,7 @@
-"""Ingestion nodes: make sure the frames exist (rendering the demo if asked), then index them."""
+"""Ingestion nodes: make sure the frames exist (rendering the demo if asked), then index them.
+
+``ingestion.root`` may be a folder or an uncompressed ``.tar`` archive (read in place), in any
+layout of :mod:`faceless.data.layouts` (``ingestion.layout``)."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +12,7 @@ import pandas as pd
 
 from faceless.config import ConfigError, choice
 from faceless.data.frame_tree import scan_frame_tree
+from faceless.data.layouts import get_layout
 from faceless.data.synthetic import DemoSize, generate_demo
 
 logger = logging.getLogger(__name__)
@@ -22,9 +26,12 @@ def prepare_source(params: dict[str, Any]) -> dict[str, Any]:
     source = choice(params.get("source", "synthetic"), "ingestion.source", SOURCES)
     if source == "folder":
         root = params.get("root")
+        layout = get_layout(params.get("layout", "orcam"))
         if not root:
-            raise ConfigError("ingestion.root must name a folder in the OrCam layout when ingestion.source=folder")
-        return {"source": source, "root": str(root), "hr_root": params.get("hr_root"), "generated": False}
+            raise ConfigError(f"ingestion.root must name a folder or .tar archive ({layout.hint}) "
+                              "when ingestion.source=folder")
+        return {"source": source, "root": str(root), "hr_root": params.get("hr_root"), "generated": False,
+                "layout": layout.name, "sequence_length": params.get("sequence_length")}
     demo = dict(params.get("demo") or {})
     demo_root = Path(demo.pop("root", "data/01_raw/demo"))
     try:
@@ -42,6 +49,8 @@ def prepare_source(params: dict[str, Any]) -> dict[str, Any]:
         "hr_root": str(demo_root / "hr"),
         "generated": bool(info["generated"]),
         "demo": info["fingerprint"],
+        "layout": "orcam",  # the demo is always rendered in the OrCam layout
+        "sequence_length": None,
     }
 
 
@@ -52,6 +61,8 @@ def scan_frames(source_info: dict[str, Any], params: dict[str, Any]) -> tuple[pd
         hr_root=source_info.get("hr_root"),
         validate=params.get("validate", "full"),
         workers=int(params.get("workers", 2)),
+        layout=source_info.get("layout", "orcam"),
+        sequence_length=source_info.get("sequence_length"),
     )
     report["source"] = source_info["source"]
     skipped = report["frames_skipped"]

@@ -8,6 +8,7 @@ seed's rule: the minimum over people of each person's maximum.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -29,8 +30,24 @@ SPLIT_LEVELS = {
 SHORTAGE_POLICIES = ("resample", "drop", "error")
 
 
-def _side_rng(seed: int, *key: int) -> np.random.Generator:
-    return np.random.default_rng([int(seed), *(int(k) for k in key)])
+def _side_rng(seed: int, side_code: int, person_name: str) -> np.random.Generator:
+    # Keyed by the person's name (a stable hash), not by a number: the same people draw the same
+    # samples whatever the layout numbers them by, and whoever else is in the data.
+    digest = hashlib.sha256(person_name.encode()).digest()
+    return np.random.default_rng([int(seed), int(side_code), int.from_bytes(digest[:8], "little")])
+
+
+def person_name_of(rows: pd.DataFrame, person: int) -> str:
+    """The person's name: the ``person_name`` column, or the number (indexes made before names)."""
+    if "person_name" in rows.columns and len(rows):
+        return str(rows["person_name"].iloc[0])
+    return str(person)
+
+
+def _names_column(frames: pd.DataFrame) -> pd.Series:
+    if "person_name" in frames.columns:
+        return frames["person_name"].astype(str)
+    return frames["person"].astype(str)
 
 
 def _fraction(params: dict, name: str, allow_zero: bool) -> float:
@@ -72,10 +89,11 @@ def split_frames(frame_index: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.
         n = len(groups)
         n_test = max(1, int(round(n * test_fraction)))
         n_val = 0 if val_fraction == 0 else max(1, int(round((n - n_test) * val_fraction)))
+        name = person_name_of(rows, person)
         if n - n_test - n_val < 1:
-            unsplittable[str(person)] = n
+            unsplittable[name] = n
             continue
-        order = _side_rng(seed, 0, person).permutation(n)
+        order = _side_rng(seed, 0, name).permutation(n)
         labels = np.array(["train"] * n, dtype=object)
         labels[order[:n_test]] = "test"
         labels[order[n_test:n_test + n_val]] = "val"
@@ -87,6 +105,13 @@ def split_frames(frame_index: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.
         raise ConfigError(
             f"sampling.shortage=error: {len(unsplittable)} people have too few {split_by}s for a "
             f"disjoint train/val/test split: {first}"
+        )
+    if unsplittable and len(unsplittable) == frame_index["person"].nunique():
+        most = max(unsplittable.values())
+        raise ConfigError(
+            f"sampling.split_by={split_by}: no person has enough {split_by}s for a disjoint train/val/test "
+            f"split (at most {most}; a class_folders tree has one video per person: use "
+            f"sampling.split_by=sequence, or val_fraction: 0)"
         )
     if unsplittable:
         logger.warning("sampling: left out %d people with too few %ss to split: %s",
@@ -193,17 +218,18 @@ def sample_side(side_frames: pd.DataFrame, quotas: dict[str, int], shortage: str
     dropped: list[str] = []
     parts = []
     for person, rows in side_frames.groupby("person", sort=True):
-        sample, short = sample_person(rows, quotas, _side_rng(seed, side_code, person))
+        name = person_name_of(rows, person)
+        sample, short = sample_person(rows, quotas, _side_rng(seed, side_code, name))
         short_total = sum(short.values())
-        per_person[str(person)] = {"frames": len(sample), "resampled_slots": short}
+        per_person[name] = {"frames": len(sample), "resampled_slots": short}
         if short_total and shortage == "error":
             raise ConfigError(
-                f"sampling.shortage=error: person {person} cannot fill the {side} quota {quotas} "
+                f"sampling.shortage=error: person {name} cannot fill the {side} quota {quotas} "
                 f"(short by {short}); lower sampling.{side} or use shortage: resample | drop"
             )
         if short_total and shortage == "drop":
-            dropped.append(str(person))
-            per_person[str(person)]["frames"] = 0
+            dropped.append(name)
+            per_person[name]["frames"] = 0
             continue
         parts.append(sample)
     sampled = pd.concat(parts).reset_index(drop=True) if parts else side_frames.iloc[:0]
@@ -253,9 +279,9 @@ def sample_splits(split_index: pd.DataFrame, split_info: dict[str, Any], params:
         sides_report[side] = {**info, "quota_source": source}
     # A person dropped on one side is dropped on every side: a test person the classifier never
     # trained on (or a trained person never tested) would skew the comparison.
-    dropped = sorted({p for info in sides_report.values() for p in info.get("dropped_people", [])}, key=int)
+    dropped = sorted({p for info in sides_report.values() for p in info.get("dropped_people", [])})
     if dropped:
-        keep = {side: ~samples[side]["person"].astype(str).isin(dropped) for side in SIDES}
+        keep = {side: ~_names_column(samples[side]).isin(dropped) for side in SIDES}
         samples = {side: samples[side][keep[side]].reset_index(drop=True) for side in SIDES}
         for side, info in sides_report.items():
             if "per_person" in info:

@@ -1,0 +1,347 @@
+"""Where frame files live: a folder, or an uncompressed ``.tar`` archive read in place.
+
+A store lists its entries by relative POSIX path and opens them by that path; the layout parsers
+(:mod:`faceless.data.layouts`) never see the difference. Each frame's ``path`` in the frame index
+is a *locator* that :func:`open_frame` opens again later:
+
+* folder: the file's absolute path;
+* archive: ``<absolute archive path>::<member name>`` (the ``::`` of fsspec's chained URLs).
+
+An archive is indexed once (member name, data offset, size), the index cached beside it as
+``<archive>.index.parquet`` and keyed by the archive's size and modification time; members are
+then read with one ``pread`` each, never extracted. Member names that are absolute or climb out
+with ``..`` are refused, as are links, devices and sparse members: they are counted in the report
+and can never be opened, so nothing can be written or read outside the archive through them.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from faceless.config import ConfigError
+from faceless.data.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
+
+ARCHIVE_SEPARATOR = "::"
+INDEX_SUFFIX = ".index.parquet"
+#: Bump when the index file's content changes meaning.
+INDEX_VERSION = 1
+EXAMPLES_PER_REFUSAL = 20
+_COMPRESSED_MAGIC = {
+    b"\x1f\x8b": ("gzip", "gunzip -k"),
+    b"BZh": ("bzip2", "bunzip2 -k"),
+    b"\xfd7zXZ\x00": ("xz", "unxz -k"),
+    b"\x28\xb5\x2f\xfd": ("zstd", "unzstd"),
+}
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every regular file and folder of a store, as sorted relative POSIX paths."""
+
+    files: list[str]
+    dirs: list[str]
+    refused: dict = field(default_factory=lambda: {"count": 0, "examples": []})
+
+
+def unsafe_member_reason(name: str) -> str | None:
+    """Why an archive member name must not be used (absolute, or climbing out), else None."""
+    if not name or "\x00" in name:
+        return "empty or NUL in name"
+    parts = re.split(r"[\\/]+", name)
+    if name.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(name):
+        return "absolute name"
+    if ".." in parts:
+        return "'..' in name"
+    return None
+
+
+def _clean_member_name(name: str) -> str:
+    # `tar -C dir -cf x.tar .` stores "./person_1/..."; the "./" says nothing.
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/")
+
+
+# --------------------------------------------------------------------------- folders
+
+
+class FolderStore:
+    """Frames as files under a folder."""
+
+    kind = "folder"
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def listing(self) -> Listing:
+        files: list[str] = []
+        dirs: list[str] = []
+        stack = [("", self.root)]
+        while stack:
+            rel, folder = stack.pop()
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    relpath = f"{rel}{entry.name}"
+                    if entry.is_dir():
+                        dirs.append(relpath)
+                        stack.append((relpath + "/", entry.path))
+                    else:
+                        files.append(relpath)
+        files.sort()
+        dirs.sort()
+        return Listing(files, dirs)
+
+    def listing_refused(self) -> dict:
+        return {"count": 0, "examples": []}  # a folder has no member names to distrust
+
+    def locator(self, relpath: str) -> str:
+        return os.path.join(self.root, *relpath.split("/"))
+
+    def size(self, relpath: str) -> int:
+        return os.stat(self.locator(relpath)).st_size
+
+    def open(self, relpath: str) -> BinaryIO:
+        return open(self.locator(relpath), "rb")
+
+
+# --------------------------------------------------------------------------- archives
+
+
+class TarStore:
+    """Frames as members of an uncompressed tar archive, read by offset without extracting."""
+
+    kind = "tar"
+
+    def __init__(self, archive: str, index: pd.DataFrame, dirs: list[str], refused: dict) -> None:
+        self.root = archive
+        self._names = pd.Index(index["name"].to_numpy(dtype=object))
+        self._offsets = index["offset"].to_numpy(dtype=np.int64)
+        self._sizes = index["size"].to_numpy(dtype=np.int64)
+        self._dirs = dirs
+        self._refused = refused
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def listing(self) -> Listing:
+        return Listing(sorted(self._names), sorted(self._dirs), self._refused)
+
+    def listing_refused(self) -> dict:
+        return dict(self._refused)
+
+    def locator(self, relpath: str) -> str:
+        return f"{self.root}{ARCHIVE_SEPARATOR}{relpath}"
+
+    def _row(self, relpath: str) -> int:
+        row = self._names.get_indexer([relpath])[0]
+        if row < 0:
+            raise FileNotFoundError(f"'{relpath}' is not a readable member of '{self.root}'")
+        return int(row)
+
+    def size(self, relpath: str) -> int:
+        return int(self._sizes[self._row(relpath)])
+
+    def read(self, relpath: str) -> bytes:
+        row = self._row(relpath)
+        if self._fd is None:
+            with self._lock:
+                if self._fd is None:
+                    self._fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        # pread is positionless, so threads can share the descriptor.
+        data = os.pread(self._fd, int(self._sizes[row]), int(self._offsets[row]))
+        if len(data) != self._sizes[row]:
+            raise OSError(f"'{relpath}' is cut short in '{self.root}' (archive truncated?)")
+        return data
+
+    def open(self, relpath: str) -> BinaryIO:
+        return io.BytesIO(self.read(relpath))
+
+
+def _check_uncompressed(archive: str, config_name: str) -> None:
+    with open(archive, "rb") as handle:
+        head = handle.read(8)
+    for magic, (kind, command) in _COMPRESSED_MAGIC.items():
+        if head.startswith(magic):
+            raise ConfigError(
+                f"{config_name}: '{archive}' is {kind}-compressed; frames are read by offset, which "
+                f"needs an uncompressed .tar (unpack it once: {command} '{archive}')"
+            )
+
+
+def _archive_key(archive: str) -> dict:
+    stat = os.stat(archive)
+    return {"version": INDEX_VERSION, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _scan_members(archive: str, config_name: str, progress: bool) -> tuple[pd.DataFrame, list[str], dict]:
+    """Read every member header once: (name, offset, size) of the usable files, dirs, refusals."""
+    names: list[str] = []
+    offsets: list[int] = []
+    sizes: list[int] = []
+    dirs: list[str] = []
+    refused = {"count": 0, "examples": []}
+
+    def refuse(name: str, why: str) -> None:
+        refused["count"] += 1
+        if len(refused["examples"]) < EXAMPLES_PER_REFUSAL:
+            refused["examples"].append(f"{name!r}: {why}")
+
+    total = os.path.getsize(archive)
+    try:
+        with tarfile.open(archive, mode="r:") as tar, tqdm(
+            total=total, unit="B", unit_scale=True, desc="indexing archive", disable=not progress
+        ) as bar:
+            while (member := tar.next()) is not None:
+                # tarfile keeps every TarInfo it has read; 500k of them would hold ~300 MB.
+                tar.members.clear()
+                bar.update(tar.offset - bar.n)
+                why = unsafe_member_reason(member.name)
+                if why is not None:
+                    refuse(member.name, why)
+                    continue
+                name = _clean_member_name(member.name)
+                if member.isdir():
+                    if name:
+                        dirs.append(name)
+                elif member.issym() or member.islnk():
+                    refuse(member.name, "link")
+                elif not member.isreg():
+                    refuse(member.name, "not a regular file")
+                elif member.issparse():
+                    refuse(member.name, "sparse member")
+                elif name:
+                    names.append(name)
+                    offsets.append(member.offset_data)
+                    sizes.append(member.size)
+    except tarfile.ReadError as err:
+        raise ConfigError(f"{config_name}: '{archive}' is not a readable tar archive ({err})") from err
+    index = pd.DataFrame({"name": names, "offset": np.asarray(offsets, dtype=np.int64),
+                          "size": np.asarray(sizes, dtype=np.int64)})
+    # A later member of the same name wins, as when a tar is extracted.
+    index = index.drop_duplicates("name", keep="last").sort_values("name").reset_index(drop=True)
+    return index, sorted(set(dirs)), refused
+
+
+def _index_path(archive: str) -> str:
+    return archive + INDEX_SUFFIX
+
+
+def _read_index(archive: str, key: dict) -> tuple[pd.DataFrame, list[str], dict] | None:
+    path = _index_path(archive)
+    if not os.path.exists(path):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        meta = json.loads(table.schema.metadata[b"faceless"])
+    except Exception:  # unreadable or foreign file: rebuild it
+        return None
+    if meta.get("key") != key:
+        return None
+    return table.to_pandas(), meta["dirs"], meta["refused"]
+
+
+def _write_index(archive: str, key: dict, index: pd.DataFrame, dirs: list[str], refused: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(index, preserve_index=False)
+    meta = {"key": key, "dirs": dirs, "refused": refused}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                          b"faceless": json.dumps(meta).encode()})
+    try:
+        with atomic_path(_index_path(archive)) as temporary:
+            pq.write_table(table, temporary)
+    except OSError as err:  # read-only medium: index again next time, say so
+        logger.warning("cannot cache the archive index beside '%s' (%s); it will be rebuilt next run",
+                       archive, err)
+
+
+_OPEN_ARCHIVES: dict[str, tuple[dict, TarStore]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_archive(archive: str, config_name: str = "ingestion.root", progress: bool = True) -> TarStore:
+    """The archive's store: its cached index when still valid, else indexed now (and cached)."""
+    archive = os.path.abspath(archive)
+    key = _archive_key(archive)
+    with _OPEN_LOCK:
+        known = _OPEN_ARCHIVES.get(archive)
+        if known is not None and known[0] == key:
+            return known[1]
+        _check_uncompressed(archive, config_name)
+        cached = _read_index(archive, key)
+        if cached is None:
+            index, dirs, refused = _scan_members(archive, config_name, progress)
+            _write_index(archive, key, index, dirs, refused)
+            logger.info("indexed %d members of '%s'", len(index), archive)
+        else:
+            index, dirs, refused = cached
+        if refused["count"]:
+            logger.warning("%d members of '%s' refused (unsafe names, links or special files), e.g. %s",
+                           refused["count"], archive, refused["examples"][0])
+        store = TarStore(archive, index, dirs, refused)
+        _OPEN_ARCHIVES[archive] = (key, store)
+        return store
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def is_archive_path(path: str | os.PathLike) -> bool:
+    return os.fspath(path).lower().endswith(".tar")
+
+
+def open_store(root: str | os.PathLike, config_name: str, hint: str,
+               progress: bool = True) -> FolderStore | TarStore:
+    """A folder or ``.tar`` root as a store; ConfigError naming ``config_name`` if it is neither."""
+    absolute = os.path.abspath(os.fspath(root))
+    if not os.path.exists(absolute):
+        raise ConfigError(f"{config_name}: '{absolute}' does not exist (expected a folder or .tar of {hint})")
+    if os.path.isdir(absolute):
+        return FolderStore(absolute)
+    if not os.path.isfile(absolute):
+        raise ConfigError(f"{config_name}: '{absolute}' is neither a folder nor a file")
+    _check_uncompressed(absolute, config_name)
+    if not (is_archive_path(absolute) or tarfile.is_tarfile(absolute)):
+        raise ConfigError(f"{config_name}: '{absolute}' is not a folder or a .tar archive (expected {hint})")
+    return open_archive(absolute, config_name, progress)
+
+
+def split_locator(locator: str) -> tuple[str, str] | None:
+    """(archive, member) for an archive locator, None for a plain file path."""
+    archive, sep, member = locator.partition(ARCHIVE_SEPARATOR)
+    if sep and is_archive_path(archive):
+        return archive, member
+    return None
+
+
+def open_frame(locator: str | os.PathLike) -> BinaryIO:
+    """Open a frame index ``path``: a plain file, or ``<archive>.tar::<member>``."""
+    locator = os.fspath(locator)
+    parts = split_locator(locator)
+    if parts is None:
+        return open(locator, "rb")
+    archive, member = parts
+    return open_archive(archive, progress=False).open(member)
