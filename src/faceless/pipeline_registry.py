@@ -15,6 +15,7 @@ from faceless.pipelines.srgan import pipeline as srgan
 from faceless.pipelines.upscaling import pipeline as upscaling
 from faceless.pipelines.classifier import pipeline as classifier
 from faceless.pipelines.evaluation import pipeline as evaluation
+from faceless.pipelines.predict import pipeline as predict
 
 STAGES = {
     "ingestion": ingestion.create_pipeline,
@@ -30,4 +31,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines = {name: create() for name, create in STAGES.items()}
     pipelines["full"] = sum(pipelines.values(), Pipeline([]))
     pipelines["__default__"] = pipelines["full"]
+    # Not part of `full`: it names the people of an unlabeled test set with the models `full` saved.
+    pipelines["predict"] = predict.create_pipeline()
     return pipelines

@@ -9,6 +9,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment (conf/seed, conf/local) overrides only the parameters it names, key by key,
+    # instead of replacing a whole top-level section.
+    "merge_strategy": {"parameters": "soft"},
 }
 
 

@@ -53,7 +53,9 @@ class UpscaleJob:
 
     @property
     def method(self) -> str:
-        return "bicubic" if self.sr_generator is None else "srgan"
+        if self.sr_generator is None:
+            return "copy" if self.factor == 1 else "bicubic"
+        return "srgan"
 
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
@@ -118,7 +120,9 @@ class UpscaleJob:
                 x_u8 = pending.result()
                 pending = pool.submit(prepare, *batches[k + 1]) if k + 1 < len(batches) else None
                 x = x_u8.to(device, non_blocking=True).float().div_(255)
-                if model is None:
+                if model is None and self.factor == 1:
+                    y = x  # the frames as they are (predict's lr variant)
+                elif model is None:
                     y = F.interpolate(x, scale_factor=self.factor, mode="bicubic", align_corners=False)
                 else:
                     with autocast(device, dtype):
