@@ -73,7 +73,8 @@ def _clean_member_name(name: str) -> str:
     # `tar -C dir -cf x.tar .` stores "./person_1/..."; the "./" says nothing.
     while name.startswith("./"):
         name = name[2:]
-    return name.rstrip("/")
+    name = name.rstrip("/")
+    return "" if name == "." else name
 
 
 # --------------------------------------------------------------------------- folders
@@ -211,7 +212,7 @@ def _scan_members(archive: str, config_name: str, progress: bool) -> tuple[pd.Da
         with tarfile.open(archive, mode="r:") as tar, tqdm(
             total=total, unit="B", unit_scale=True, desc="indexing archive", disable=not progress
         ) as bar:
-            while (member := tar.next()) is not None:
+            while (member := _next_member(tar, archive)) is not None:
                 # tarfile keeps every TarInfo it has read; 500k of them would hold ~300 MB.
                 tar.members.clear()
                 bar.update(tar.offset - bar.n)
@@ -240,6 +241,18 @@ def _scan_members(archive: str, config_name: str, progress: bool) -> tuple[pd.Da
     # A later member of the same name wins, as when a tar is extracted.
     index = index.drop_duplicates("name", keep="last").sort_values("name").reset_index(drop=True)
     return index, sorted(set(dirs)), refused
+
+
+def _next_member(tar: tarfile.TarFile, archive: str) -> tarfile.TarInfo | None:
+    """The next member header, or None at the end; an archive cut short ends where it is cut (the
+    member cut in its data is still listed, and fails to read as a counted skip)."""
+    try:
+        return tar.next()
+    except tarfile.ReadError as err:
+        if tar.offset == 0:
+            raise
+        logger.warning("'%s' ends early (%s): indexed the members before the cut", archive, err)
+        return None
 
 
 def _index_path(archive: str) -> str:
@@ -332,7 +345,8 @@ def open_store(root: str | os.PathLike, config_name: str, hint: str,
 def split_locator(locator: str) -> tuple[str, str] | None:
     """(archive, member) for an archive locator, None for a plain file path."""
     archive, sep, member = locator.partition(ARCHIVE_SEPARATOR)
-    if sep and is_archive_path(archive):
+    # Any tar file is an archive (open_store accepts tars by content too), not only "*.tar".
+    if sep and (is_archive_path(archive) or os.path.isfile(archive)):
         return archive, member
     return None
 

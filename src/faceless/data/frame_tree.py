@@ -141,14 +141,14 @@ def _hr_reasons(
 ) -> tuple[list[str | None], list[str | None], tuple[int, int] | None, ParsedTree]:
     """Pair LR frames with HR files; updated reasons, HR locators, HR majority size, HR scan."""
     hr_scan = _parse_store(hr_store, layout, sequence_length)
-    hr_by_key = {_pair_key(hr_frame): hr_frame.relpath for hr_frame in hr_scan.frames}
+    hr_by_key = {_pair_key(hr_frame, layout): hr_frame.relpath for hr_frame in hr_scan.frames}
     hr_rels: list[str | None] = [None] * len(frames)
     to_check: list[int] = []
     reasons = list(reasons)
     for index, frame in enumerate(frames):
         if reasons[index] is not None:
             continue  # a broken LR frame keeps its own reason
-        hr_rel = hr_by_key.get(_pair_key(frame))
+        hr_rel = hr_by_key.get(_pair_key(frame, layout))
         if hr_rel is None:
             reasons[index] = "hr_missing"
             continue
@@ -164,10 +164,14 @@ def _hr_reasons(
     return reasons, hr_locators, hr_size, hr_scan
 
 
-def _pair_key(frame: FrameFile) -> tuple:
-    # By name rather than number: in name-keyed layouts the number is a rank, which shifts when
-    # the HR tree has a person more or less.
-    return (frame.person_name, frame.video, frame.sequence, frame.frame)
+def _pair_key(frame: FrameFile, layout: Layout) -> tuple:
+    """What a frame and its HR partner share. Never a derived number: chunked sequences, ranks
+    and class_folders positions shift when the other tree has a frame or person more or less."""
+    if layout.name == "ytf":
+        return (frame.person_name, frame.video, frame.frame)
+    if layout.name == "class_folders":  # the same file name, whatever the image format
+        return (frame.person_name, os.path.splitext(frame.relpath.rsplit("/", 1)[-1])[0])
+    return frame[:4]
 
 
 # --------------------------------------------------------------------------- results

@@ -137,12 +137,16 @@ def _common_prefix(listing: Listing, depth: int) -> int:
     """How many wrapping folders hold the whole tree (files deeper than the layout, one top name)."""
     strip = 0
     files = [path.split("/") for path in listing.files]
-    while files and all(len(parts) > depth + 1 + strip for parts in files):
-        top = {parts[strip] for parts in files}
-        if len(top) != 1:
-            break
+    while True:
+        # Files right inside the wrapper (YouTube Faces ships <Name>.labeled_faces.txt beside the
+        # people) stay strays; every deeper file must be under one folder, deeper than a frame.
+        inner = [parts for parts in files if len(parts) > strip + 1]
+        if not inner or len({parts[strip] for parts in inner}) != 1:
+            return strip
+        deeper = [parts for parts in inner if len(parts) > strip + 2]
+        if not deeper or not all(len(parts) > depth + 1 + strip for parts in deeper):
+            return strip
         strip += 1
-    return strip
 
 
 def _match_levels(parts: list[str], layout: Layout) -> tuple[list, int]:
