@@ -1,0 +1,190 @@
+"""Predict stage: exporting the demo test side, scanning an unlabeled tree, the variant's input,
+and naming each sequence's top-5 people."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from faceless.config import ConfigError
+from faceless.data.upscale_cache import CachedUpscaleDataset
+from faceless.models.classifier import FrameClassifier
+from faceless.pipelines.classifier.nodes import normalise, to_tensor
+from faceless.pipelines.predict.nodes import (
+    predict_input,
+    predict_sequences,
+    prepare_predict_source,
+    scan_unlabeled,
+)
+
+SIZE = 16
+NAMES = ["Ada", "Bob", "Cyd"]
+PARAMS = {"device": "cpu", "precision": "fp32", "variant": "lr", "validate": "full", "workers": 1}
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def bundle(num_classes: int = 3, names: list[str] | None = NAMES, size: int = SIZE) -> dict:
+    torch.manual_seed(0)
+    model = FrameClassifier(num_classes, input_size=size, width=8, depth=2, dropout=0.0)
+    saved = {"variant": "lr", "config": model.config(), "state_dict": model.state_dict()}
+    if names is not None:
+        saved["class_names"] = names
+    return saved
+
+
+def frames_and_index(sequences: dict[str, int], seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    rows = [{"sequence_name": name, "frame": f} for name, count in sequences.items() for f in range(count)]
+    frames = rng.integers(0, 256, (len(rows), SIZE, SIZE, 3), dtype=np.uint8)
+    return frames, pd.DataFrame(rows)
+
+
+def expected_ranking(saved: dict, frames: np.ndarray, index: pd.DataFrame) -> dict[str, list[int]]:
+    """Independently: mean log-softmax over each sequence's frames, classes sorted best first."""
+    model = FrameClassifier.from_config(saved["config"])
+    model.load_state_dict(saved["state_dict"])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model.eval()(normalise(to_tensor(frames))), 1).numpy()
+    ranking = {}
+    for name, rows in index.groupby("sequence_name"):
+        mean = log_probs[rows.index].mean(0)
+        ranking[name] = list(np.argsort(-mean, kind="stable"))
+    return ranking
+
+
+def run(frames, index, *, lr=None, bicubic=None, srgan=None, train_index=None, source=None, **params):
+    skipped = {"variant": "x", "skipped": "not in classifier.variants"}
+    return predict_sequences(frames, index, source or {"answer_key": None},
+                             train_index if train_index is not None else pd.DataFrame(),
+                             lr or skipped, bicubic or skipped, srgan or skipped, {**PARAMS, **params})
+
+
+def test_each_sequence_gets_its_names_best_first():
+    saved = bundle()
+    frames, index = frames_and_index({"seq_0010": 3, "seq_0002": 1, "seq_0007": 4})
+    submission, detail, report = run(frames, index, lr=saved, top_k=5)
+
+    assert list(submission.columns) == ["sequence", "person_1", "person_2", "person_3", "person_4", "person_5"]
+    assert submission["sequence"].tolist() == ["seq_0002", "seq_0007", "seq_0010"]
+    ranking = expected_ranking(saved, frames, index)
+    for _, row in submission.iterrows():
+        assert [row[f"person_{r}"] for r in (1, 2, 3)] == [NAMES[c] for c in ranking[row["sequence"]][:3]]
+        assert row["person_4"] == "" and row["person_5"] == ""  # only 3 people to name
+    assert detail["frames"].tolist() == [1, 4, 3]
+    probabilities = detail[["probability_1", "probability_2", "probability_3"]].to_numpy()
+    assert (np.diff(probabilities, axis=1) <= 0).all()
+    assert np.allclose(probabilities.sum(1), 1.0, atol=1e-5)  # 3 classes: top-3 is everything
+    assert report["sequences"] == 3 and report["frames"] == 8 and "challenge_score" not in report
+
+
+def test_the_answer_key_scores_the_submission(tmp_path):
+    saved = bundle()
+    frames, index = frames_and_index({"seq_0000": 2, "seq_0001": 2})
+    submission, _, _ = run(frames, index, lr=saved)
+    first = submission.set_index("sequence")["person_1"]
+    second = submission.set_index("sequence")["person_2"]
+    key = tmp_path / "answers.json"
+    # seq_0000 answered right at rank 0 (100 points), seq_0001 at rank 1 (90 points).
+    key.write_text(json.dumps({"answers": {"seq_0000": first["seq_0000"], "seq_0001": second["seq_0001"]}}))
+    _, _, report = run(frames, index, lr=saved, source={"answer_key": str(key)})
+    assert report["scored_sequences"] == 2
+    assert report["sequence_top1"] == pytest.approx(0.5)
+    assert report["challenge_score"] == pytest.approx(95.0)
+
+
+def test_a_classifier_saved_without_names_takes_them_from_its_train_index():
+    frames, index = frames_and_index({"seq_0001": 2})
+    train_index = pd.DataFrame({"label": [0, 1, 2], "person": [4, 9, 2], "person_name": ["p4", "p9", "p2"]})
+    submission, _, _ = run(frames, index, lr=bundle(names=None), train_index=train_index)
+    assert set(submission.iloc[0, 1:4]) == {"p4", "p9", "p2"}
+
+
+def test_the_chosen_variant_answers():
+    frames, index = frames_and_index({"seq_0001": 2})
+    other = bundle(names=["X", "Y", "Z"])
+    submission, _, report = run(frames, index, lr=bundle(), bicubic=other, variant="bicubic")
+    assert report["variant"] == "bicubic" and set(submission.iloc[0, 1:4]) == {"X", "Y", "Z"}
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("srgan", "predict.variant=srgan: that classifier was not trained"),
+    ("hr", "predict.variant must be one of lr | bicubic | srgan"),
+])  # fmt: skip
+def test_a_variant_that_cannot_answer_is_a_config_error(variant, message):
+    frames, index = frames_and_index({"seq_0001": 2})
+    with pytest.raises(ConfigError, match=message):
+        run(frames, index, lr=bundle(), variant=variant)
+
+
+def test_frames_of_another_size_than_the_classifier_learned_are_a_config_error():
+    frames, index = frames_and_index({"seq_0001": 2})
+    with pytest.raises(ConfigError, match=r"^predict.root: frames are 16x16 .* trained on 64 px"):
+        run(frames, index, lr=bundle(size=64))
+
+
+def save_frame(path: Path, seed: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_unlabeled_tree_is_scanned_with_sequence_names_and_counted_skips(tmp_path):
+    save_frame(tmp_path / "seq_0003/frame_00001.png", 1)
+    save_frame(tmp_path / "seq_0003/frame_00002.png", 2)
+    save_frame(tmp_path / "seq_0010/frame_00001.png", 3)
+    (tmp_path / "seq_0010/frame_00002.png").write_bytes(b"")
+    (tmp_path / "readme.txt").write_text("x")
+    index, report = scan_unlabeled({"root": str(tmp_path), "answer_key": None}, PARAMS)
+    assert index["sequence_name"].tolist() == ["seq_0003", "seq_0003", "seq_0010"]
+    assert (index["label"] == -1).all() and (index["person"] == -1).all()
+    assert report["layout"] == "sequences" and report["skipped_by_reason"]["empty"] == 1
+    assert report["stray_files"]["examples"] == ["readme.txt"]
+
+
+def test_missing_unlabeled_root_names_predict_root(tmp_path):
+    with pytest.raises(ConfigError, match=r"^predict.root: .*does not exist"):
+        scan_unlabeled({"root": str(tmp_path / "nope")}, PARAMS)
+
+
+def test_demo_test_side_is_exported_unlabeled_with_its_answers_apart(tmp_path):
+    rows = []
+    for person, name in ((3, "person_0003"), (8, "person_0008")):
+        for sequence in (1, 5):
+            for frame in (2, 4):
+                path = save_frame(tmp_path / "src" / f"{name}_{sequence}_{frame}.png", person * 100 + sequence * 10 + frame)
+                rows.append({"person": person, "video": 1, "sequence": sequence, "frame": frame, "label": 0,
+                             "person_name": name, "path": str(path)})
+    test_index = pd.DataFrame(rows)
+    params = {"root": None, "demo_export": str(tmp_path / "out/unlabeled"), "seed": 0}
+    source = prepare_predict_source(test_index, params)
+
+    export = Path(source["root"])
+    assert source["exported"] and export == tmp_path / "out/unlabeled"
+    answers = json.loads(Path(source["answer_key"]).read_text())["answers"]
+    assert not Path(source["answer_key"]).is_relative_to(export)  # the key is not in the tree
+    assert sorted(p.name for p in export.iterdir()) == sorted(answers) and len(answers) == 4
+    for sequence_dir in export.iterdir():
+        exported = sorted(sequence_dir.iterdir())
+        originals = [row["path"] for row in rows if row["person_name"] == answers[sequence_dir.name]]
+        # Each exported sequence holds the frames of one original sequence of that person.
+        assert len(exported) == 2
+        assert {p.read_bytes() for p in exported} <= {Path(o).read_bytes() for o in originals}
+    again = prepare_predict_source(test_index, params)
+    assert not again["exported"] and again["root"] == source["root"]  # unchanged: not redone
+    assert prepare_predict_source(test_index, {**params, "root": "/data/test"})["root"] == "/data/test"
+
+
+def test_lr_input_is_the_frames_unchanged_through_the_cache(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 256, (5, SIZE, SIZE, 3), dtype=np.uint8)
+    dataset = CachedUpscaleDataset(str(tmp_path / "predict_input.npy"))
+    dataset.save(predict_input(frames, None, {"variant": "lr"}, {"device": "cpu", "batch_size": 2}))
+    assert np.array_equal(dataset.load(), frames)
+    bicubic = predict_input(frames, None, {"variant": "bicubic"}, {"device": "cpu", "batch_size": 2})
+    assert bicubic.method == "bicubic" and bicubic.output_shape == (5, 4 * SIZE, 4 * SIZE, 3)
