@@ -438,3 +438,30 @@ def test_frames_are_in_temporal_order_even_from_an_unsorted_index():
     sample, short = sample_person(shuffled, quotas, np.random.default_rng(0))
     assert short == {"videos": 0, "sequences": 0, "frames": 0}
     assert_temporal_blocks(sample, 5)
+
+
+def test_one_video_per_person_under_a_video_split_says_to_split_by_sequence():
+    # A class_folders tree: every person is one video of several sequences.
+    index = build_index({p: {0: {s: 4 for s in range(5)}} for p in (1, 2, 3)})
+    with pytest.raises(ConfigError, match=r"^sampling.split_by=video: .*use sampling.split_by=sequence"):
+        split_frames(index, BASE_PARAMS)
+    split_index, info = split_frames(index, {**BASE_PARAMS, "split_by": "sequence"})
+    assert set(split_index["side"]) == {"train", "val", "test"} and not info["unsplittable_people"]
+
+
+def test_draws_follow_the_person_name_not_the_number():
+    # The same people numbered differently (another layout) draw the same split and samples.
+    index = build_index(uniform_tree([2, 5, 9], n_videos=6, n_sequences=3, n_frames=4))
+    index["person_name"] = index["person"].map({2: "ann", 5: "ben", 9: "cy"})
+    renumbered = index.assign(person=index["person"].map({2: 40, 5: 7, 9: 13}))
+    renumbered["label"] = renumbered["person"].rank(method="dense").astype(int) - 1
+    a, info_a = split_frames(index, BASE_PARAMS)
+    b, info_b = split_frames(renumbered, BASE_PARAMS)
+    for name in ("ann", "ben", "cy"):
+        side_a = a[a["person_name"] == name].set_index(["video", "sequence", "frame"])["side"].sort_index()
+        side_b = b[b["person_name"] == name].set_index(["video", "sequence", "frame"])["side"].sort_index()
+        assert side_a.equals(side_b)
+    train_a = sample_splits(a, info_a, BASE_PARAMS)[0]
+    train_b = sample_splits(b, info_b, BASE_PARAMS)[0]
+    assert sorted(train_a["path"]) == sorted(train_b["path"])
+    assert set(sample_splits(a, info_a, BASE_PARAMS)[3]["sides"]["train"]["per_person"]) == {"ann", "ben", "cy"}

@@ -158,8 +158,13 @@ def _confusion_figure(evaluations) -> Figure:
         cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
         ax.imshow(cm, vmin=0, vmax=1, cmap="viridis")
         ax.set_title(f"{ev['variant']}: frame top-1 {100 * ev['frame']['top1']:.0f} %")
-        ax.set_xlabel("predicted label")
-        ax.set_ylabel("true label")
+        names = ev.get("label_to_person", {})
+        if 0 < len(cm) <= 30:  # people by name where they stay legible
+            ticks = [names.get(str(c), str(c)) for c in range(len(cm))]
+            ax.set_xticks(range(len(cm)), ticks, rotation=90, fontsize=6)
+            ax.set_yticks(range(len(cm)), ticks, fontsize=6)
+        ax.set_xlabel("predicted person")
+        ax.set_ylabel("true person")
     fig.suptitle("Test-side confusion (rows normalised)")
     fig.tight_layout()
     return fig
