@@ -28,7 +28,8 @@ timed region. Cases:
 
 "open s" is the time of open_store (folder: nothing; tar: index read or built) inside "wall s".
 Page cache: every file was just written, so all cases except the cold one read from a warm
-page cache (residency is measured with mincore and printed). Nothing is written into the
+page cache; the residency just before each case (mincore of the tar, or of 1000 sampled files
+of a folder) is printed, since a VM may reclaim page cache on its own. Nothing is written into the
 repository: a temporary folder is used and removed at the end unless ``--keep``;
 ``--workdir DIR`` uses (and keeps) DIR and reuses a tree of the same size already there.
 """
@@ -261,6 +262,8 @@ def generate(workdir: Path, total: int, subset: int) -> dict:
                         relpaths.append(relpath)
                     if len(relpaths) >= subset:
                         subset_done = True
+                    tar.members.clear()  # tarfile keeps a TarInfo per member written
+                    subset_tar.members.clear()
                     bar.update(count)
     seconds = time.perf_counter() - started
     manifest = {
@@ -336,29 +339,29 @@ def prepare_case(case: str, workdir: Path) -> str:
         index.unlink(missing_ok=True)
     if case == "tar_index_cold":
         evict(tar)
-        return f"tar in page cache before: {residency([tar])}"
+        return "tar evicted (fsync + fadvise DONTNEED)"
     if case in ("tar_cached_none", "tar_cached_header", "load_tar") and not index.exists():
         run_child("tar_index_none", workdir, 1, 0)  # build the cached index first (untimed)
     if case == "full_tar" and not Path(str(workdir / "subset.tar") + INDEX_SUFFIX).exists():
         from_subset = workdir / "subset.tar"
-        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[2]);"
-                        "from faceless.data.frame_store import open_archive; open_archive(sys.argv[1], progress=False)",
-                        str(from_subset), str(SRC)], check=True)
+        script = ("import sys; sys.path.insert(0, sys.argv[2]); from faceless.data.frame_store import open_archive; "
+                  "open_archive(sys.argv[1], progress=False)")
+        subprocess.run([sys.executable, "-c", script, str(from_subset), str(SRC)], check=True)
     return ""
 
 
 def print_table(rows: list[dict], repeat: int) -> None:
-    header = ("| case | files | open s | wall s | files/s | RSS after imports MiB | peak RSS MiB | index MiB "
-              "| note |")
+    header = ("| case | files | in page cache | open s | wall s | files/s | RSS after imports MiB | peak RSS MiB "
+              "| index MiB | note |")
     print(header)
-    print("|" + "|".join("---" if i in (0, 9) else "---:" for i in range(1, header.count("|"))) + "|")
+    print("|" + "|".join("---" if i in (1, 10) else "---:" for i in range(1, header.count("|"))) + "|")
     for row in rows:
         open_s = f"{row['open_s']:.2f}" if row.get("open_s") is not None else "-"
         index = f"{row['index_mib']:.1f}" if row.get("index_mib") is not None else "-"
         wall = f"{row['wall_s']:.2f}"
         if repeat > 1:
             wall += f" (min {row['wall_min']:.2f}, max {row['wall_max']:.2f})"
-        print(f"| {CASES[row['case']][0]} | {row['files']:,} | {open_s} | {wall} | {row['files'] / row['wall_s']:,.0f} "
+        print(f"| {CASES[row['case']][0]} | {row['files']:,} | {row['cached']} | {open_s} | {wall} | {row['files'] / row['wall_s']:,.0f} "
               f"| {row['after_imports_mib']:.0f} | {row['peak_rss_mib']:.0f} | {index} | {row.get('note', '')} |")
 
 
@@ -418,24 +421,32 @@ def main() -> None:
               f"of frame data; frames.tar {manifest['tar_bytes'] / MIB:.0f} MiB; tree + tar + subset written in "
               f"{manifest['generate_s']:.1f} s")
         relpaths = (workdir / "relpaths.txt").read_text().split()
-        sample = [workdir / "frames" / relpath for relpath in random.Random(1).sample(relpaths, min(1000, len(relpaths)))]
+        picks = random.Random(1)
+        samples = {  # files whose page-cache residency stands for a folder's (mincore of each)
+            "frames": [workdir / "frames" / rel for rel in picks.sample(relpaths, min(1000, len(relpaths)))],
+            "subset": [workdir / "subset" / rel for rel in picks.sample(relpaths[: manifest["subset"]],
+                                                                         min(1000, manifest["subset"]))],
+        }
         del relpaths
         print(f"page cache (mincore): frames.tar {residency([workdir / 'frames.tar'])}; "
-              f"1000 random folder files {residency(sample)}")
+              f"1000 random folder files {residency(samples['frames'])}")
 
         rows = []
         for case in cases:
             runs = []
             for _ in range(max(1, args.repeat)):
                 note = prepare_case(case, workdir)
+                store_name = CASES[case][1]
+                cached = residency(samples[store_name] if store_name in samples else [workdir / store_name])
                 result = run_child(case, workdir, args.workers, args.load_count)
                 result["note"] = note
+                result["cached"] = cached.split("%")[0] + "%"
                 runs.append(result)
                 print(f"  {case}: {result['wall_s']:.2f} s wall, {result['files'] / result['wall_s']:,.0f} files/s, "
                       f"peak RSS {result['peak_rss_mib']:.0f} MiB (child process {result['process_s']:.1f} s)"
-                      + (f"; {note}" if note else ""), flush=True)
+                      + f"; in page cache before: {cached}", flush=True)
                 if case == "tar_index_cold":
-                    result["note"] = note + f"; after: {residency([workdir / 'frames.tar'])}"
+                    result["note"] = note + f"; in cache after the case: {residency([workdir / 'frames.tar'])}"
             walls = [run["wall_s"] for run in runs]
             row = sorted(runs, key=lambda run: run["wall_s"])[len(runs) // 2]
             row.update(wall_min=min(walls), wall_max=max(walls), wall_s=statistics.median(walls))
@@ -448,11 +459,12 @@ def main() -> None:
         print(f"\nIngestion of a {manifest['frames']:,}-frame OrCam tree, 64x64 JPEGs; workers={args.workers}; "
               f"each case a fresh child process{f', median of {args.repeat}' if args.repeat > 1 else ''}")
         print(f"machine: {cpu_model()}, {usable_cores()} cores, Python {platform.python_version()}, "
-              f"{filesystem_of(workdir)}; page cache WARM for every case but the COLD one "
-              f"(the files were just written)\n")
+              f"{filesystem_of(workdir)}; the files were just written, so the page cache is warm but for the COLD "
+              f"case; 'in page cache' is mincore's share of the tar's pages, or of 1000 sampled files' "
+              f"pages, just before the case (this VM may reclaim page cache on its own)\n")
         print_table(rows, args.repeat)
-        print(f"\nRSS = ru_maxrss of the child (MiB); 'after imports' is its peak before the timed region "
-              f"(for load_frames also after choosing the locators and opening the store).")
+        print("\nRSS = ru_maxrss of the child (MiB); 'after imports' is its peak before the timed region "
+              "(for load_frames also after choosing the locators and opening the store).")
         print(f"total {time.perf_counter() - began:.0f} s; load average at end: {load_average()}")
     finally:
         if keep:

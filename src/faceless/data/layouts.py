@@ -20,6 +20,7 @@ a tar archive of the same tree parse identically. A single folder wrapping the w
 """
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,10 +134,9 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def _common_prefix(listing: Listing, depth: int) -> int:
+def _common_prefix(files: list[list[str]], depth: int) -> int:
     """How many wrapping folders hold the whole tree (files deeper than the layout, one top name)."""
     strip = 0
-    files = [path.split("/") for path in listing.files]
     while True:
         # Files right inside the wrapper (YouTube Faces ships <Name>.labeled_faces.txt beside the
         # people) stay strays; every deeper file must be under one folder, deeper than a frame.
@@ -162,11 +162,24 @@ def _match_levels(parts: list[str], layout: Layout) -> tuple[list, int]:
 
 def parse_listing(listing: Listing, layout: Layout, sequence_length: int | None = None) -> ParsedTree:
     """Frames of ``listing`` under ``layout``; strays and non-matching folders counted, not fatal."""
+    # Millions of small acyclic objects (path parts, tuples): the cyclic GC would rescan them again
+    # and again for nothing; without it 500k paths parse in 2.1 s instead of 4.9 s.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_listing(listing, layout, sequence_length)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_listing(listing: Listing, layout: Layout, sequence_length: int | None) -> ParsedTree:
     if layout.chunked and (sequence_length is None or int(sequence_length) < 1):
         raise ConfigError(f"ingestion.sequence_length must be at least 1 for layout {layout.name}, "
                           f"got {sequence_length!r}")
-    strip = _common_prefix(listing, layout.depth)
-    prefix = listing.files[0].split("/")[:strip] if strip else []
+    split_files = [relpath.split("/") for relpath in listing.files]  # once: 500k paths are ~200 MB of parts
+    strip = _common_prefix(split_files, layout.depth)
+    prefix = split_files[0][:strip] if strip else []
     stray, nonmatching = ExampleCounter(), ExampleCounter()
     reported_dirs: set[str] = set()
 
@@ -188,8 +201,8 @@ def parse_listing(listing: Listing, layout: Layout, sequence_length: int | None 
             nonmatching_dir(parts, layout.depth)
 
     raw: list[tuple] = []  # (folder values, numbers from the name, relpath, file name, folders)
-    for relpath in listing.files:
-        parts = relpath.split("/")[strip:]
+    for relpath, all_parts in zip(listing.files, split_files):
+        parts = all_parts[strip:]
         folders, name = parts[:-1], parts[-1]
         values, failed = _match_levels(folders, layout)
         if failed >= 0:
