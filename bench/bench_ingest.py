@@ -60,6 +60,7 @@ from tqdm.auto import tqdm
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
+from machine import cpu_model, usable_cores  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 FRAME_SIDE = 64
 VARIANTS = 8
@@ -85,19 +86,6 @@ CASES = {
 
 
 # machine ---------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def load_average() -> str:

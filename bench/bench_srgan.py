@@ -38,6 +38,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from faceless.models.discriminator import SRGANDiscriminator  # noqa: E402
 from faceless.models.generator import SRResNet, srresnet_flops  # noqa: E402
@@ -71,17 +72,6 @@ FLOPS_CONVENTION = (
 # ----------------------------------------------------------------------------------------------
 # Machine
 # ----------------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_lines(device: torch.device) -> list[str]:
     lines = [
         f"cpu: {cpu_model()} (platform.processor()={platform.processor() or '?'}), "

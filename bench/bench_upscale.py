@@ -59,7 +59,7 @@ MB = 1024 * 1024
 
 
 # machine ---------------------------------------------------------------------------------------
-from bench_srgan import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
+from machine import cpu_model, usable_cores  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def cpu_flags() -> str:
@@ -70,10 +70,6 @@ def cpu_flags() -> str:
         return "?"
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
     return ",".join(flag for flag in wanted if flag in flags) or "none of avx2/avx512/amx"
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def load_average() -> str:

@@ -51,13 +51,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from machine import cpu_model  # noqa: E402
 from bench_srgan import (  # noqa: E402
     CONFIGS,
     FLOPS_CONVENTION,
     SCALE,
     TrainStep,
     check_srresnet_flops,
-    cpu_model,
     generator_flops,
     inference_fn,
     inference_generator,
