@@ -13,6 +13,7 @@ shuffled, the answer key kept outside the tree), so the pipeline can be tried, a
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from faceless.data.frame_store import open_frame, split_locator
 from faceless.data.frame_tree import load_frames, scan_frame_tree
 from faceless.data.upscale_cache import UpscaleJob
 from faceless.pipelines.classifier.nodes import class_names, load_classifier, predict_log_probs, to_tensor
+from faceless.pipelines.sampling.nodes import person_name_of
 from faceless.pipelines.upscaling.nodes import upscale_bicubic, upscale_with_generator
 from faceless.training.classification_metrics import challenge_score, top_k_lists
 from faceless.training.device import autocast_dtype, select_device
@@ -58,7 +60,8 @@ def prepare_predict_source(test_index: pd.DataFrame, params: dict[str, Any]) -> 
     # Shuffled names: a sequence's number says nothing about who is in it.
     order = np.random.default_rng(int(params.get("seed", 0))).permutation(sequences.ngroups)
     names = {key: f"seq_{order[i]:04d}" for i, key in enumerate(sequences.groups)}
-    fingerprint = json.dumps(sorted(test_index["path"].tolist()) + [str(order.tolist())])
+    fingerprint = hashlib.sha256(json.dumps([sorted(test_index["path"].tolist()), order.tolist()]).encode()
+                                 ).hexdigest()
     answers = {"fingerprint": fingerprint, "answers": {}}
     current = _read_json(answers_path)
     if current.get("fingerprint") == fingerprint and export.is_dir():
@@ -73,12 +76,11 @@ def prepare_predict_source(test_index: pd.DataFrame, params: dict[str, Any]) -> 
         for position, path in enumerate(rows.sort_values("frame")["path"]):
             with open_frame(path) as source:
                 (seq_dir / f"frame_{position:05d}{Path(_member(path)).suffix}").write_bytes(source.read())
-        name = str(rows["person_name"].iloc[0]) if "person_name" in rows else str(key[0])
-        answers["answers"][names[key]] = name
+        answers["answers"][names[key]] = person_name_of(rows, key[0])
     shutil.rmtree(export, ignore_errors=True)
     os.replace(temporary, export)
-    with atomic_path(answers_path) as temporary:
-        temporary.write_text(json.dumps(answers, indent=1))
+    with atomic_path(answers_path) as key_file:
+        key_file.write_text(json.dumps(answers, indent=1))
     logger.info("predict: exported the demo test side (%d sequences) to %s; answers in %s",
                 len(names), export, answers_path)
     return {"root": str(export), "answer_key": str(answers_path), "exported": True}
@@ -110,8 +112,8 @@ def scan_unlabeled(source: dict[str, Any], params: dict[str, Any]) -> tuple[pd.D
 
 
 def _sequence_name(path: str) -> str:
-    return os.path.basename(os.path.dirname(_member(path).replace("\\", "/"))) if split_locator(path) \
-        else os.path.basename(os.path.dirname(path))
+    """The ``seq_XXXX`` folder a frame is in (a file path, or an archive member's name)."""
+    return os.path.basename(os.path.dirname(_member(path)))
 
 
 def load_unlabeled_frames(index: pd.DataFrame, params: dict[str, Any]) -> np.ndarray:
