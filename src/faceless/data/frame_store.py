@@ -38,7 +38,7 @@ ARCHIVE_SEPARATOR = "::"
 INDEX_SUFFIX = ".index.parquet"
 #: Bump when the index file's content changes meaning.
 INDEX_VERSION = 1
-EXAMPLES_PER_REFUSAL = 20
+EXAMPLES_PER_KIND = 20  # refused members, stray files, non-matching folders
 _COMPRESSED_MAGIC = {
     b"\x1f\x8b": ("gzip", "gunzip -k"),
     b"BZh": ("bzip2", "bunzip2 -k"),
@@ -46,6 +46,23 @@ _COMPRESSED_MAGIC = {
     b"\x28\xb5\x2f\xfd": ("zstd", "unzstd"),
 }
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class ExampleCounter:
+    """Counts occurrences and keeps the first few examples, for the report."""
+
+    def __init__(self, max_examples: int = EXAMPLES_PER_KIND) -> None:
+        self.count = 0
+        self.examples: list[str] = []
+        self._max_examples = max_examples
+
+    def add(self, example: str) -> None:
+        self.count += 1
+        if len(self.examples) < self._max_examples:
+            self.examples.append(example)
+
+    def as_dict(self) -> dict:
+        return {"count": self.count, "examples": list(self.examples)}
 
 
 @dataclass(frozen=True)
@@ -201,12 +218,10 @@ def _scan_members(archive: str, config_name: str, progress: bool) -> tuple[pd.Da
     offsets: list[int] = []
     sizes: list[int] = []
     dirs: list[str] = []
-    refused = {"count": 0, "examples": []}
+    refused = ExampleCounter()
 
     def refuse(name: str, why: str) -> None:
-        refused["count"] += 1
-        if len(refused["examples"]) < EXAMPLES_PER_REFUSAL:
-            refused["examples"].append(f"{name!r}: {why}")
+        refused.add(f"{name!r}: {why}")
 
     total = os.path.getsize(archive)
     try:
@@ -241,7 +256,7 @@ def _scan_members(archive: str, config_name: str, progress: bool) -> tuple[pd.Da
                           "size": np.asarray(sizes, dtype=np.int64)})
     # A later member of the same name wins, as when a tar is extracted.
     index = index.drop_duplicates("name", keep="last").sort_values("name").reset_index(drop=True)
-    return index, sorted(set(dirs)), refused
+    return index, sorted(set(dirs)), refused.as_dict()
 
 
 def _next_member(tar: tarfile.TarFile, archive: str) -> tarfile.TarInfo | None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from faceless.config import ConfigError, choice
-from faceless.data.frame_store import Listing
+from faceless.data.frame_store import ExampleCounter, Listing
 
 IMAGE_SUFFIX = r"\.(?:jpg|jpeg|png)"
 _ORCAM_LEVELS = (re.compile(r"person_(\d+)"), re.compile(r"video_(\d+)"), re.compile(r"seq_(\d+)"))
@@ -37,7 +37,6 @@ _YTF_FRAME = re.compile(r"(?:aligned_detect_)?(\d+)\.(\d+)" + IMAGE_SUFFIX, re.I
 _ANY_IMAGE = re.compile(r"[^.].*" + IMAGE_SUFFIX, re.IGNORECASE)
 _NAME = re.compile(r"[^.].*")  # any folder name that is not hidden
 _SEQ = re.compile(r"seq_(\d+)")
-EXAMPLES_PER_STRAY_KIND = 20
 
 
 class FrameFile(NamedTuple):
@@ -49,23 +48,6 @@ class FrameFile(NamedTuple):
     frame: int
     relpath: str        # as the store names it (open it with the store)
     person_name: str
-
-
-class ExampleCounter:
-    """Counts occurrences and keeps the first few examples, for the report."""
-
-    def __init__(self, max_examples: int = EXAMPLES_PER_STRAY_KIND) -> None:
-        self.count = 0
-        self.examples: list[str] = []
-        self._max_examples = max_examples
-
-    def add(self, example: str) -> None:
-        self.count += 1
-        if len(self.examples) < self._max_examples:
-            self.examples.append(example)
-
-    def as_dict(self) -> dict:
-        return {"count": self.count, "examples": list(self.examples)}
 
 
 class ParsedTree(NamedTuple):
