@@ -2,9 +2,10 @@
 
     python bench/bench_srgan.py [--device auto|cpu|cuda] [--steps N] [--quick]
 
-Training: one step exactly as ``train_srgan``'s ``step_fn`` does it (same modules, losses,
-autocast, memory format, Adam, EMA update, ``.item()`` of the losses), but on a fixed batch
-already on the device, so the number is the model's cost without the batch sampling. Each
+Training: the engine's own steps (``SRTrainer.pretrain_step`` / ``adversarial_step``: the modules,
+conf/base's losses, autocast, memory format, Adam, EMA update, ``.item()`` of the losses, as
+``train_srgan`` runs them), but on a fixed batch already on the device, so the number is the
+model's cost without the batch sampling. Each
 cell: 2 warm-up steps, then ``--steps`` timed steps, repeated 3 times; the median step time
 gives images/s = batch / step time. A cell whose single run would exceed 20 s (3 s with
 ``--quick``, which also warms up with 1 step) is timed once and marked ``*``.
@@ -34,8 +35,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
@@ -48,12 +49,10 @@ from faceless.training.device import (  # noqa: E402
     memory_format,
     select_device,
 )
-from faceless.training.losses import (  # noqa: E402
-    PixelLoss,
-    adversarial_d_loss,
-    adversarial_g_loss,
-    build_content_loss,
-)
+
+SRGAN_PARAMS = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_srgan.yml"
+from faceless.sr.config import load_config  # noqa: E402
+from faceless.sr.trainer import SRData, SRTrainer  # noqa: E402
 
 SCALE = 4
 #: generator blocks / channels and discriminator channels of the two configurations.
@@ -146,70 +145,47 @@ def check_srresnet_flops(cfg: dict[str, int], h: int = 24) -> tuple[float, float
 
 
 # ----------------------------------------------------------------------------------------------
-# Training step (mirrors train_srgan's step_fn)
+# Training step (the engine's own: faceless.sr.trainer.SRTrainer)
 # ----------------------------------------------------------------------------------------------
-class TrainStep:
-    """The models, optimisers, EMA and losses of ``train_srgan``, with its two kinds of step.
+def srgan_params(cfg: dict[str, int], device: torch.device, dtype: torch.dtype | None, batch: int, crop: int,
+                 seed: int) -> dict[str, Any]:
+    """``params:srgan`` from conf/base (the only source of defaults) with this cell's sizes."""
+    params = yaml.safe_load(SRGAN_PARAMS.read_text())["srgan"]
+    params["generator"].update(blocks=cfg["blocks"], channels=cfg["channels"])
+    params["discriminator"].update(channels=cfg["disc"])
+    params.update(device=device.type, precision="fp32" if dtype is None else "bf16", batch_size=batch, crop=crop,
+                  seed=seed, compile=False, checkpoint_dir=None, init_weights=None)
+    return params
 
-    ``step_fn`` in ``faceless.pipelines.srgan.nodes`` is a closure, so it is mirrored here line
-    for line on top of the project's modules; only the batch is fixed (already on the device).
-    """
+
+class TrainStep:
+    """An :class:`SRTrainer` (the models, optimisers, EMA and conf's losses of ``train_srgan``) and its
+    two kinds of step, on one fixed batch already on the device (no batch sampling in the timing)."""
 
     def __init__(self, cfg: dict[str, int], device: torch.device, dtype: torch.dtype | None,
                  batch: int, crop: int, compile_backend: str | None = None, seed: int = 0) -> None:
-        torch.manual_seed(seed)
-        self.cfg, self.device, self.dtype, self.batch, self.crop = cfg, device, dtype, batch, crop
-        self.fmt = fmt = memory_format(device, dtype)  # as train_srgan: channels_last on CUDA and CPU bf16
-        self.generator = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE,
-                                  bicubic_skip=True).to(device, memory_format=fmt)
-        self.discriminator = SRGANDiscriminator(channels=cfg["disc"]).to(device, memory_format=fmt)
-        self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(0.99), use_buffers=True)
-        betas = (0.9, 0.999)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=2e-4, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=1e-4, betas=betas)
-        self.pixel_loss = PixelLoss("mse").to(device)
-        self.content_loss = build_content_loss("pixel", None).to(device)
-        self.adv_weight = 1e-3
-        # As step_fn with compile: true (each module compiled on its own); ``compile_backend``
-        # "inductor" is torch.compile's default, "aot_eager" only traces (a quick dry run).
+        self.cfg, self.device, self.batch, self.crop = cfg, device, batch, crop
+        config = load_config(srgan_params(cfg, device, dtype, batch, crop, seed))
+        frames = torch.zeros(1, 3, crop * SCALE, crop * SCALE, dtype=torch.uint8)  # unused: the batch is fixed
+        data = SRData(frames[..., :crop, :crop], frames, frames[..., :crop, :crop], frames, "truth")
+        threads = torch.get_num_threads()
+        self.trainer = trainer = SRTrainer(config, data)
+        torch.set_num_threads(threads)  # the trainer's select_device(cpu) would reset the bench's choice
+        assert trainer.dtype == dtype, (trainer.dtype, dtype)
+        # As compile: true (each module compiled on its own); ``compile_backend`` "inductor" is
+        # torch.compile's default, "aot_eager" only traces (a quick dry run).
         if compile_backend:
-            self.train_g = torch.compile(self.generator, backend=compile_backend)
-            self.train_d = torch.compile(self.discriminator, backend=compile_backend)
-        else:
-            self.train_g, self.train_d = self.generator, self.discriminator
+            trainer.train_g = torch.compile(trainer.generator, backend=compile_backend)
+            trainer.train_d = torch.compile(trainer.discriminator, backend=compile_backend)
         hr = torch.rand(batch, 3, crop * SCALE, crop * SCALE, device=device)
         lr = F.avg_pool2d(hr, SCALE)
-        self.lr_b, self.hr_b = lr.contiguous(memory_format=fmt), hr.contiguous(memory_format=fmt)
+        self.lr_b, self.hr_b = lr.contiguous(memory_format=trainer.fmt), hr.contiguous(memory_format=trainer.fmt)
 
     def stage1(self) -> dict[str, float]:
-        self.generator.train()
-        with autocast(self.device, self.dtype):
-            loss = self.pixel_loss(self.train_g(self.lr_b).float(), self.hr_b)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        self.ema.update_parameters(self.generator)
-        return {"loss_pixel": loss.item()}
+        return self.trainer.pretrain_step(self.lr_b, self.hr_b)
 
     def stage2(self) -> dict[str, float]:
-        self.generator.train()
-        self.discriminator.train()
-        lr_b, hr_b = self.lr_b, self.hr_b
-        with autocast(self.device, self.dtype):
-            fake = self.train_g(lr_b)
-            d_loss = adversarial_d_loss(self.train_d(hr_b).float(), self.train_d(fake.detach()).float())
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
-        with autocast(self.device, self.dtype):
-            content = self.content_loss(fake.float(), hr_b)
-            adv = adversarial_g_loss(self.train_d(fake).float())
-            g_loss = content + self.adv_weight * adv
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
-        self.ema.update_parameters(self.generator)
-        return {"loss_content": content.item(), "loss_adversarial": adv.item(), "loss_d": d_loss.item()}
+        return self.trainer.adversarial_step(self.lr_b, self.hr_b)
 
     def step(self, stage: int) -> Callable[[], object]:
         return self.stage1 if stage == 1 else self.stage2

@@ -1,17 +1,17 @@
 """Benchmark the batched, cached upscaling path against a per-image loop, and its peak memory.
 
     python bench/bench_upscale.py [--quick] [--frames 256] [--paper-frames 64] [--big-frames 20000]
-                                  [--budget-mb 1024] [--batch-size 32] [--tmp DIR]
+                                  [--budget-mb 1024] [--batch-size 8] [--tmp DIR]
 
 (a) This machine's dense matmul throughput, fp32 and bf16 (2048^3, median of 5): the yardstick
     the generator's achieved FLOP/s is compared with.
 (b) 64 -> 256 px with the demo generator (6 blocks, 32 channels) and the paper generator
-    (16 blocks, 64 channels), fp32 and bf16 autocast (the job's ``precision``), on random frames:
-    * batched: ``UpscaleJob`` saved by ``CachedUpscaleDataset`` into a temporary ``.npy``
-      (batches of ``--batch-size``, prefetching, one memory-mapped output), timed from ``save``
-      to ``save`` (hashing, model build and the final rename included);
+    (16 blocks, 64 channels), fp32 and bf16 autocast (``upscaling.precision``), on random frames:
+    * batched: ``faceless.inference.upscale_cached`` (the upscaling node's path) into a temporary ``.npy``
+      (batches of ``--batch-size``, prefetching, one memory-mapped output), timed around the call
+      (hashing, model build and the final rename included);
     * per image: the seed's way, one frame, one forward, one PNG written with PIL;
-    * cache hit: the same job saved again (hashes the input and weights, computes nothing).
+    * cache hit: the same upscale again (hashes the input and weights, computes nothing).
     Achieved GFLOP/s counts the convolutions only (``srresnet_flops``), a lower bound; "% mm" is
     it as a fraction of (a) in the same precision.
 (c) Peak memory of a bicubic upscale of ``--big-frames`` generated 64 px frames whose 256 px
@@ -39,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # the job's progress bar would interleave with the table
+os.environ.setdefault("TQDM_DISABLE", "1")  # the progress bar would interleave with the table
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from faceless.data.upscale_cache import CachedUpscaleDataset, UpscaleJob  # noqa: E402
+from faceless.inference import UpscaleConfig, upscale_cached  # noqa: E402
 from faceless.models.generator import SRResNet, srresnet_flops  # noqa: E402
 from faceless.training.device import autocast, autocast_dtype  # noqa: E402
 
@@ -104,17 +104,20 @@ def random_frames(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, SIDE, SIDE, 3), dtype=np.uint8)
 
 
+def upscale_config(folder: Path, batch_size: int, precision: str = "fp32") -> UpscaleConfig:
+    """The pipeline's upscaling settings (conf/base's shard size), on the CPU."""
+    return UpscaleConfig(factor=FACTOR, batch_size=batch_size, shard_size=512, device="cpu", precision=precision,
+                         cache_dir=str(folder))
+
+
 def run_batched(lr: np.ndarray, generator: dict, precision: str, target: Path, batch_size: int) -> tuple[float, float]:
-    """Seconds of a cache miss and of the cache hit that follows."""
-    dataset = CachedUpscaleDataset(filepath=str(target))
+    """Seconds of a cache miss and of the cache hit that follows (the upscaling node's own path)."""
     times = []
     for expected in ("miss", "hit"):
-        job = UpscaleJob(lr=lr, sr_generator=generator, batch_size=batch_size, shard_size=512, device="cpu",
-                         precision=precision, name="bench")
         started = time.perf_counter()
-        dataset.save(job)
+        _, stats = upscale_cached(lr, generator, upscale_config(target.parent, batch_size, precision), target.stem)
         times.append(time.perf_counter() - started)
-        assert job.stats["cache"] == expected, job.stats
+        assert stats["cache"] == expected, stats
     return times[0], times[1]
 
 
@@ -166,7 +169,7 @@ def bench_paths(counts: dict[str, int], batch_size: int, matmul: dict[str, float
 
 
 def print_paths(rows: list[dict], batch_size: int) -> None:
-    print(f"\n(b) 64 -> 256 px, batched = UpscaleJob + CachedUpscaleDataset.save (batch {batch_size}), "
+    print(f"\n(b) 64 -> 256 px, batched = inference.upscale_cached (batch {batch_size}), "
           "per-image = 1 forward + 1 PNG per frame")
     header = (f"{'generator':<16}{'prec':<6}{'path':<16}{'frames':>7}{'seconds':>9}{'img/s':>9}"
               f"{'GFLOP/s':>9}{'% mm':>7}{'batched/per-img':>17}")
@@ -226,8 +229,7 @@ def rss_child(frames: int, folder: Path, batch_size: int) -> dict:
     generated = time.perf_counter() - started
     lr = np.load(lr_path, mmap_mode="r")
     # warm-up on 2 frames, so the baseline includes what the first save imports (tqdm, mlflow)
-    warm = CachedUpscaleDataset(filepath=str(folder / "warm.npy"))
-    warm.save(UpscaleJob(lr=np.array(lr[:2]), sr_generator=None, factor=FACTOR, device="cpu", name="warm"))
+    upscale_cached(np.array(lr[:2]), None, upscale_config(folder, batch_size), "warm")
     baseline = status_kib()
     try:  # reset VmHWM to the current RSS (Linux >= 4.0), so the peak is this upscale's
         with open("/proc/self/clear_refs", "w") as handle:
@@ -237,15 +239,11 @@ def rss_child(frames: int, folder: Path, batch_size: int) -> dict:
         reset = False
     sampler = Sampler()
     sampler.start()
-    job = UpscaleJob(lr=lr, sr_generator=None, factor=FACTOR, batch_size=batch_size, shard_size=512, device="cpu",
-                     precision="fp32", name="bench_big")
-    dataset = CachedUpscaleDataset(filepath=str(folder / "bicubic_big.npy"))
     started = time.perf_counter()
-    dataset.save(job)
+    out, _ = upscale_cached(lr, None, upscale_config(folder, batch_size), "bicubic_big")
     seconds = time.perf_counter() - started
     peak = sampler.finish()
     final = status_kib()
-    out = dataset.load()
     # spot check: the first and last frames equal torch's bicubic
     import torch.nn.functional as F
 
@@ -316,7 +314,7 @@ def main() -> None:
     parser.add_argument("--paper-frames", type=int, default=None, help="frames for the paper generator (64; quick 16)")
     parser.add_argument("--big-frames", type=int, default=None, help="frames of the memory case (20000; quick 8000)")
     parser.add_argument("--budget-mb", type=int, default=1024, help="memory budget the big output exceeds")
-    parser.add_argument("--batch-size", type=int, default=32, help="the job's batch size (conf default 32)")
+    parser.add_argument("--batch-size", type=int, default=8, help="frames per forward (conf/base: 8 on a CPU)")
     parser.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul (2048; quick 1024)")
     parser.add_argument("--skip-memory", action="store_true", help="leave out (c)")
     parser.add_argument("--tmp", default=None, help="folder for the temporary files")

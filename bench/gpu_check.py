@@ -3,9 +3,9 @@
     PYTHONPATH=src python bench/gpu_check.py            # on the GPU box, once
     PYTHONPATH=src python bench/gpu_check.py --dry-run  # here, on the CPU: tiny sizes, < 60 s
 
-Needs torch, numpy, tqdm, matplotlib; not kedro or mlflow (only ``faceless.models``,
-``faceless.training`` and ``faceless.pipelines.srgan.nodes`` are imported, plus the training
-step mirrored in ``bench_srgan.py`` next to this file). Sections, each printing its rows as it
+Needs torch, numpy, tqdm, matplotlib, pyyaml; not kedro or mlflow (only the engines are imported:
+``faceless.sr``, ``faceless.inference``, ``faceless.models``, ``faceless.training``, plus the
+training step of ``bench_srgan.py`` next to this file). Sections, each printing its rows as it
 finishes; all rows are printed again as one table at the end and, if ``$OUT`` is set, written
 to ``$OUT/gpu_check.json``:
 
@@ -15,7 +15,8 @@ to ``$OUT/gpu_check.json``:
      (run last, as it is the slowest); channels_last as the project sets it on CUDA
   c. inference 64 -> 256 with the paper generator: batch 1 (per-image loop), 64, 256, bf16 and
      fp32, channels_last, inference_mode; plus the project's own ``upscale_batches`` path
-  d. a short real ``train_srgan`` run (paper generator, 200 + 100 steps) on structured random data
+  d. a short real SR training run (``SRTrainer.train``, what the ``train_srgan`` node runs; paper
+     generator, 200 + 100 steps) on structured random data
 
 Every section has a time budget; a cell that would start past its section's budget, or past
 the overall soft limit, is skipped with a printed note. A watchdog prints what is there and
@@ -63,10 +64,17 @@ from bench_srgan import (  # noqa: E402
     inference_generator,
     time_steps,
 )
-from faceless.pipelines.srgan.nodes import random_batch, train_srgan, upscale_batches  # noqa: E402
+import yaml  # noqa: E402
+
+from faceless.inference import upscale_batches  # noqa: E402
+from faceless.sr.config import load_config  # noqa: E402
+from faceless.sr.pairs import random_batch  # noqa: E402
+from faceless.sr.trainer import SRTrainer  # noqa: E402
+from faceless.training.tracker import NullTracker  # noqa: E402
 from faceless.training.device import autocast_dtype, memory_format, select_device  # noqa: E402
 from faceless.training.loop import step_generator  # noqa: E402
 
+CONF_SRGAN = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_srgan.yml"
 HARD_LIMIT_S = 350.0  # watchdog: print, write and exit (the whole script must end within 360 s)
 DRY_RUN_HARD_LIMIT_S = 58.0
 
@@ -412,7 +420,7 @@ def section_c(device: torch.device, p: dict[str, Any], report: Report, budget: B
 
             seconds, _, _ = time_steps(project, device, 1, 1, p["repeats"])
             report.add("c", case, ms=seconds * 1e3 * batch / images, images_per_s=images / seconds,
-                       note="nodes.upscale_batches: uint8 host -> device, float32 back to host")
+                       note="inference.upscale_batches: uint8 host -> device, float32 back to host")
         except Exception as error:  # noqa: BLE001
             failed(report, "c", case, error)
     del generator
@@ -430,22 +438,19 @@ def section_d(device: torch.device, p: dict[str, Any], report: Report, budget: B
         return
     cfg = p["cfg"]
     with tempfile.TemporaryDirectory(prefix="gpu_check_srgan_") as checkpoints:
-        params = {  # conf/base/parameters_srgan.yml, with the paper generator and a short run
-            "pairs": "auto", "scale": SCALE,
-            "generator": {"blocks": cfg["blocks"], "channels": cfg["channels"], "bicubic_skip": True},
-            "discriminator": {"channels": cfg["disc"]},
-            "pretrain_steps": p["pretrain"], "gan_steps": p["gan"], "pretrain_loss": "mse",
-            "content_loss": "pixel", "vgg19_weights": None, "adversarial_weight": 1.0e-3,
-            "lr_pretrain": 2.0e-4, "lr_gan": 1.0e-4, "lr_gan_decay": 0.1, "batch_size": p["node_batch"],
-            "crop": p["crop"], "ema_decay": 0.99, "seed": 0, "device": device.type, "precision": "auto",
-            "compile": False, "eval_every": p["eval_every"], "val_frames": p["val_frames"],
-            "checkpoint_every": p["eval_every"] * 2, "checkpoint_dir": checkpoints, "resume": False,
-            "init_weights": None,
-        }
+        params = yaml.safe_load(CONF_SRGAN.read_text())["srgan"]  # conf/base, the paper generator, a short run
+        params["generator"].update(blocks=cfg["blocks"], channels=cfg["channels"])
+        params["discriminator"].update(channels=cfg["disc"])
+        params.update(scale=SCALE, pretrain_steps=p["pretrain"], gan_steps=p["gan"], lr_pretrain=2.0e-4,
+                      batch_size=p["node_batch"], crop=p["crop"], device=device.type, precision="auto",
+                      compile=False, eval_every=p["eval_every"], val_frames=p["val_frames"],
+                      checkpoint_every=p["eval_every"] * 2, checkpoint_dir=checkpoints, resume=False,
+                      init_weights=None)
         try:
             reset_peak(device)
             started = time.perf_counter()
-            _, rep = train_srgan(frames[0], frames[1], val[0], val[1], params)
+            trainer = SRTrainer.from_arrays(load_config(params), frames[0], frames[1], val[0], val[1])
+            _, rep = trainer.train(NullTracker())  # what the srgan node runs, without MLflow
             wall = time.perf_counter() - started
             val_m = rep["val"]
             gains = ", ".join(f"@{h['step']}: {h['val_psnr_gain']:+.2f}" for h in rep["history"])

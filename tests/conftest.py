@@ -20,6 +20,21 @@ TINY_DEMO_PARAMS = (
 )
 
 
+def base_params(stage: str, **overrides) -> dict:
+    """``params:<stage>`` as a run gets it from ``conf/base`` (the only source of defaults), with
+    ``overrides`` merged in; a nested key is written with ``__`` (``generator__blocks=1``)."""
+    import yaml
+
+    params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{stage}.yml").read_text())[stage]
+    for key, value in overrides.items():
+        *parents, leaf = key.split("__")
+        node = params
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return params
+
+
 def make_project_copy(dest: Path) -> Path:
     """The project's conf, notebooks and pyproject in ``dest``, with empty data folders."""
     dest.mkdir(parents=True)

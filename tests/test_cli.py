@@ -76,8 +76,9 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     comparison = pd.read_csv(reporting / "comparison.csv")
     assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "hr"]
     assert comparison["note"].isna().all(), comparison["note"].tolist()
-    for column in ("frame_top1", "sequence_top1", "sequence_top5", "challenge_score"):
-        assert comparison[column].between(0, 100).all()
+    for column in ("frame_top1", "frame_top5", "sequence_top1", "sequence_top5"):  # fractions
+        assert comparison[column].between(0, 1).all(), comparison[column].tolist()
+    assert comparison["challenge_score"].between(0, 100).all()  # points, 100 - 10 * rank
     for name in ("confusion_matrices.png", "training_curves.png", "sr_samples.png", "metrics.json"):
         assert (reporting / name).stat().st_size > 0
     sr = np.load(project / "data" / "07_model_output" / "sr_test.npy", mmap_mode="r")
@@ -110,13 +111,17 @@ def test_default_pipeline_and_new_spelling_are_full(project_copy: Path) -> None:
     assert "already matches the parameters" in second.stdout + second.stderr
     for out in (first, second):
         log = out.stdout + out.stderr
-        assert "Completed node: compare_variants" in log and "Completed node: scan_frames" in log
+        assert "Completed node: evaluation.compare_variants" in log and "Completed node: ingestion.scan_frames" in log
 
 
 def test_config_error_is_one_line_naming_the_parameter(project_copy: Path) -> None:
     result = kedro(project_copy, "run", "--pipeline=full", "--params", "ingestion.source=folder")
     assert result.returncode != 0
-    assert "ingestion.root" in result.stdout + result.stderr
+    log = (result.stdout + result.stderr).splitlines()
+    errors = [line for line in log if "ConfigError:" in line]
+    assert errors, log[-20:]
+    # The whole message is on that line: the parameter and what to do are both on it.
+    assert "ingestion.root" in errors[-1] and "ingestion.source=folder" in errors[-1], errors[-1]
 
 
 def test_viz_build_shows_every_stage(project_copy: Path) -> None:
@@ -127,5 +132,12 @@ def test_viz_build_shows_every_stage(project_copy: Path) -> None:
     assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation", "full",
             "__default__"} <= pipelines
     tasks = {n["name"] for n in main["nodes"] if n.get("type") == "task"}
-    assert {"prepare_source", "scan_frames", "split_frames", "sample_splits", "load_test_frames", "train_srgan",
-            "upscale_sr_test", "train_classifier_srgan", "compare_variants"} <= tasks
+    assert {"ingestion.prepare_source", "ingestion.scan_frames", "sampling.split_frames", "sampling.sample_splits",
+            "sampling.load_test_frames", "srgan.train_srgan", "upscaling.upscale_sr_test",
+            "classifier.train_classifier_srgan", "evaluation.compare_variants"} <= tasks
+    # Each stage is a collapsible namespace, and datasets sit on the catalog's layers.
+    assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation"} <= set(main["modular_pipelines"])
+    layers = {n["name"]: n.get("layer") for n in main["nodes"] if n.get("type") == "data"}
+    assert layers["lr_train"] == "model_input" and layers["sr_test"] == "model_output"
+    assert layers["sr_generator"] == "models" and layers["comparison"] == "reporting"
+    assert main["layers"][:2] == ["raw", "intermediate"]

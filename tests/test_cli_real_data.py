@@ -146,7 +146,8 @@ def test_seed_environment_runs_full_on_cpu(tmp_path: Path) -> None:
     """The seed's configuration (paper SRResNet, 24x2x2 quotas, no truth) runs end to end on a
     small OrCam-layout tree of real-size 64 px frames, with its step counts cut down."""
     generate_demo(tmp_path / "orcam", DemoSize(people=3, lookalike_group_size=1, videos_per_person=(5, 5),
-                                               sequences_per_video=(2, 2), frames_per_sequence=(3, 3)),
+                                               sequences_per_video=(2, 2), frames_per_sequence=(3, 3), hr_size=256,
+                                               scale=4, jpeg_quality=(35, 75), seed=0),
                   workers=1, progress=False)
     project = make_project_copy(tmp_path / "project")
     small = ("srgan.pretrain_steps=2,srgan.gan_steps=1,srgan.batch_size=2,srgan.eval_every=3,srgan.val_frames=2,"

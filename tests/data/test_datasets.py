@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -108,3 +109,116 @@ def test_describe_and_catalog_config(tmp_path):
 def test_invalid_mmap_mode_is_rejected():
     with pytest.raises(ValueError, match="mmap_mode"):
         NpyArrayDataset(filepath="x.npy", mmap_mode="w+")
+
+
+# publishing a memory-mapped .npy by a hard link ----------------------------------------------
+def saved_npy(path: Path, data: np.ndarray) -> Path:
+    np.save(path, data)
+    return path
+
+
+def frames(n: int = 4) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("mode", ["r", "r+"])
+def test_a_whole_memmapped_npy_is_published_by_a_hard_link(tmp_path, mode):
+    source = saved_npy(tmp_path / "cache.npy", frames())
+    target = tmp_path / "out" / "sr_train.npy"
+    dataset = NpyArrayDataset(filepath=str(target))
+    dataset.save(np.load(source, mmap_mode=mode))
+
+    assert target.stat().st_ino == source.stat().st_ino
+    assert source.stat().st_nlink == 2
+    assert np.array_equal(dataset.load(), frames())
+    assert files_in(target.parent) == ["sr_train.npy"]  # no temporary link left behind
+
+
+def test_a_fortran_ordered_npy_is_linked_and_loads_equal(tmp_path):
+    data = np.asfortranarray(np.arange(24, dtype=np.int32).reshape(4, 6))
+    source = saved_npy(tmp_path / "f.npy", data)
+    target = tmp_path / "linked.npy"
+    NpyArrayDataset(filepath=str(target)).save(np.load(source, mmap_mode="r"))
+    assert target.stat().st_ino == source.stat().st_ino
+    assert np.array_equal(NpyArrayDataset(filepath=str(target)).load(), data)
+
+
+@pytest.mark.parametrize("view", [lambda m: m[1:], lambda m: m[:, ::2], lambda m: m.reshape(4, 64, 3),
+                                  lambda m: m[::-1]],
+                         ids=["slice", "strided", "reshape", "reversed"])
+def test_a_view_of_a_memmap_is_copied_not_linked(tmp_path, view):
+    source = saved_npy(tmp_path / "cache.npy", frames())
+    part = view(np.load(source, mmap_mode="r"))
+    target = tmp_path / "part.npy"
+    dataset = NpyArrayDataset(filepath=str(target))
+    dataset.save(part)
+
+    assert target.stat().st_ino != source.stat().st_ino and source.stat().st_nlink == 1
+    assert np.array_equal(dataset.load(), view(frames()))
+
+
+def test_a_raw_memmap_is_copied_as_a_real_npy(tmp_path):
+    """np.memmap of a file with no .npy header: its bytes are not a .npy file to link."""
+    raw = tmp_path / "frames.bin"
+    frames().tofile(raw)
+    mapped = np.memmap(raw, dtype=np.uint8, mode="r", shape=(4, 8, 8, 3))
+    target = tmp_path / "frames.npy"
+    NpyArrayDataset(filepath=str(target)).save(mapped)
+    assert target.stat().st_ino != raw.stat().st_ino
+    assert np.array_equal(NpyArrayDataset(filepath=str(target)).load(), frames())
+
+
+def test_a_memmap_of_part_of_an_npy_is_copied(tmp_path):
+    source = saved_npy(tmp_path / "cache.npy", frames())
+    header = np.load(source, mmap_mode="r").offset
+    first_two = np.memmap(source, dtype=np.uint8, mode="r", offset=header, shape=(2, 8, 8, 3))
+    target = tmp_path / "two.npy"
+    NpyArrayDataset(filepath=str(target)).save(first_two)
+    assert target.stat().st_ino != source.stat().st_ino
+    assert np.array_equal(NpyArrayDataset(filepath=str(target)).load(), frames()[:2])
+
+
+def test_a_copy_on_write_map_is_copied_with_its_changes(tmp_path):
+    source = saved_npy(tmp_path / "cache.npy", frames())
+    changed = np.load(source, mmap_mode="c")
+    changed[0] = 7  # lives in memory only, not in the file
+    target = tmp_path / "changed.npy"
+    NpyArrayDataset(filepath=str(target)).save(changed)
+    assert target.stat().st_ino != source.stat().st_ino
+    assert (NpyArrayDataset(filepath=str(target)).load()[0] == 7).all()
+    assert np.array_equal(np.load(source), frames())  # the source keeps its content
+
+
+def test_when_linking_fails_the_array_is_copied(tmp_path, monkeypatch):
+    source = saved_npy(tmp_path / "cache.npy", frames())
+    target = tmp_path / "out.npy"
+
+    def no_links(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    dataset = NpyArrayDataset(filepath=str(target))
+    dataset.save(np.load(source, mmap_mode="r"))
+
+    assert target.stat().st_ino != source.stat().st_ino and source.stat().st_nlink == 1
+    assert np.array_equal(dataset.load(), frames())
+    assert files_in(tmp_path) == ["cache.npy", "out.npy"]
+
+
+def test_saving_over_a_published_link_leaves_its_source_alone(tmp_path):
+    source = saved_npy(tmp_path / "cache.npy", frames())
+    dataset = NpyArrayDataset(filepath=str(tmp_path / "out.npy"))
+    dataset.save(np.load(source, mmap_mode="r"))
+    dataset.save(np.zeros((2, 8, 8, 3), np.uint8))  # written to a new file, renamed over the link
+    assert np.array_equal(np.load(source), frames())
+    assert source.stat().st_nlink == 1
+    assert dataset.load().shape == (2, 8, 8, 3)
+
+
+def test_saving_what_was_loaded_from_the_same_file_keeps_it(tmp_path):
+    dataset = NpyArrayDataset(filepath=str(tmp_path / "out.npy"))
+    dataset.save(frames())
+    inode = (tmp_path / "out.npy").stat().st_ino
+    dataset.save(dataset.load())
+    assert (tmp_path / "out.npy").stat().st_ino == inode
+    assert np.array_equal(dataset.load(), frames()) and files_in(tmp_path) == ["out.npy"]

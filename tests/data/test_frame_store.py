@@ -22,7 +22,7 @@ try:
 except ImportError:  # not installed: run from the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from faceless.config import ConfigError
+from faceless.utils.errors import ConfigError
 from faceless.data import frame_store
 from faceless.data.frame_store import (
     INDEX_SUFFIX,

@@ -16,7 +16,7 @@ try:
 except ImportError:  # not installed: run from the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from faceless.config import ConfigError, choice
+from faceless.utils.errors import ConfigError, choice
 from faceless.data.frame_tree import SKIP_REASONS, load_frames, scan_frame_tree
 
 SIZE = (32, 24)  # (width, height) of the "real" frames in these tests

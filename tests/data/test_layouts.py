@@ -14,7 +14,7 @@ try:
 except ImportError:  # not installed: run from the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from faceless.config import ConfigError
+from faceless.utils.errors import ConfigError
 from faceless.data.frame_store import Listing
 from faceless.data.frame_tree import load_frames, scan_frame_tree
 from faceless.data.layouts import LAYOUTS, parse_listing

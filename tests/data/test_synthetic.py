@@ -11,6 +11,7 @@ from PIL import Image
 
 from faceless.data.frame_tree import scan_frame_tree
 from faceless.data.synthetic import PARAMS_FILE, DemoSize, generate_demo, person_traits
+from faceless.utils.errors import ConfigError
 
 TINY = {
     "people": 4,
@@ -20,6 +21,7 @@ TINY = {
     "frames_per_sequence": [2, 4],
     "hr_size": 32,
     "scale": 4,
+    "jpeg_quality": [35, 75],
     "seed": 0,
 }
 LR_FILE = re.compile(r"person_\d{4}/video_\d{4}/seq_\d{4}/frame_\d{5}\.jpg")
@@ -198,18 +200,26 @@ def test_from_params_accepts_ints_and_lists():
     assert size.sequences_per_video == (1, 3)
     assert size.jpeg_quality == (50, 60)
     assert size.as_dict()["videos_per_person"] == [3, 3]
-    assert DemoSize.from_params({}) == DemoSize()
+
+
+def test_from_params_has_no_defaults_a_missing_or_unknown_key_is_named():
+    # conf/ is the only source of defaults.
+    with pytest.raises(ConfigError, match=r"missing parameter ingestion\.demo\.people\b") as err:
+        DemoSize.from_params({k: v for k, v in TINY.items() if k != "people"})
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"unknown parameter ingestion\.demo\.peeple\b"):
+        DemoSize.from_params({**TINY, "peeple": 3})
 
 
 @pytest.mark.parametrize(("hr_size", "scale"), [(30, 4), (32, 3), (33, 2)])
 def test_from_params_rejects_hr_size_not_divisible_by_scale(hr_size, scale):
-    with pytest.raises(ValueError, match=r"ingestion\.demo\.hr_size") as err:
+    with pytest.raises(ConfigError, match=r"ingestion\.demo\.hr_size") as err:
         DemoSize.from_params({**TINY, "hr_size": hr_size, "scale": scale})
     assert "scale" in str(err.value)
 
 
 def test_from_params_rejects_a_zero_scale():
-    with pytest.raises(ValueError, match=r"ingestion\.demo\.(scale|hr_size)"):
+    with pytest.raises(ConfigError, match=r"ingestion\.demo\.(scale|hr_size)"):
         DemoSize.from_params({**TINY, "scale": 0})
 
 
@@ -219,26 +229,26 @@ RANGE_KEYS = ["videos_per_person", "sequences_per_video", "frames_per_sequence",
 @pytest.mark.parametrize("key", RANGE_KEYS)
 @pytest.mark.parametrize("value", [[3, 1], [0, 2], [-1, 4]], ids=["reversed", "zero-min", "negative-min"])
 def test_from_params_rejects_bad_ranges_naming_the_parameter(key, value):
-    with pytest.raises(ValueError, match=rf"ingestion\.demo\.{key}"):
+    with pytest.raises(ConfigError, match=rf"ingestion\.demo\.{key}"):
         DemoSize.from_params({**TINY, key: value})
 
 
 @pytest.mark.parametrize("value", [0, -2])
 def test_from_params_rejects_a_single_int_below_one(value):
     # The [min, max] form rejects min < 1; the single-int form of the same range must too.
-    with pytest.raises(ValueError, match=r"ingestion\.demo\.frames_per_sequence"):
+    with pytest.raises(ConfigError, match=r"ingestion\.demo\.frames_per_sequence"):
         DemoSize.from_params({**TINY, "frames_per_sequence": value})
 
 
 @pytest.mark.parametrize("value", [[3], [1, 2, 3], "5"])
 def test_from_params_rejects_a_malformed_range_naming_the_parameter(value):
-    with pytest.raises(ValueError, match=r"ingestion\.demo\.videos_per_person"):
+    with pytest.raises(ConfigError, match=r"ingestion\.demo\.videos_per_person"):
         DemoSize.from_params({**TINY, "videos_per_person": value})
 
 
 @pytest.mark.parametrize("key", ["people", "lookalike_group_size"])
 def test_from_params_rejects_no_people(key):
-    with pytest.raises(ValueError, match=rf"ingestion\.demo\..*{key}"):
+    with pytest.raises(ConfigError, match=rf"ingestion\.demo\..*{key}"):
         DemoSize.from_params({**TINY, key: 0})
 
 

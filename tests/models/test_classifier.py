@@ -1,10 +1,12 @@
-"""FrameClassifier: any input size, the stem's geometry, the config round trip."""
+"""FrameClassifier: any input size, the stem's geometry, the config round trip; backbones by ``arch``."""
 from __future__ import annotations
 
 import pytest
 import torch
 
+from faceless.models import BACKBONES, build_model, load_model
 from faceless.models.classifier import FrameClassifier, stem_geometry
+from faceless.utils.errors import ConfigError
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -55,8 +57,8 @@ def test_frame_classifier_config_round_trip_gives_identical_outputs():
     torch.manual_seed(1)
     model = FrameClassifier(6, input_size=256, width=8, depth=2, dropout=0.1).eval()
     config = model.config()
-    assert config == {"num_classes": 6, "input_size": 256, "width": 8, "depth": 2, "dropout": 0.1,
-                      "base_size": 64, "in_channels": 3}
+    assert config == {"arch": "small_cnn", "num_classes": 6, "input_size": 256, "width": 8, "depth": 2,
+                      "dropout": 0.1, "base_size": 64, "in_channels": 3}
     config["num_classes"] = 99  # config() hands out a copy
     assert model.config()["num_classes"] == 6
 
@@ -72,3 +74,27 @@ def test_frame_classifier_config_round_trip_gives_identical_outputs():
 def test_frame_classifier_needs_two_classes(num_classes):
     with pytest.raises(ValueError, match="num_classes"):
         FrameClassifier(num_classes)
+
+
+# ----------------------------------------------------------------------------------------------
+# The backbone registry
+# ----------------------------------------------------------------------------------------------
+def test_the_arch_saved_in_a_config_rebuilds_the_same_module():
+    torch.manual_seed(2)
+    model = FrameClassifier(4, input_size=64, width=8, depth=2).eval()
+    saved = {"config": model.config(), "state_dict": model.state_dict()}
+    assert BACKBONES[saved["config"]["arch"]] is FrameClassifier
+    rebuilt = load_model("backbone", saved)
+    assert type(rebuilt) is FrameClassifier and not rebuilt.training
+    assert rebuilt.config() == model.config()
+    assert str(rebuilt) == str(model)  # the same layers, not only the same class
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), model(x))
+
+
+def test_build_model_of_an_unknown_arch_is_a_config_error():
+    config = {**FrameClassifier(3, width=4).config(), "arch": "resnet_unknown"}
+    with pytest.raises(ConfigError, match="resnet_unknown") as err:
+        build_model("backbone", config)
+    assert "small_cnn" in str(err.value)  # names what is known

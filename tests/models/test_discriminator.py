@@ -33,7 +33,7 @@ def test_config_round_trip_gives_identical_outputs():
     torch.manual_seed(0)
     model = SRGANDiscriminator(in_channels=1, channels=4, pooled_size=4).eval()
     cfg = model.config()
-    assert cfg == {"in_channels": 1, "channels": 4, "pooled_size": 4}
+    assert cfg == {"arch": "srgan_vgg", "in_channels": 1, "channels": 4, "pooled_size": 4}
     clone = SRGANDiscriminator.from_config(dict(cfg))
     clone.load_state_dict(model.state_dict())
     clone.eval()

@@ -55,6 +55,7 @@ def test_config_round_trip_gives_identical_outputs():
     model = tiny(scale=2, bicubic_skip=False).eval()
     cfg = model.config()
     assert cfg == {
+        "arch": "srresnet",
         "in_channels": 3,
         "out_channels": 3,
         "channels": 8,

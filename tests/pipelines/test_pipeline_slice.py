@@ -162,7 +162,8 @@ def test_metrics_are_mlflow_ready(slice_run):
 
 
 def test_rerun_reuses_the_rendered_demo(pipelines, demo_root, slice_run):
-    ingestion = {"source": "synthetic", "workers": 1, "validate": "header", "demo": {**TINY_DEMO, "root": str(demo_root)}}
+    ingestion = {**conf_params("ingestion"), "source": "synthetic", "workers": 1, "validate": "header",
+                 "demo": {**conf_params("ingestion")["demo"], **TINY_DEMO, "root": str(demo_root)}}
     catalog = make_catalog(ingestion, keep=("source_info",))
     outputs = SequentialRunner().run(pipelines["ingestion"], catalog)
     assert catalog["source_info"].load()["generated"] is False
@@ -172,6 +173,7 @@ def test_rerun_reuses_the_rendered_demo(pipelines, demo_root, slice_run):
 @pytest.mark.parametrize("with_hr", [False, True])
 def test_folder_source_reads_the_rendered_tree(pipelines, demo_root, slice_run, with_hr):
     ingestion = {
+        **conf_params("ingestion"),
         "source": "folder",
         "root": str(demo_root / "lr"),
         "hr_root": str(demo_root / "hr") if with_hr else None,
@@ -192,7 +194,7 @@ def test_folder_source_reads_the_rendered_tree(pipelines, demo_root, slice_run, 
 
 
 def test_folder_source_feeds_sampling_without_hr(pipelines, demo_root, slice_run):
-    ingestion = {"source": "folder", "root": str(demo_root / "lr"), "workers": 1}
+    ingestion = {**conf_params("ingestion"), "source": "folder", "root": str(demo_root / "lr"), "workers": 1}
     sampling = {**conf_params("sampling"), "workers": 1}
     catalog = make_catalog(ingestion, sampling, keep=("sampling_report",))
     outputs = SequentialRunner().run(pipelines["ingestion"] + pipelines["sampling"], catalog)

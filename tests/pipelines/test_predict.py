@@ -11,20 +11,27 @@ import pytest
 import torch
 from PIL import Image
 
-from faceless.config import ConfigError
-from faceless.data.upscale_cache import CachedUpscaleDataset
+from faceless.data import unlabeled
+from faceless.data.datasets import NpyArrayDataset
+from faceless.inference import normalise, to_nchw_uint8
 from faceless.models.classifier import FrameClassifier
-from faceless.pipelines.classifier.nodes import normalise, to_tensor
+from faceless.models.generator import SRResNet
 from faceless.pipelines.predict.nodes import (
     predict_input,
+    predict_metrics,
     predict_sequences,
     prepare_predict_source,
     scan_unlabeled,
 )
+from faceless.utils.errors import ConfigError
+
+from ..conftest import base_params, bicubic_reference, generator_reference, logger_messages
 
 SIZE = 16
 NAMES = ["Ada", "Bob", "Cyd"]
-PARAMS = {"device": "cpu", "precision": "fp32", "variant": "lr", "validate": "full", "workers": 1}
+NORMALISATION = {"mean": 0.5, "std": 0.25}  # as saved classifiers carry it
+PARAMS = base_params("predict", device="cpu", precision="fp32", variant="lr", validate="full", workers=1,
+                     batch_size=3)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -32,7 +39,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def bundle(num_classes: int = 3, names: list[str] | None = NAMES, size: int = SIZE) -> dict:
     torch.manual_seed(0)
     model = FrameClassifier(num_classes, input_size=size, width=8, depth=2, dropout=0.0)
-    saved = {"variant": "lr", "config": model.config(), "state_dict": model.state_dict()}
+    saved = {"variant": "lr", "config": model.config(), "state_dict": model.state_dict(),
+             "normalisation": dict(NORMALISATION)}
     if names is not None:
         saved["class_names"] = names
     return saved
@@ -49,8 +57,9 @@ def expected_ranking(saved: dict, frames: np.ndarray, index: pd.DataFrame) -> di
     """Independently: mean log-softmax over each sequence's frames, classes sorted best first."""
     model = FrameClassifier.from_config(saved["config"])
     model.load_state_dict(saved["state_dict"])
+    x = normalise(to_nchw_uint8(frames), saved["normalisation"]["mean"], saved["normalisation"]["std"])
     with torch.no_grad():
-        log_probs = torch.log_softmax(model.eval()(normalise(to_tensor(frames))), 1).numpy()
+        log_probs = torch.log_softmax(model.eval()(x), 1).numpy()
     ranking = {}
     for name, rows in index.groupby("sequence_name"):
         mean = log_probs[rows.index].mean(0)
@@ -153,16 +162,21 @@ def test_missing_unlabeled_root_names_predict_root(tmp_path):
         scan_unlabeled({"root": str(tmp_path / "nope")}, PARAMS)
 
 
-def test_demo_test_side_is_exported_unlabeled_with_its_answers_apart(tmp_path):
+def demo_test_index(tmp_path: Path) -> pd.DataFrame:
     rows = []
     for person, name in ((3, "person_0003"), (8, "person_0008")):
         for sequence in (1, 5):
             for frame in (2, 4):
-                path = save_frame(tmp_path / "src" / f"{name}_{sequence}_{frame}.png", person * 100 + sequence * 10 + frame)
+                path = save_frame(tmp_path / "src" / f"{name}_{sequence}_{frame}.png",
+                                  person * 100 + sequence * 10 + frame)
                 rows.append({"person": person, "video": 1, "sequence": sequence, "frame": frame, "label": 0,
                              "person_name": name, "path": str(path)})
-    test_index = pd.DataFrame(rows)
-    params = {"root": None, "demo_export": str(tmp_path / "out/unlabeled"), "seed": 0}
+    return pd.DataFrame(rows)
+
+
+def test_demo_test_side_is_exported_unlabeled_with_its_answers_apart(tmp_path):
+    test_index = demo_test_index(tmp_path)
+    params = {**PARAMS, "root": None, "demo_export": str(tmp_path / "out/unlabeled"), "seed": 0}
     source = prepare_predict_source(test_index, params)
 
     export = Path(source["root"])
@@ -172,19 +186,97 @@ def test_demo_test_side_is_exported_unlabeled_with_its_answers_apart(tmp_path):
     assert sorted(p.name for p in export.iterdir()) == sorted(answers) and len(answers) == 4
     for sequence_dir in export.iterdir():
         exported = sorted(sequence_dir.iterdir())
-        originals = [row["path"] for row in rows if row["person_name"] == answers[sequence_dir.name]]
+        originals = test_index.loc[test_index["person_name"] == answers[sequence_dir.name], "path"]
         # Each exported sequence holds the frames of one original sequence of that person.
         assert len(exported) == 2
         assert {p.read_bytes() for p in exported} <= {Path(o).read_bytes() for o in originals}
     again = prepare_predict_source(test_index, params)
     assert not again["exported"] and again["root"] == source["root"]  # unchanged: not redone
     assert prepare_predict_source(test_index, {**params, "root": "/data/test"})["root"] == "/data/test"
+    reseeded = prepare_predict_source(test_index, {**params, "seed": 1})  # our own export: redone in place
+    assert reseeded["exported"] and len(list(export.iterdir())) == 4
+
+
+def test_the_export_never_replaces_a_folder_it_did_not_make(tmp_path):
+    test_index = demo_test_index(tmp_path)
+    theirs = tmp_path / "out/unlabeled"
+    (theirs / "notes").mkdir(parents=True)
+    (theirs / "notes/keep.txt").write_text("mine")
+    params = {**PARAMS, "root": None, "demo_export": str(theirs), "seed": 0}
+    with pytest.raises(ConfigError, match=r"^predict\.demo_export: .*was not exported here") as error:
+        prepare_predict_source(test_index, params)
+    assert "\n" not in str(error.value)
+    assert (theirs / "notes/keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["unlabeled"]
+
+    (theirs / "notes/keep.txt").unlink()
+    (theirs / "notes").rmdir()
+    assert prepare_predict_source(test_index, params)["exported"]  # an empty folder holds nothing to lose
+
+
+def test_an_export_interrupted_after_the_swap_is_redone(tmp_path, monkeypatch):
+    """A kill between replacing the tree and writing its key leaves a key that vouches for nothing."""
+    test_index = demo_test_index(tmp_path)
+    params = {**PARAMS, "root": None, "demo_export": str(tmp_path / "out/unlabeled"), "seed": 0}
+    prepare_predict_source(test_index, params)
+    real_replace = unlabeled.os.replace
+
+    def replace_then_die(source, target):
+        real_replace(source, target)
+        if Path(target).name == "unlabeled":
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(unlabeled.os, "replace", replace_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            prepare_predict_source(test_index, {**params, "seed": 1})
+    assert json.loads((tmp_path / "out/unlabeled_answers.json").read_text())["fingerprint"] is None
+    again = prepare_predict_source(test_index, {**params, "seed": 1})
+    assert again["exported"]
+    assert len(json.loads(Path(again["answer_key"]).read_text())["answers"]) == 4
+
+
+def upscaling_params(tmp_path: Path) -> dict:
+    return base_params("upscaling", device="cpu", precision="fp32", batch_size=2, shard_size=4,
+                       cache_dir=str(tmp_path / "cache"))
 
 
 def test_lr_input_is_the_frames_unchanged_through_the_cache(tmp_path):
     frames = np.random.default_rng(0).integers(0, 256, (5, SIZE, SIZE, 3), dtype=np.uint8)
-    dataset = CachedUpscaleDataset(str(tmp_path / "predict_input.npy"))
-    dataset.save(predict_input(frames, None, {"variant": "lr"}, {"device": "cpu", "batch_size": 2}))
+    published = tmp_path / "predict_input.npy"
+    dataset = NpyArrayDataset(str(published))
+    dataset.save(predict_input(frames, None, {**PARAMS, "variant": "lr"}, upscaling_params(tmp_path)))
     assert np.array_equal(dataset.load(), frames)
-    bicubic = predict_input(frames, None, {"variant": "bicubic"}, {"device": "cpu", "batch_size": 2})
-    assert bicubic.method == "bicubic" and bicubic.output_shape == (5, 4 * SIZE, 4 * SIZE, 3)
+    assert published.stat().st_ino == (tmp_path / "cache" / "predict_lr.npy").stat().st_ino  # linked, not copied
+    bicubic = predict_input(frames, None, {**PARAMS, "variant": "bicubic"}, upscaling_params(tmp_path))
+    assert bicubic.shape == (5, 4 * SIZE, 4 * SIZE, 3)
+    assert np.array_equal(bicubic, bicubic_reference(frames))
+
+
+def test_srgan_input_is_the_generators_and_a_rerun_is_a_cache_hit(tmp_path, logger_records):
+    torch.manual_seed(0)
+    model = SRResNet(channels=8, blocks=1, scale=4)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.tail.weight, std=0.02)
+    generator = {"config": model.config(), "state_dict": model.state_dict()}
+    frames = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
+    log = logger_records("faceless.inference")
+    first = predict_input(frames, generator, {**PARAMS, "variant": "srgan"}, upscaling_params(tmp_path))
+    assert np.array_equal(first, generator_reference(frames, generator))
+    log.clear()
+    again = predict_input(frames, generator, {**PARAMS, "variant": "srgan"}, upscaling_params(tmp_path))
+    assert any("predict_srgan: cache hit" in m for m in logger_messages(log, "faceless.inference"))
+    assert np.array_equal(again, first)
+
+
+def test_predict_params_take_no_setting_from_code():
+    with pytest.raises(ConfigError, match=r"missing parameter predict\.") as error:
+        predict_input(np.zeros((1, SIZE, SIZE, 3), np.uint8), None, {"variant": "lr"}, base_params("upscaling"))
+    assert "\n" not in str(error.value)
+
+
+def test_predict_metrics_are_the_reports_numbers():
+    report = {"sequences": 3, "frames": 8, "seconds": 0.5, "variant": "lr", "challenge_score": 95.0}
+    assert predict_metrics(report) == {"sequences": {"value": 3.0, "step": 0}, "frames": {"value": 8.0, "step": 0},
+                                       "seconds": {"value": 0.5, "step": 0},
+                                       "challenge_score": {"value": 95.0, "step": 0}}

@@ -1,25 +1,31 @@
-"""Unit tests of the sampling nodes (split, quotas, balanced sampling, audit) on hand-built indexes."""
+"""Unit tests of sampling (split, quotas, balanced sampling, audit) on hand-built indexes: the engine
+(faceless.data.sampling) directly, and the nodes with params from conf/base."""
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from faceless.config import ConfigError
-from faceless.pipelines.sampling.nodes import (
+from faceless.data.sampling import (
+    SamplingConfig,
+    SideQuota,
     derive_quotas,
     resolve_quotas,
     sample_person,
     sample_side,
-    sample_splits,
-    sampling_metrics,
-    split_frames,
 )
+from faceless.pipelines.sampling.nodes import sample_splits, sampling_config, sampling_metrics, split_frames
+from faceless.utils.errors import ConfigError
+
+from ..conftest import base_params
 
 COLUMNS = ["person", "video", "sequence", "frame", "label", "path"]
-BASE_PARAMS = {"split_by": "video", "test_fraction": 0.25, "val_fraction": 0.2, "shortage": "resample", "seed": 0}
+#: conf/base's sampling parameters: split by video, test 0.25, val 0.2, resample, seed 0.
+BASE_PARAMS = base_params("sampling")
+SAMPLING_LOGGER = "faceless.data.sampling"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,33 +135,33 @@ def test_derive_quotas_rejects_an_empty_side():
 
 def test_resolve_quotas_mixes_params_and_derived_values():
     frames = build_index(QUOTA_TREE)
-    quotas, source = resolve_quotas(frames, {"videos_per_person": 1, "sequences_per_video": None}, "train")
+    quotas, source = resolve_quotas(frames, SideQuota(1, None, None))
     assert quotas == {"videos_per_person": 1, "sequences_per_video": 3, "frames_per_sequence": 5}
     assert source == {"videos_per_person": "param", "sequences_per_video": "derived", "frames_per_sequence": "derived"}
 
-    quotas, source = resolve_quotas(frames, None, "val")
+    quotas, source = resolve_quotas(frames, SideQuota(None, None, None))
     assert quotas == derive_quotas(frames)
     assert set(source.values()) == {"derived"}
 
-    quotas, source = resolve_quotas(
-        frames, {"videos_per_person": 7, "sequences_per_video": 8, "frames_per_sequence": 9}, "test"
-    )
+    quotas, source = resolve_quotas(frames, SideQuota(7, 8, 9))
     assert quotas == {"videos_per_person": 7, "sequences_per_video": 8, "frames_per_sequence": 9}
     assert set(source.values()) == {"param"}
 
 
 @pytest.mark.parametrize(
-    ("requested", "side", "expected"),
+    ("override", "expected"),
     [
-        ({"frames": 2}, "train", r"sampling\.train\b"),
-        ({"videos_per_person": 1, "people": 3}, "test", r"sampling\.test\b"),
-        ({"frames_per_sequence": 0}, "val", r"sampling\.val\.frames_per_sequence"),
-        ({"videos_per_person": -2}, "train", r"sampling\.train\.videos_per_person"),
+        ({"train": {"frames": 2}}, r"sampling\.train\.frames\b"),
+        ({"test": {"videos_per_person": 1, "sequences_per_video": 1, "frames_per_sequence": 1, "people": 3}},
+         r"sampling\.test\.people\b"),
+        ({"val__frames_per_sequence": 0}, r"sampling\.val\.frames_per_sequence"),
+        ({"train__videos_per_person": -2}, r"sampling\.train\.videos_per_person"),
+        ({"train__videos_per_person": 1.5}, r"sampling\.train\.videos_per_person"),
     ],
 )
-def test_resolve_quotas_rejects_bad_requests(requested, side, expected):
+def test_bad_quota_params_raise_one_line_config_errors(override, expected):
     with pytest.raises(ConfigError, match=expected) as err:
-        resolve_quotas(build_index(QUOTA_TREE), requested, side)
+        sampling_config(base_params("sampling", **override))
     assert "\n" not in str(err.value)
 
 
@@ -234,7 +240,7 @@ def test_sample_splits_resample_gives_equal_counts_per_person_on_each_side():
 
 
 def test_sample_splits_uses_requested_quotas():
-    params = {**BASE_PARAMS, "train": {"videos_per_person": 3, "sequences_per_video": 2, "frames_per_sequence": 2}}
+    params = base_params("sampling", train={"videos_per_person": 3, "sequences_per_video": 2, "frames_per_sequence": 2})
     split_index, split_info = split_frames(build_index(uniform_tree([1, 2, 3], 8, 3, 4)), params)
     train, _, _, report = sample_splits(split_index, split_info, params)
     assert report["sides"]["train"]["quota"] == params["train"]
@@ -283,7 +289,7 @@ def test_sequence_split_audit_leaks_only_videos(rich_index, caplog):
 
 
 def test_frame_split_warns_and_audit_leaks_videos_and_sequences(rich_index, caplog):
-    with caplog.at_level(logging.WARNING, logger="faceless.pipelines.sampling.nodes"):
+    with caplog.at_level(logging.WARNING, logger=SAMPLING_LOGGER):
         _, info = split_frames(rich_index, {**BASE_PARAMS, "split_by": "frame"})
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "split_by=frame" in r.getMessage()]
     assert warnings, caplog.text
@@ -362,6 +368,39 @@ def test_bad_split_params_raise_one_line_config_errors(rich_index, override, nam
     message = str(err.value)
     assert name in message
     assert "\n" not in message
+
+
+def test_an_unknown_key_is_one_config_error_line_naming_it(rich_index):
+    params = {**BASE_PARAMS, "split_bye": "video"}
+    with pytest.raises(ConfigError, match=r"sampling\.split_bye\b") as err:
+        split_frames(rich_index, params)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("key", ["split_by", "seed", "workers", "test"])
+def test_a_missing_key_is_one_config_error_line_naming_it(rich_index, key):
+    params = {k: v for k, v in BASE_PARAMS.items() if k != key}
+    with pytest.raises(ConfigError, match=rf"missing parameter sampling\.{key}\b") as err:
+        split_frames(rich_index, params)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "name"),
+    [({"seed": "x"}, "sampling.seed"), ({"seed": 1.0}, "sampling.seed"), ({"workers": True}, "sampling.workers"),
+     ({"test_fraction": "0.25"}, "sampling.test_fraction"), ({"train": 3}, "sampling.train")],
+)
+def test_a_wrong_type_is_one_config_error_line_naming_it(rich_index, override, name):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(name)}\b") as err:
+        split_frames(rich_index, {**BASE_PARAMS, **override})
+    assert "\n" not in str(err.value)
+
+
+def test_conf_base_builds_the_config():
+    config = sampling_config(base_params("sampling"))
+    assert isinstance(config, SamplingConfig)
+    assert (config.split_by, config.test_fraction, config.val_fraction, config.shortage) == ("video", 0.25, 0.2, "resample")
+    assert config.train == config.val == config.test == SideQuota(None, None, None)
 
 
 # ----------------------------------------------------------------------------------------------

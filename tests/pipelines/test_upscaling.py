@@ -1,29 +1,29 @@
-"""The upscaling stage: its nodes' checks, and the registered pipeline run on a tiny catalog."""
+"""The upscaling stage: its nodes (the work happens there, through the cache), publishing their
+output by a hard link, and the registered pipeline run on a tiny catalog."""
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
-from faceless.config import ConfigError
-from faceless.data.upscale_cache import CachedUpscaleDataset, UpscaleJob
+from faceless import inference
+from faceless.data.datasets import NpyArrayDataset
 from faceless.models.generator import SRResNet
 from faceless.pipeline_registry import register_pipelines
 from faceless.pipelines.upscaling.nodes import upscale_bicubic, upscale_with_generator
+from faceless.utils.errors import ConfigError
 
-from ..conftest import logger_messages, bicubic_reference, generator_reference
+from ..conftest import base_params, bicubic_reference, generator_reference, logger_messages
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
-LOGGER = "faceless.data.upscale_cache"
+LOGGER = "faceless.inference"
 SIDES = ("train", "val", "test")
 SIDE, FACTOR = 8, 4
 COUNTS = {"train": 7, "val": 3, "test": 2}
+OUTPUTS = {f"{kind}_{side}" for kind in ("sr", "bicubic") for side in SIDES}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -39,16 +39,11 @@ def messages(caplog) -> list[str]:
     return logger_messages(caplog, LOGGER)
 
 
-def conf_params() -> dict:
-    with open(CONF / "parameters_upscaling.yml") as handle:
-        return copy.deepcopy(yaml.safe_load(handle)["upscaling"])
-
-
-def params(**overrides) -> dict:
-    settings = conf_params()
-    settings.update(device="cpu", precision="fp32", batch_size=2, shard_size=4)
-    settings.update(overrides)
-    return settings
+def params(cache_dir: Path, **overrides) -> dict:
+    """``params:upscaling`` from conf/base, made tiny and CPU-only."""
+    settings = {"device": "cpu", "precision": "fp32", "batch_size": 2, "shard_size": 4,
+                "cache_dir": str(cache_dir), **overrides}
+    return base_params("upscaling", **settings)
 
 
 def frames(n: int, seed: int = 0, side: int = SIDE) -> np.ndarray:
@@ -65,46 +60,68 @@ def generator_file(scale: int = FACTOR) -> dict:
 
 # nodes ---------------------------------------------------------------------------------------
 def test_conf_names_every_setting_the_nodes_read():
-    assert set(conf_params()) >= {"factor", "batch_size", "shard_size", "device", "precision"}
-    assert conf_params()["factor"] == 4
+    assert set(base_params("upscaling")) == {"factor", "batch_size", "shard_size", "device", "precision",
+                                              "cache_dir"}
+    assert base_params("upscaling")["factor"] == 4
 
 
-def test_nodes_describe_jobs_with_the_params():
+def test_nodes_upscale_with_the_params(tmp_path):
     lr = frames(3)
     generator = generator_file()
-    sr = upscale_with_generator(lr, generator, params(batch_size=5, shard_size=9), name="sr_val")
-    assert isinstance(sr, UpscaleJob)
-    assert sr.lr is lr and sr.sr_generator is generator and sr.method == "srgan"
-    assert (sr.factor, sr.batch_size, sr.shard_size, sr.device, sr.precision, sr.name) == (
-        4, 5, 9, "cpu", "fp32", "sr_val")
-    bicubic = upscale_bicubic(lr, params(), name="bicubic_val")
-    assert bicubic.sr_generator is None and bicubic.method == "bicubic" and bicubic.name == "bicubic_val"
-    assert bicubic.output_shape == (3, SIDE * FACTOR, SIDE * FACTOR, 3)
+    sr = upscale_with_generator(lr, generator, params(tmp_path, batch_size=5, shard_size=9), name="sr_val")
+    assert isinstance(sr, np.memmap) and Path(sr.filename) == tmp_path / "sr_val.npy"
+    assert np.array_equal(sr, generator_reference(lr, generator))
+    bicubic = upscale_bicubic(lr, params(tmp_path), name="bicubic_val")
+    assert isinstance(bicubic, np.memmap) and Path(bicubic.filename) == tmp_path / "bicubic_val.npy"
+    assert bicubic.shape == (3, SIDE * FACTOR, SIDE * FACTOR, 3)
+    assert np.array_equal(bicubic, bicubic_reference(lr))
 
 
-def test_nodes_default_the_settings_they_are_not_given():
-    upscale = upscale_bicubic(frames(1), {})
-    # batch_size "auto" is 8 off CUDA (this test machine has no GPU) and 256 on CUDA.
-    expected_batch = 256 if torch.cuda.is_available() else 8
-    assert (upscale.factor, upscale.batch_size, upscale.shard_size, upscale.device, upscale.precision) == (
-        4, expected_batch, 512, "auto", "auto")
+def test_nodes_take_no_setting_from_code():
+    """conf/ is the only source of defaults: a node given no settings names what is missing."""
+    with pytest.raises(ConfigError, match=r"missing parameter upscaling\.") as error:
+        upscale_bicubic(frames(1), {}, name="bicubic_val")
+    assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("value", [0, -3])
-def test_batch_size_below_one_is_a_config_error(value):
+def test_an_unknown_key_in_params_upscaling_is_one_config_error_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown parameter upscaling\.batchsize") as error:
+        upscale_bicubic(frames(1), {**params(tmp_path), "batchsize": 4}, name="bicubic_val")
+    assert "\n" not in str(error.value)
+    assert not any(tmp_path.iterdir())  # raised before any work
+
+
+@pytest.mark.parametrize("batch_size", [{"cuda": 256, "mps": 8, "cpu": 3}, 3], ids=["per-device", "one-int"])
+def test_batch_size_per_device_type_or_one_int(tmp_path, monkeypatch, batch_size):
+    real_stream = inference._stream_upscale
+    seen = []
+
+    def stream(lr, generator, factor, out, batches, *args):
+        seen.extend(batches)
+        return real_stream(lr, generator, factor, out, batches, *args)
+
+    monkeypatch.setattr(inference, "_stream_upscale", stream)
+    lr = frames(7)
+    out = upscale_bicubic(lr, params(tmp_path, batch_size=batch_size, shard_size=512), name="bicubic_val")
+    assert seen == [(0, 3), (3, 6), (6, 7)]  # the cpu entry, or the one number
+    assert np.array_equal(out, bicubic_reference(lr))
+
+
+@pytest.mark.parametrize("value", [0, -3, {"cuda": 256, "cpu": 0}])
+def test_batch_size_below_one_is_a_config_error(tmp_path, value):
     with pytest.raises(ConfigError, match=r"upscaling\.batch_size"):
-        upscale_bicubic(frames(1), {"batch_size": value})
+        upscale_bicubic(frames(1), params(tmp_path, batch_size=value), name="bicubic_val")
 
 
 @pytest.mark.parametrize("scale", [2, 8])
-def test_generator_scale_other_than_the_factor_is_a_config_error(scale):
+def test_generator_scale_other_than_the_factor_is_a_config_error(tmp_path, scale):
     with pytest.raises(ConfigError, match=r"upscaling\.factor"):
-        upscale_with_generator(frames(2), generator_file(scale=scale), params(factor=4))
+        upscale_with_generator(frames(2), generator_file(scale=scale), params(tmp_path, factor=4), name="sr_val")
 
 
-def test_generator_matching_another_factor_is_accepted():
-    upscale = upscale_with_generator(frames(2), generator_file(scale=2), params(factor=2))
-    assert upscale.output_shape == (2, 2 * SIDE, 2 * SIDE, 3)
+def test_generator_matching_another_factor_is_accepted(tmp_path):
+    out = upscale_with_generator(frames(2), generator_file(scale=2), params(tmp_path, factor=2), name="sr_val")
+    assert out.shape == (2, 2 * SIDE, 2 * SIDE, 3)
 
 
 @pytest.mark.parametrize(
@@ -120,65 +137,110 @@ def test_generator_matching_another_factor_is_accepted():
     ids=["float32", "uint16", "no-channels", "single-frame", "rgba", "channels-first"],
 )
 @pytest.mark.parametrize("node", ["sr", "bicubic"])
-def test_bad_input_is_a_config_error(bad, node):
+def test_bad_input_is_a_config_error(tmp_path, bad, node):
     with pytest.raises(ConfigError, match="uint8 \\(N, H, W, 3\\)"):
         if node == "sr":
-            upscale_with_generator(bad, generator_file(), params())
+            upscale_with_generator(bad, generator_file(), params(tmp_path), name="sr_val")
         else:
-            upscale_bicubic(bad, params())
+            upscale_bicubic(bad, params(tmp_path), name="bicubic_val")
+
+
+# the node's output, published by the catalog's dataset ---------------------------------------
+def test_the_published_output_is_a_hard_link_of_the_cache_file(tmp_path, cache_log):
+    lr = frames(5)
+    generator = generator_file()
+    cache, published = tmp_path / "cache" / "sr_train.npy", tmp_path / "07_model_output" / "sr_train.npy"
+    dataset = NpyArrayDataset(filepath=str(published))
+
+    dataset.save(upscale_with_generator(lr, generator, params(cache.parent), name="sr_train"))
+
+    assert published.stat().st_ino == cache.stat().st_ino and cache.stat().st_nlink == 2
+    loaded = dataset.load()
+    assert isinstance(loaded, np.memmap) and np.array_equal(loaded, generator_reference(lr, generator))
+    assert sorted(p.name for p in published.parent.iterdir()) == ["sr_train.npy"]  # no temporary left
+    cache_log.clear()
+
+    # A rerun of node and save: a cache hit that keeps the published file as it was.
+    mtime = published.stat().st_mtime_ns
+    dataset.save(upscale_with_generator(lr.copy(), generator_file(), params(cache.parent), name="sr_train"))
+    assert any("sr_train: cache hit" in message for message in messages(cache_log))
+    assert published.stat().st_ino == cache.stat().st_ino and cache.stat().st_nlink == 2
+    assert published.stat().st_mtime_ns == mtime
+    assert np.array_equal(dataset.load(), generator_reference(lr, generator))
+
+
+def test_a_miss_after_publishing_leaves_the_published_file_whole(tmp_path):
+    """The cache replaces its entry by a rename, so the old published link keeps the old frames
+    until the dataset publishes the new ones."""
+    old_lr, new_lr = frames(5, seed=1), frames(5, seed=2)
+    published = tmp_path / "out" / "bicubic_train.npy"
+    dataset = NpyArrayDataset(filepath=str(published))
+    dataset.save(upscale_bicubic(old_lr, params(tmp_path / "cache"), name="bicubic_train"))
+
+    new = upscale_bicubic(new_lr, params(tmp_path / "cache"), name="bicubic_train")
+    assert np.array_equal(dataset.load(), bicubic_reference(old_lr))
+    dataset.save(new)
+    assert np.array_equal(dataset.load(), bicubic_reference(new_lr))
+    assert published.stat().st_ino == (tmp_path / "cache" / "bicubic_train.npy").stat().st_ino
 
 
 # the registered pipeline ---------------------------------------------------------------------
 def test_registered_pipeline_wiring():
     upscaling = register_pipelines()["upscaling"]
     assert upscaling.inputs() == {"lr_train", "lr_val", "lr_test", "sr_generator", "params:upscaling"}
-    assert upscaling.outputs() == {f"{kind}_{side}" for kind in ("sr", "bicubic") for side in SIDES}
-    assert {node.name for node in upscaling.nodes} == {
-        f"upscale_{kind}_{side}" for kind in ("sr", "bicubic") for side in SIDES}
+    assert upscaling.outputs() == OUTPUTS
+    assert {node.name for node in upscaling.nodes} == {f"upscaling.upscale_{name}" for name in OUTPUTS}
+    assert {node.namespace for node in upscaling.nodes} == {"upscaling"}
     assert upscaling.nodes[0].inputs  # partials keep a usable signature
 
 
-def make_catalog(folder: Path, lr: dict[str, np.ndarray], generator: dict) -> DataCatalog:
+def make_catalog(folder: Path, cache_dir: Path, lr: dict[str, np.ndarray], generator: dict) -> DataCatalog:
+    """sr_* / bicubic_* as conf/base/catalog.yml declares them: NpyArrayDataset files."""
     catalog = DataCatalog()
     for side in SIDES:
         catalog[f"lr_{side}"] = lr[side]
         for kind in ("sr", "bicubic"):
-            catalog[f"{kind}_{side}"] = CachedUpscaleDataset(filepath=str(folder / f"{kind}_{side}.npy"))
+            catalog[f"{kind}_{side}"] = NpyArrayDataset(filepath=str(folder / f"{kind}_{side}.npy"))
     catalog["sr_generator"] = generator
-    catalog["params:upscaling"] = params()
+    catalog["params:upscaling"] = params(cache_dir)
     return catalog
 
 
 def test_pipeline_slice_writes_all_six_outputs(tmp_path, cache_log):
     lr = {side: frames(COUNTS[side], seed=i) for i, side in enumerate(SIDES)}
     generator = generator_file()
-    folder = tmp_path / "07_model_output"
+    folder, cache_dir = tmp_path / "07_model_output", tmp_path / "07_model_output" / "upscale_cache"
     upscaling = register_pipelines()["upscaling"]
 
-    catalog = make_catalog(folder, lr, generator)
+    catalog = make_catalog(folder, cache_dir, lr, generator)
     free = SequentialRunner().run(upscaling, catalog)
 
     # kedro 1.x hands back the pipeline's outputs as datasets
-    assert set(free) == {f"{kind}_{side}" for kind in ("sr", "bicubic") for side in SIDES}
+    assert set(free) == OUTPUTS
     assert all(free[name] is catalog[name] for name in free)
     for side in SIDES:
         for kind in ("sr", "bicubic"):
-            dataset = catalog[f"{kind}_{side}"]
+            name = f"{kind}_{side}"
+            dataset = catalog[name]
             assert dataset.exists()
             out = dataset.load()
             assert isinstance(out, np.memmap)
             assert out.shape == (COUNTS[side], SIDE * FACTOR, SIDE * FACTOR, 3) and out.dtype == np.uint8
+            assert (folder / f"{name}.npy").stat().st_ino == (cache_dir / f"{name}.npy").stat().st_ino
         assert np.array_equal(catalog[f"bicubic_{side}"].load(), bicubic_reference(lr[side]))
         assert np.array_equal(catalog[f"sr_{side}"].load(), generator_reference(lr[side], generator))
-    assert sorted(path.name for path in folder.iterdir() if not path.name.endswith(".meta.json")) == sorted(
-        f"{kind}_{side}.npy" for kind in ("sr", "bicubic") for side in SIDES)  # no partial files left
+    assert sorted(path.name for path in folder.iterdir() if path.is_file()) == sorted(
+        f"{name}.npy" for name in OUTPUTS)  # no temporary files left
+    assert sorted(path.name for path in cache_dir.iterdir() if not path.name.endswith(".meta.json")) == sorted(
+        f"{name}.npy" for name in OUTPUTS)  # no partial files left
     misses = [m for m in messages(cache_log) if "cache miss" in m]
-    assert {m.split(":")[0] for m in misses} == {f"{kind}_{side}" for kind in ("sr", "bicubic") for side in SIDES}
+    assert {m.split(":")[0] for m in misses} == OUTPUTS
 
     # A second run on a fresh catalog over the same files computes nothing.
     cache_log.clear()
-    mtimes = {path.name: path.stat().st_mtime_ns for path in folder.glob("*.npy")}
-    SequentialRunner().run(upscaling, make_catalog(folder, lr, generator))
+    files = {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")}
+    SequentialRunner().run(upscaling, make_catalog(folder, cache_dir, lr, generator))
     hits = [m for m in messages(cache_log) if "cache hit" in m]
-    assert len(hits) == 6
-    assert {path.name: path.stat().st_mtime_ns for path in folder.glob("*.npy")} == mtimes
+    assert {m.split(":")[0] for m in hits} == OUTPUTS and len(hits) == 6
+    assert not any("cache miss" in m for m in messages(cache_log))
+    assert {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")} == files

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from faceless.config import ConfigError
+from faceless.utils.errors import ConfigError
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 
 CPU = torch.device("cpu")

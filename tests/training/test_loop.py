@@ -1,4 +1,4 @@
-"""The shared training loop: exact resume, fingerprints, atomic checkpoints, eval cadence, MLflow."""
+"""The shared training loop: exact resume, fingerprints, atomic checkpoints, eval cadence, tracking."""
 from __future__ import annotations
 
 import logging
@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from faceless.training import loop as loop_module
+from faceless.training.tracker import MemoryTracker
 from faceless.training.loop import (
     CHECKPOINT_NAME,
     Checkpointer,
     LoopConfig,
     fingerprint_of,
-    log_metrics,
     run_loop,
     step_generator,
 )
@@ -61,9 +61,9 @@ class Trainer:
         self.evals.append(step)
         return {"metric": float(step) / 10}
 
-    def run(self, cfg: LoopConfig, with_eval: bool = False) -> dict:
+    def run(self, cfg: LoopConfig, with_eval: bool = False, tracker=None) -> dict:
         return run_loop(cfg, self.step_fn, self.get_state, self.set_state,
-                        self.eval_fn if with_eval else None)
+                        self.eval_fn if with_eval else None, tracker=tracker)
 
 
 def assert_same(a, b) -> None:
@@ -205,38 +205,13 @@ def test_eval_runs_every_eval_every_steps_and_once_at_the_end(steps, eval_every,
     assert hist["eval"][-1]["metric"] == pytest.approx(steps / 10)
 
 
-def test_log_metrics_without_an_active_run_is_a_silent_no_op(caplog):
-    import mlflow
-
-    assert mlflow.active_run() is None
-    caplog.set_level(logging.DEBUG)
-    caplog.clear()
-    log_metrics({"loss": 1.0, "nan": float("nan")}, step=3, prefix="x.")
-    assert [r for r in caplog.records if r.name.startswith("faceless")] == []
-
-
-def test_metrics_land_in_the_active_mlflow_run_with_their_steps(tmp_path, monkeypatch):
-    import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
-    from mlflow.tracking import MlflowClient
-
-    uri = f"sqlite:///{tmp_path}/m.db"
-    # set_tracking_uri sets a module global and MLFLOW_TRACKING_URI; monkeypatch puts both back
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run() as run:
-        log_metrics({"direct": 2.5, "skipped": float("inf")}, step=11, prefix="p.")
-        trainer = Trainer()
-        trainer.run(LoopConfig(steps=4, eval_every=2, log_every=2, metric_prefix="t."), with_eval=True)
-    client = MlflowClient(tracking_uri=uri)
-    direct = client.get_metric_history(run.info.run_id, "p.direct")
-    assert [(m.step, m.value) for m in direct] == [(11, 2.5)]
-    assert client.get_metric_history(run.info.run_id, "p.skipped") == []
-    losses = client.get_metric_history(run.info.run_id, "t.loss")
-    assert sorted(m.step for m in losses) == [2, 4]
-    evals = client.get_metric_history(run.info.run_id, "t.metric")
-    assert sorted((m.step, m.value) for m in evals) == [(2, pytest.approx(0.2)), (4, pytest.approx(0.4))]
+def test_losses_and_evals_reach_the_tracker_with_their_steps_and_prefix():
+    tracker = MemoryTracker()
+    Trainer().run(LoopConfig(steps=4, eval_every=2, log_every=2, metric_prefix="t."), with_eval=True,
+                  tracker=tracker)
+    assert set(tracker.history) == {"t.loss", "t.metric"}
+    assert [step for step, _ in tracker.history["t.loss"]] == [2, 4]
+    assert tracker.history["t.metric"] == [(2, pytest.approx(0.2)), (4, pytest.approx(0.4))]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,14 +1,16 @@
-"""Kedro datasets that kedro-datasets does not provide."""
+"""Kedro datasets that kedro-datasets does not provide. They read and write; they never compute."""
 
 from __future__ import annotations
 
+import mmap
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset
 
-from faceless.data.atomic import atomic_path
+from faceless.utils.atomic import atomic_path
 
 MMAP_MODES = (None, "r", "r+", "c")
 
@@ -18,7 +20,9 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
 
     Saving is atomic: the array is written to a temporary file next to the target
     and renamed over it, so a crash never leaves a half-written file under the
-    final name.
+    final name. An array that *is* a whole ``.npy`` file already, memory-mapped (the upscaling
+    node returns its cache file so), is published by a hard link instead of a copy: no 256 px
+    frames are written twice, and the cache and this file share their disk blocks.
 
     Example catalog entry::
 
@@ -44,15 +48,49 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
         return np.load(self._filepath, mmap_mode=self._mmap_mode, allow_pickle=False)
 
     def save(self, data: np.ndarray) -> None:
-        array = np.asarray(data)
-        with atomic_path(self._filepath, suffix=".npy") as temporary, open(temporary, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
+        source = _whole_npy_file(data)
+        with atomic_path(self._filepath, suffix=".npy") as temporary:
+            if source is not None:
+                try:
+                    os.link(source, temporary)
+                    return
+                except OSError:  # another filesystem, or one without hard links: copy instead
+                    temporary.unlink(missing_ok=True)
+            with open(temporary, "wb") as handle:
+                np.save(handle, np.asarray(data), allow_pickle=False)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "mmap_mode": self._mmap_mode}
+
+
+def _whole_npy_file(data: object) -> Path | None:
+    """The ``.npy`` file that ``data`` maps in full, as ``np.load(mmap_mode=...)`` returned it, else
+    None. A slice or reshape of it is a view whose base is the parent array, not the mapping; a
+    ``np.memmap`` of a raw file or of part of one, or a copy-on-write map (its changes live only in
+    memory), is not that file's content either, so it is copied."""
+    filename = getattr(data, "filename", None)
+    if not (isinstance(data, np.memmap) and isinstance(data.base, mmap.mmap) and data.mode != "c" and filename):
+        return None
+    path = Path(filename)
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                return None
+            shape, fortran_order, dtype = read_header(handle)
+            header_size = handle.tell()
+        file_size = path.stat().st_size
+    except (OSError, ValueError):
+        return None
+    contiguous = data.flags.f_contiguous if fortran_order else data.flags.c_contiguous
+    whole = (tuple(shape) == data.shape and dtype == data.dtype and contiguous and data.offset == header_size
+             and file_size == header_size + data.nbytes)
+    return path if whole else None
 
 
 class TorchWeightsDataset(AbstractDataset[dict, dict]):

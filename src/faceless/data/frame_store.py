@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from faceless.config import ConfigError
-from faceless.data.atomic import atomic_path
+from faceless.utils.errors import ConfigError
+from faceless.utils.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from faceless.config import ConfigError, choice
+from faceless.utils.errors import ConfigError, choice
 from faceless.data.frame_store import FolderStore, TarStore, open_frame, open_store
 from faceless.data.layouts import LAYOUTS, ExampleCounter, FrameFile, Layout, ParsedTree, get_layout, parse_listing
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from faceless.config import ConfigError, choice
+from faceless.utils.errors import ConfigError, choice
 from faceless.data.frame_store import ExampleCounter, Listing
 
 IMAGE_SUFFIX = r"\.(?:jpg|jpeg|png)"

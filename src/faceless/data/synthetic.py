@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from faceless.utils.errors import ConfigError
 
 #: Bump when the renderer changes, so a cached demo tree made by older code is regenerated.
 RENDERER_VERSION = 3
@@ -40,36 +43,41 @@ IRIS_COLOURS = ((70, 120, 200), (60, 150, 70), (120, 70, 30), (150, 150, 150), (
 
 @dataclass(frozen=True)
 class DemoSize:
-    """How much demo data to render; ranges are inclusive (min, max)."""
+    """How much demo data to render; ranges are inclusive (min, max). Values come from
+    ``ingestion.demo`` (conf/ holds them): build it with :meth:`from_params`."""
 
-    people: int = 16
-    lookalike_group_size: int = 4
-    videos_per_person: tuple[int, int] = (8, 10)
-    sequences_per_video: tuple[int, int] = (2, 2)
-    frames_per_sequence: tuple[int, int] = (4, 5)
-    hr_size: int = 256
-    scale: int = 4
-    jpeg_quality: tuple[int, int] = (35, 75)
-    seed: int = 0
+    people: int
+    lookalike_group_size: int
+    videos_per_person: tuple[int, int]
+    sequences_per_video: tuple[int, int]
+    frames_per_sequence: tuple[int, int]
+    hr_size: int
+    scale: int
+    jpeg_quality: tuple[int, int]
+    seed: int
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> DemoSize:
-        """Build from ``ingestion.demo`` params; a bad value raises ValueError naming it."""
-        unknown = sorted(set(params) - set(cls.__dataclass_fields__))
+    def from_params(cls, params: Mapping[str, Any]) -> DemoSize:
+        """Build from ``ingestion.demo`` values (a range: n or [min, max]); a bad, unknown or
+        missing value raises a one-line ConfigError naming it."""
+        fields = sorted(cls.__dataclass_fields__)
+        unknown = sorted(set(params) - set(fields))
         if unknown:
-            raise ValueError(f"ingestion.demo has unknown keys {unknown}; expected {sorted(cls.__dataclass_fields__)}")
+            raise ConfigError(f"unknown parameter {', '.join('ingestion.demo.' + k for k in unknown)}; "
+                              f"ingestion.demo takes: {', '.join(fields)}")
+        missing = [key for key in fields if key not in params]
+        if missing:
+            raise ConfigError(f"missing parameter {', '.join('ingestion.demo.' + k for k in missing)}")
         known = dict(params)
         for key, upper in RANGE_LIMITS.items():
-            if key in known:
-                known[key] = _as_range(known[key], f"ingestion.demo.{key}", upper)
+            known[key] = _as_range(known[key], f"ingestion.demo.{key}", upper)
         for key in ("people", "lookalike_group_size", "hr_size", "scale", "seed"):
-            if key in known:
-                known[key] = _as_int(known[key], f"ingestion.demo.{key}", low=0 if key == "seed" else 1)
+            known[key] = _as_int(known[key], f"ingestion.demo.{key}", low=0 if key == "seed" else 1)
         size = cls(**known)
         if size.scale < 2:
-            raise ValueError(f"ingestion.demo.scale must be >= 2, got {size.scale}")
+            raise ConfigError(f"ingestion.demo.scale must be >= 2, got {size.scale}")
         if size.hr_size % size.scale or size.hr_size < size.scale:
-            raise ValueError(
+            raise ConfigError(
                 f"ingestion.demo.hr_size ({size.hr_size}) must be a positive multiple of scale ({size.scale})"
             )
         return size
@@ -79,6 +87,29 @@ class DemoSize:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
+@dataclass(frozen=True)
+class DemoConfig:
+    """``ingestion.demo`` as conf types it: where the tree goes and how big it is (a range is n or
+    [min, max]). Its values are checked on construction, before anything is rendered."""
+
+    root: str
+    seed: int
+    people: int
+    lookalike_group_size: int
+    videos_per_person: int | list[int]
+    sequences_per_video: int | list[int]
+    frames_per_sequence: int | list[int]
+    hr_size: int
+    scale: int
+    jpeg_quality: int | list[int]
+
+    def __post_init__(self) -> None:
+        self.size()
+
+    def size(self) -> DemoSize:
+        return DemoSize.from_params({key: getattr(self, key) for key in DemoSize.__dataclass_fields__})
+
+
 #: Upper bounds of the [min, max] size parameters (the layout draws numbers from fixed pools).
 RANGE_LIMITS = {"videos_per_person": 499, "sequences_per_video": 60, "frames_per_sequence": 1000,
                 "jpeg_quality": 100}
@@ -86,7 +117,7 @@ RANGE_LIMITS = {"videos_per_person": 499, "sequences_per_video": 60, "frames_per
 
 def _as_int(value: Any, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
 
@@ -97,9 +128,9 @@ def _as_range(value: Any, name: str, upper: int) -> tuple[int, int]:
     elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         lo = hi = _as_int(value, name, 1)
     else:
-        raise ValueError(f"{name} must be an int or a [min, max] pair, got {value!r}")
+        raise ConfigError(f"{name} must be an int or a [min, max] pair, got {value!r}")
     if not lo <= hi <= upper:
-        raise ValueError(f"{name} must satisfy 1 <= min <= max <= {upper}, got {value!r}")
+        raise ConfigError(f"{name} must satisfy 1 <= min <= max <= {upper}, got {value!r}")
     return (lo, hi)
 
 

@@ -26,6 +26,10 @@ def stem_geometry(input_size: int, base_size: int = 64) -> tuple[int, int]:
 
 
 class FrameClassifier(nn.Module):
+    """Stem (stride by input size), ``depth`` conv-BN-ReLU-pool stages, global mean pool, linear head."""
+
+    arch = "small_cnn"
+
     def __init__(self, num_classes: int, input_size: int = 64, width: int = 32, depth: int = 3,
                  dropout: float = 0.3, base_size: int = 64, in_channels: int = 3):
         super().__init__()
@@ -51,8 +55,8 @@ class FrameClassifier(nn.Module):
         return self.head(self.body(self.stem(x)).mean((2, 3)))
 
     def config(self) -> dict[str, Any]:
-        return dict(self._config)
+        return {"arch": self.arch, **self._config}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FrameClassifier:
-        return cls(**config)
+        return cls(**{k: v for k, v in config.items() if k != "arch"})

@@ -27,6 +27,8 @@ def _conv_block(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
 class SRGANDiscriminator(nn.Module):
     """Maps (N, in_channels, H, W) images in [0, 1] to (N, 1) real-vs-fake logits."""
 
+    arch = "srgan_vgg"
+
     def __init__(self, in_channels: int = 3, channels: int = 64, pooled_size: int = 6) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -58,6 +60,7 @@ class SRGANDiscriminator(nn.Module):
     def config(self) -> dict[str, Any]:
         """Constructor arguments as a plain dict (saved next to the weights)."""
         return {
+            "arch": self.arch,
             "in_channels": self.in_channels,
             "channels": self.channels,
             "pooled_size": self.pooled_size,
@@ -65,4 +68,4 @@ class SRGANDiscriminator(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> SRGANDiscriminator:
-        return cls(**cfg)
+        return cls(**{k: v for k, v in cfg.items() if k != "arch"})

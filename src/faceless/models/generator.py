@@ -67,6 +67,8 @@ class SRResNet(nn.Module):
     Works for any input height and width; the output is ``scale`` times larger.
     """
 
+    arch = "srresnet"
+
     def __init__(
         self,
         in_channels: int = 3,
@@ -117,6 +119,7 @@ class SRResNet(nn.Module):
     def config(self) -> dict[str, Any]:
         """Constructor arguments as a plain dict (saved next to the weights)."""
         return {
+            "arch": self.arch,
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
             "channels": self.channels,
@@ -127,7 +130,7 @@ class SRResNet(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> SRResNet:
-        return cls(**cfg)
+        return cls(**{k: v for k, v in cfg.items() if k != "arch"})
 
 
 def _conv_flops(h: int, w: int, c_in: int, c_out: int, k: int) -> float:

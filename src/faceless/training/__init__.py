@@ -1,1 +1,2 @@
-"""Training helpers kept apart from the training loop: losses and image-quality metrics."""
+"""What both trainers (sr/, recognition/) share: the training loop (progress, eval, checkpoints,
+resume), device and precision choice, and the tracker interface engines report through."""

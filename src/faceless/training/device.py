@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import torch
 
-from faceless.config import choice
+from faceless.utils.errors import choice
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ checkpoints and resume.
 
 A stage describes *what* one step does (``step_fn``) and how to evaluate (``eval_fn``); the loop
 owns *when*: it counts steps, shows a progress bar with live losses, evaluates every
-``eval_every`` steps, logs every number to the active MLflow run with its step, saves a checkpoint
+``eval_every`` steps, reports every number to the tracker it is given, with its step, saves a checkpoint
 every ``checkpoint_every`` steps (atomically: a crash never leaves a half-written checkpoint) and,
 when asked to resume, continues from the last checkpoint whose fingerprint matches this run.
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -27,8 +26,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from faceless.config import ConfigError
-from faceless.data.atomic import atomic_path
+from faceless.training.tracker import NullTracker, PrefixedTracker, Tracker
+from faceless.utils.atomic import atomic_path
+from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -58,19 +58,6 @@ def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> 
 def fingerprint_of(obj: Any) -> str:
     """A short stable hash of a json-able description (params, data shapes, data checksums)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def log_metrics(metrics: Mapping[str, float], step: int, prefix: str = "") -> None:
-    """Log to the active MLflow run (kedro-mlflow opens one per ``kedro run``); no run, no-op."""
-    try:
-        import mlflow
-    except ImportError:  # pragma: no cover - mlflow is a dependency
-        return
-    if mlflow.active_run() is None:
-        return
-    clean = {f"{prefix}{k}": float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
-    if clean:
-        mlflow.log_metrics(clean, step=int(step))
 
 
 def read_weights_file(path: str | os.PathLike, param: str) -> dict[str, torch.Tensor]:
@@ -113,13 +100,16 @@ def run_loop(
     get_state: Callable[[], dict[str, Any]],
     set_state: Callable[[dict[str, Any]], None],
     eval_fn: Callable[[int], Mapping[str, float]] | None = None,
+    tracker: Tracker | None = None,
 ) -> dict[str, Any]:
     """Run steps ``[start, cfg.steps)``; returns the loss/eval history and timing.
 
     ``step_fn(step)`` does one optimisation step and returns its losses; ``get_state`` /
     ``set_state`` (de)serialise everything a resume needs (modules, optimisers, schedulers, EMA);
-    ``eval_fn(step)`` returns evaluation metrics.
+    ``eval_fn(step)`` returns evaluation metrics. Every number goes to ``tracker`` under
+    ``cfg.metric_prefix``.
     """
+    tracker = PrefixedTracker(tracker or NullTracker(), cfg.metric_prefix)
     checkpointer = Checkpointer(cfg.checkpoint_dir, fingerprint_of(cfg.fingerprint))
     start = 0
     if cfg.resume:
@@ -139,16 +129,16 @@ def run_loop(
         done = step + 1
         if done % max(1, cfg.log_every) == 0 or done == cfg.steps:
             bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items()}, refresh=False)
-            log_metrics(losses, done, cfg.metric_prefix)
+            tracker.log_metrics(losses, done)
             history["train"].append({"step": done, **losses})
         if eval_fn is not None and cfg.eval_every and done % cfg.eval_every == 0 and done != cfg.steps:
-            _evaluate(eval_fn, done, cfg, history)
+            _evaluate(eval_fn, done, cfg, history, tracker)
         if cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
             checkpointer.save(get_state(), done)
     bar.close()
     seconds = time.perf_counter() - t0
     if eval_fn is not None:
-        _evaluate(eval_fn, cfg.steps, cfg, history)
+        _evaluate(eval_fn, cfg.steps, cfg, history, tracker)
     if cfg.checkpoint_every and start < cfg.steps:
         checkpointer.save(get_state(), cfg.steps)
     history["seconds"] = seconds
@@ -156,8 +146,8 @@ def run_loop(
     return history
 
 
-def _evaluate(eval_fn, step: int, cfg: LoopConfig, history: dict[str, Any]) -> None:
+def _evaluate(eval_fn, step: int, cfg: LoopConfig, history: dict[str, Any], tracker: Tracker) -> None:
     metrics = {k: float(v) for k, v in eval_fn(step).items()}
-    log_metrics(metrics, step, cfg.metric_prefix)
+    tracker.log_metrics(metrics, step)
     history["eval"].append({"step": step, **metrics})
     logger.info("%s step %d: %s", cfg.desc, step, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))

@@ -1,3 +1,4 @@
+"""The ``ingestion`` stage: render the demo or find the folder/tar, then index and validate frames."""
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import prepare_source, scan_frames
@@ -7,7 +8,9 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(prepare_source, "params:ingestion", "source_info", name="prepare_source"),
-            Node(scan_frames, ["source_info", "params:ingestion"], ["frame_index", "ingestion_report"],
-                 name="scan_frames"),
-        ]
+            Node(scan_frames, {"source_info": "source_info", "params": "params:ingestion"},
+                 ["frame_index", "ingestion_report"], name="scan_frames"),
+        ],
+        namespace="ingestion",
+        prefix_datasets_with_namespace=False,
     )

@@ -1,304 +1,34 @@
-"""Group-disjoint splitting and sequence-balanced sampling.
+"""Sampling nodes: split the frame index disjointly, sample each side, load the chosen frames.
 
-The seed drew train and test frames from the same sequences, so its accuracy measured memory. Here
-the split comes first and is disjoint at the level ``sampling.split_by`` names (whole videos by
-default), and only then is each side sampled: per person ``videos_per_person`` x
-``sequences_per_video`` x ``frames_per_sequence`` frames. A quota left null is derived with the
-seed's rule: the minimum over people of each person's maximum.
-"""
+The logic lives in :mod:`faceless.data.sampling`; these nodes build its config from
+``params:sampling`` and hand back what it returns."""
 from __future__ import annotations
 
-import hashlib
-import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from faceless.config import ConfigError, choice
-from faceless.data.frame_tree import load_frames
-
-logger = logging.getLogger(__name__)
-
-SIDES = ("train", "val", "test")
-QUOTA_KEYS = ("videos_per_person", "sequences_per_video", "frames_per_sequence")
-SPLIT_LEVELS = {
-    "video": ["person", "video"],
-    "sequence": ["person", "video", "sequence"],
-    "frame": ["person", "video", "sequence", "frame"],
-}
-SHORTAGE_POLICIES = ("resample", "drop", "error")
+from faceless.data import sampling
+from faceless.data.sampling import SamplingConfig
+from faceless.utils.config import from_params
 
 
-def _side_rng(seed: int, side_code: int, person_name: str) -> np.random.Generator:
-    # Keyed by the person's name (a stable hash), not by a number: the same people draw the same
-    # samples whatever the layout numbers them by, and whoever else is in the data.
-    digest = hashlib.sha256(person_name.encode()).digest()
-    return np.random.default_rng([int(seed), int(side_code), int.from_bytes(digest[:8], "little")])
+def sampling_config(params: dict[str, Any]) -> SamplingConfig:
+    """``params:sampling`` as a typed config; a wrong, unknown or missing key is one ConfigError line."""
+    return from_params(SamplingConfig, params, "sampling")
 
 
-def person_name_of(rows: pd.DataFrame, person: int) -> str:
-    """The person's name: the ``person_name`` column, or the number (indexes made before names)."""
-    if "person_name" in rows.columns and len(rows):
-        return str(rows["person_name"].iloc[0])
-    return str(person)
-
-
-def _names_column(frames: pd.DataFrame) -> pd.Series:
-    if "person_name" in frames.columns:
-        return frames["person_name"].astype(str)
-    return frames["person"].astype(str)
-
-
-def _fraction(params: dict, name: str, allow_zero: bool) -> float:
-    value = float(params.get(name, 0.0))
-    low_ok = value >= 0 if allow_zero else value > 0
-    if not (low_ok and value < 1):
-        raise ConfigError(f"sampling.{name} must be in {'[0' if allow_zero else '(0'}, 1), got {value}")
-    return value
-
-
-# ----------------------------------------------------------------------------------------------
-# Split
-# ----------------------------------------------------------------------------------------------
 def split_frames(frame_index: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Assign every frame to ``train``, ``val`` or ``test``, disjoint at the ``split_by`` level.
-
-    Per person the groups (videos, sequences or frames) are shuffled and cut: ``test_fraction``
-    of them (at least one) go to test, ``val_fraction`` of the rest (at least one, unless 0) to
-    val, the remainder (at least one) to train. A person with too few groups for that cannot be
-    split without leaking; ``sampling.shortage`` decides: ``error`` stops, otherwise the person is
-    left out and reported.
-    """
-    split_by = choice(params.get("split_by", "video"), "sampling.split_by", tuple(SPLIT_LEVELS))
-    shortage = choice(params.get("shortage", "resample"), "sampling.shortage", SHORTAGE_POLICIES)
-    test_fraction = _fraction(params, "test_fraction", allow_zero=False)
-    val_fraction = _fraction(params, "val_fraction", allow_zero=True)
-    seed = int(params.get("seed", 0))
-    if split_by == "frame":
-        logger.warning(
-            "sampling.split_by=frame reproduces the seed's leaky evaluation: train and test share "
-            "sequences and videos, so accuracy measures memory, not recognition"
-        )
-    levels = SPLIT_LEVELS[split_by]
-    side = pd.Series("", index=frame_index.index, dtype=object)
-    unsplittable: dict[str, int] = {}
-    for person, rows in frame_index.groupby("person", sort=True):
-        # Sorted, so the split depends on the seed alone, not on the order of the index rows.
-        groups = rows[levels].drop_duplicates().sort_values(levels).to_numpy()
-        n = len(groups)
-        n_test = max(1, int(round(n * test_fraction)))
-        n_val = 0 if val_fraction == 0 else max(1, int(round((n - n_test) * val_fraction)))
-        name = person_name_of(rows, person)
-        if n - n_test - n_val < 1:
-            unsplittable[name] = n
-            continue
-        order = _side_rng(seed, 0, name).permutation(n)
-        labels = np.array(["train"] * n, dtype=object)
-        labels[order[:n_test]] = "test"
-        labels[order[n_test:n_test + n_val]] = "val"
-        group_side = pd.DataFrame(groups, columns=levels).assign(side=labels)
-        merged = rows[levels].merge(group_side, on=levels, how="left")
-        side.loc[rows.index] = merged["side"].to_numpy()
-    if unsplittable and shortage == "error":
-        first = ", ".join(f"person {p} ({n} {split_by}s)" for p, n in list(unsplittable.items())[:5])
-        raise ConfigError(
-            f"sampling.shortage=error: {len(unsplittable)} people have too few {split_by}s for a "
-            f"disjoint train/val/test split: {first}"
-        )
-    if unsplittable and len(unsplittable) == frame_index["person"].nunique():
-        most = max(unsplittable.values())
-        raise ConfigError(
-            f"sampling.split_by={split_by}: no person has enough {split_by}s for a disjoint train/val/test "
-            f"split (at most {most}; a class_folders tree has one video per person: use "
-            f"sampling.split_by=sequence, or val_fraction: 0)"
-        )
-    if unsplittable:
-        logger.warning("sampling: left out %d people with too few %ss to split: %s",
-                       len(unsplittable), split_by, sorted(unsplittable))
-    split_index = frame_index.assign(side=side)
-    split_index = split_index[split_index["side"] != ""].reset_index(drop=True)
-    split_info = {
-        "split_by": split_by,
-        "seed": seed,
-        "test_fraction": test_fraction,
-        "val_fraction": val_fraction,
-        "unsplittable_people": unsplittable,
-        "leakage_split": leakage_audit({s: split_index[split_index.side == s] for s in SIDES}),
-    }
-    return split_index, split_info
-
-
-# ----------------------------------------------------------------------------------------------
-# Quotas and balanced sampling
-# ----------------------------------------------------------------------------------------------
-def derive_quotas(side_frames: pd.DataFrame) -> dict[str, int]:
-    """The seed's rule: for each level, the minimum over people of each person's maximum.
-
-    ``videos_per_person``: min over people of their number of videos; ``sequences_per_video``:
-    min over people of the most sequences any one of their videos has; ``frames_per_sequence``:
-    min over people of the most frames any one of their sequences has.
-    """
-    if side_frames.empty:
-        raise ConfigError("sampling: a side of the split holds no frames; check sampling.test_fraction / val_fraction")
-    videos = side_frames.groupby("person")["video"].nunique()
-    seqs = side_frames.groupby(["person", "video"])["sequence"].nunique().groupby(level="person").max()
-    frames = side_frames.groupby(["person", "video", "sequence"]).size().groupby(level="person").max()
-    return {
-        "videos_per_person": int(videos.min()),
-        "sequences_per_video": int(seqs.min()),
-        "frames_per_sequence": int(frames.min()),
-    }
-
-
-def resolve_quotas(side_frames: pd.DataFrame, requested: dict[str, Any] | None, side: str) -> tuple[dict, dict]:
-    """Requested quotas where given, derived ones where null; and which was which."""
-    requested = requested or {}
-    unknown = set(requested) - set(QUOTA_KEYS)
-    if unknown:
-        raise ConfigError(f"sampling.{side} has unknown keys {sorted(unknown)}; expected {list(QUOTA_KEYS)}")
-    derived = derive_quotas(side_frames)
-    quotas, source = {}, {}
-    for key in QUOTA_KEYS:
-        value = requested.get(key)
-        if value is None:
-            quotas[key], source[key] = derived[key], "derived"
-        else:
-            if int(value) < 1:
-                raise ConfigError(f"sampling.{side}.{key} must be >= 1 or null, got {value}")
-            quotas[key], source[key] = int(value), "param"
-    return quotas, source
-
-
-def _pick(rng: np.random.Generator, items: np.ndarray, count: int, prefer: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """``count`` items without replacement while they last, then with replacement.
-
-    ``prefer`` (bool per item) puts items that can fill the next level's quota first, so that
-    shortages are rare. Returns the picks and how many had to be drawn again (the shortage).
-    """
-    order = rng.permutation(len(items))
-    if prefer is not None:
-        order = order[np.argsort(~prefer[order], kind="stable")]
-    picked = items[order[:count]]
-    short = count - len(picked)
-    if short > 0:
-        picked = np.concatenate([picked, items[rng.integers(0, len(items), short)]])
-    return picked, max(0, short)
-
-
-def sample_person(rows: pd.DataFrame, quotas: dict[str, int], rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Exactly N x M x K frames of one person, with the number of slots drawn again per level."""
-    n_vid, n_seq, n_frm = (quotas[k] for k in QUOTA_KEYS)
-    shortage = {"videos": 0, "sequences": 0, "frames": 0}
-    seq_sizes = rows.groupby(["video", "sequence"]).size()
-    videos = np.array(sorted(rows["video"].unique()))
-    # A video "can fill" when it has enough sequences that each have enough frames.
-    full_seqs = (seq_sizes >= n_frm).groupby(level="video").sum()
-    chosen_videos, shortage["videos"] = _pick(rng, videos, n_vid, (full_seqs.reindex(videos) >= n_seq).to_numpy())
-    picks = []
-    for video in chosen_videos:
-        in_video = seq_sizes.loc[video]
-        seqs = in_video.index.to_numpy()
-        chosen_seqs, short = _pick(rng, seqs, n_seq, (in_video >= n_frm).to_numpy())
-        shortage["sequences"] += short
-        for seq in chosen_seqs:
-            frames = rows[(rows["video"] == video) & (rows["sequence"] == seq)]
-            chosen, short = _pick(rng, frames.index.to_numpy(), n_frm)
-            shortage["frames"] += short
-            # Temporal order within the sequence, as a video would give them.
-            picks.append(frames.loc[chosen].sort_values("frame", kind="stable"))
-    return pd.concat(picks), shortage
-
-
-def sample_side(side_frames: pd.DataFrame, quotas: dict[str, int], shortage: str, seed: int, side: str
-                ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Sequence-balanced sample of one side; people short of the quota follow ``shortage``."""
-    side_code = SIDES.index(side) + 1
-    per_person: dict[str, Any] = {}
-    dropped: list[str] = []
-    parts = []
-    for person, rows in side_frames.groupby("person", sort=True):
-        name = person_name_of(rows, person)
-        sample, short = sample_person(rows, quotas, _side_rng(seed, side_code, name))
-        short_total = sum(short.values())
-        per_person[name] = {"frames": len(sample), "resampled_slots": short}
-        if short_total and shortage == "error":
-            raise ConfigError(
-                f"sampling.shortage=error: person {name} cannot fill the {side} quota {quotas} "
-                f"(short by {short}); lower sampling.{side} or use shortage: resample | drop"
-            )
-        if short_total and shortage == "drop":
-            dropped.append(name)
-            per_person[name]["frames"] = 0
-            continue
-        parts.append(sample)
-    sampled = pd.concat(parts).reset_index(drop=True) if parts else side_frames.iloc[:0]
-    info = {
-        "quota": quotas,
-        "frames": len(sampled),
-        "people": int(sampled["person"].nunique()) if len(sampled) else 0,
-        "sequences": int(sampled.groupby(["person", "video", "sequence"]).ngroups) if len(sampled) else 0,
-        "dropped_people": dropped,
-        "per_person": per_person,
-    }
-    return sampled, info
-
-
-def leakage_audit(sides: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]:
-    """How many videos, sequences and frames each pair of sides shares (0 = no leak at that level)."""
-    keys = {
-        "videos": ["person", "video"],
-        "sequences": ["person", "video", "sequence"],
-        "frames": ["person", "video", "sequence", "frame"],
-    }
-    audit = {}
-    names = [s for s in SIDES if s in sides]
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            audit[f"{a}_vs_{b}"] = {
-                level: len(set(map(tuple, sides[a][cols].to_numpy())) & set(map(tuple, sides[b][cols].to_numpy())))
-                for level, cols in keys.items()
-            }
-    return audit
+    """Every frame with its ``side`` (train / val / test), disjoint at the ``sampling.split_by``
+    level, and the split's info (fractions, people left out, leakage audit)."""
+    return sampling.assign_sides(frame_index, sampling_config(params))
 
 
 def sample_splits(split_index: pd.DataFrame, split_info: dict[str, Any], params: dict[str, Any]
                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Balanced samples of each side and the sampling report (quotas, counts, shortages, leakage)."""
-    shortage = choice(params.get("shortage", "resample"), "sampling.shortage", SHORTAGE_POLICIES)
-    seed = int(params.get("seed", 0))
-    samples, sides_report = {}, {}
-    for side in SIDES:
-        frames = split_index[split_index["side"] == side].drop(columns="side")
-        if side == "val" and frames.empty:
-            samples[side] = frames.reset_index(drop=True)
-            sides_report[side] = {"frames": 0, "note": "sampling.val_fraction is 0: no validation side"}
-            continue
-        quotas, source = resolve_quotas(frames, params.get(side), side)
-        samples[side], info = sample_side(frames, quotas, shortage, seed, side)
-        sides_report[side] = {**info, "quota_source": source}
-    # A person dropped on one side is dropped on every side: a test person the classifier never
-    # trained on (or a trained person never tested) would skew the comparison.
-    dropped = sorted({p for info in sides_report.values() for p in info.get("dropped_people", [])})
-    if dropped:
-        keep = {side: ~_names_column(samples[side]).isin(dropped) for side in SIDES}
-        samples = {side: samples[side][keep[side]].reset_index(drop=True) for side in SIDES}
-        for side, info in sides_report.items():
-            if "per_person" in info:
-                for person in dropped:
-                    if person in info["per_person"]:
-                        info["per_person"][person]["frames"] = 0
-                info["frames"] = len(samples[side])
-                info["people"] = int(samples[side]["person"].nunique())
-        logger.warning("sampling.shortage=drop: left out %d people short of a quota: %s", len(dropped), dropped)
-    report = {
-        **split_info,
-        "shortage": shortage,
-        "dropped_people": dropped,
-        "sides": sides_report,
-        "leakage_sampled": leakage_audit(samples),
-        "has_hr": "hr_path" in split_index.columns,
-    }
+    """Sequence-balanced samples of each side and the sampling report (quotas, shortages, leakage)."""
+    samples, report = sampling.sample_sides(split_index, split_info, sampling_config(params))
     return samples["train"], samples["val"], samples["test"], report
 
 
@@ -306,26 +36,9 @@ def sampling_metrics(report: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Flat numbers from the report for the MLflow run: counts, quotas and the leakage audit.
 
     The catalog's metrics dataset prefixes them with ``sampling.``."""
-    metrics: dict[str, float] = {}
-    for side, info in report["sides"].items():
-        metrics[f"{side}.frames"] = info["frames"]
-        for key, value in info.get("quota", {}).items():
-            metrics[f"{side}.{key}"] = value
-    for pair, counts in report["leakage_split"].items():
-        for level, value in counts.items():
-            metrics[f"leakage.{pair}.shared_{level}"] = value
-    return {k: {"value": float(v), "step": 0} for k, v in metrics.items()}
+    return {name: {"value": value, "step": 0} for name, value in sampling.report_numbers(report).items()}
 
 
-# ----------------------------------------------------------------------------------------------
-# Loading the chosen frames
-# ----------------------------------------------------------------------------------------------
 def load_split_frames(index: pd.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The chosen frames as uint8 (N, H, W, 3), and the HR truth alongside (empty when none)."""
-    workers = int(params.get("workers", 2))
-    lr = load_frames(index["path"].tolist(), workers=workers)
-    if "hr_path" in index.columns:
-        hr = load_frames(index["hr_path"].tolist(), workers=workers)
-    else:
-        hr = np.zeros((0, 0, 0, 3), dtype=np.uint8)
-    return lr, hr
+    return sampling.load_side_frames(index, sampling_config(params).workers)

@@ -1,21 +1,27 @@
+"""The ``sampling`` stage: split disjointly, sample each side, load the chosen frames."""
 from kedro.pipeline import Node, Pipeline
+
+from faceless.data import SIDES
 
 from .nodes import load_split_frames, sample_splits, sampling_metrics, split_frames
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     loads = [
-        Node(load_split_frames, [f"{side}_index", "params:sampling"], [f"lr_{side}", f"hr_{side}"],
-             name=f"load_{side}_frames")
-        for side in ("train", "val", "test")
+        Node(load_split_frames, {"index": f"{side}_index", "params": "params:sampling"},
+             [f"lr_{side}", f"hr_{side}"], name=f"load_{side}_frames")
+        for side in SIDES
     ]
     return Pipeline(
         [
-            Node(split_frames, ["frame_index", "params:sampling"], ["split_index", "split_info"],
-                 name="split_frames"),
-            Node(sample_splits, ["split_index", "split_info", "params:sampling"],
+            Node(split_frames, {"frame_index": "frame_index", "params": "params:sampling"},
+                 ["split_index", "split_info"], name="split_frames"),
+            Node(sample_splits,
+                 {"split_index": "split_index", "split_info": "split_info", "params": "params:sampling"},
                  ["train_index", "val_index", "test_index", "sampling_report"], name="sample_splits"),
             Node(sampling_metrics, "sampling_report", "sampling_metrics", name="sampling_metrics"),
             *loads,
-        ]
+        ],
+        namespace="sampling",
+        prefix_datasets_with_namespace=False,
     )

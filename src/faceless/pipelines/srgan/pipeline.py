@@ -4,12 +4,12 @@ from .nodes import plot_sr_samples, sr_metrics, train_srgan
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
-        [
-            Node(train_srgan, ["lr_train", "hr_train", "lr_val", "hr_val", "params:srgan"],
-                 ["sr_generator", "sr_report"], name="train_srgan"),
-            Node(plot_sr_samples, ["sr_generator", "lr_val", "hr_val", "params:srgan"], "sr_samples",
-                 name="plot_sr_samples"),
-            Node(sr_metrics, "sr_report", "sr_final_metrics", name="sr_metrics"),
-        ]
-    )
+    frames = {"lr_train": "lr_train", "hr_train": "hr_train", "lr_val": "lr_val", "hr_val": "hr_val"}
+    nodes = [
+        Node(train_srgan, {**frames, "params": "params:srgan"}, ["sr_generator", "sr_report"],
+             name="train_srgan"),
+        Node(plot_sr_samples, {"sr_generator": "sr_generator", "lr_val": "lr_val", "hr_val": "hr_val",
+                               "params": "params:srgan"}, "sr_samples", name="plot_sr_samples"),
+        Node(sr_metrics, {"sr_report": "sr_report"}, "sr_final_metrics", name="sr_metrics"),
+    ]
+    return Pipeline(nodes, namespace="srgan", prefix_datasets_with_namespace=False)

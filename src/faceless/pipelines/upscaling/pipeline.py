@@ -2,13 +2,13 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import upscale_bicubic, upscale_with_generator
+from faceless.data import SIDES
 
-SIDES = ("train", "val", "test")
+from .nodes import upscale_bicubic, upscale_with_generator
 
 
 def _named(func, name: str):
-    # Each node's job carries its output's name, for logs and MLflow metric names.
+    # Each node's output name doubles as its cache entry's name and its MLflow metric prefix.
     return update_wrapper(partial(func, name=name), func)
 
 
@@ -16,8 +16,9 @@ def create_pipeline(**kwargs) -> Pipeline:
     nodes = []
     for side in SIDES:
         nodes.append(Node(_named(upscale_with_generator, f"sr_{side}"),
-                          [f"lr_{side}", "sr_generator", "params:upscaling"], f"sr_{side}",
-                          name=f"upscale_sr_{side}"))
-        nodes.append(Node(_named(upscale_bicubic, f"bicubic_{side}"), [f"lr_{side}", "params:upscaling"],
+                          {"lr": f"lr_{side}", "sr_generator": "sr_generator", "params": "params:upscaling"},
+                          f"sr_{side}", name=f"upscale_sr_{side}"))
+        nodes.append(Node(_named(upscale_bicubic, f"bicubic_{side}"),
+                          {"lr": f"lr_{side}", "params": "params:upscaling"},
                           f"bicubic_{side}", name=f"upscale_bicubic_{side}"))
-    return Pipeline(nodes)
+    return Pipeline(nodes, namespace="upscaling", prefix_datasets_with_namespace=False)

@@ -9,13 +9,14 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
-from faceless.training.classification_metrics import (
-    aggregate_sequences,
+from faceless.inference import sequence_ids, top_k_lists
+from faceless.recognition.metrics import (
+    CHALLENGE_TOP_K,
+    accuracy_summary,
     challenge_score,
     classification_metrics,
     recognition_report,
-    sequence_ids,
-    top_k_lists,
+    sequence_scores,
 )
 
 
@@ -30,10 +31,11 @@ def test_top_k_lists_returns_the_most_likely_classes_best_first():
     assert top_k_lists(scores, 5).tolist() == [[3, 1, 5, 2, 0]]  # the seed returned [4, 0, 2, 5, 1]
 
 
-def test_top_k_lists_per_row_and_default_k_is_five():
+def test_top_k_lists_per_row_and_the_challenge_lists_five():
     scores = torch.tensor([[0.1, 0.5, 0.2, 0.9, 0.0, 0.3, 0.05],
                            [-1.0, -7.0, -0.5, -3.0, -2.0, -6.0, -4.0]])  # log-probabilities work too
-    assert top_k_lists(scores).tolist() == [[3, 1, 5, 2, 0], [2, 0, 4, 3, 6]]
+    assert CHALLENGE_TOP_K == 5
+    assert top_k_lists(scores, CHALLENGE_TOP_K).tolist() == [[3, 1, 5, 2, 0], [2, 0, 4, 3, 6]]
     assert top_k_lists(scores, 1).tolist() == [[3], [2]]
 
 
@@ -63,9 +65,14 @@ def test_sequence_ids_do_not_confuse_concatenations_of_keys():
 
 
 # ----------------------------------------------------------------------------------------------
-# aggregate_sequences
+# sequence_scores (the pooling of faceless.inference, with each sequence's label)
 # ----------------------------------------------------------------------------------------------
-def test_aggregate_sequences_means_log_probs_over_unequal_sequences():
+def index_of(seq_ids) -> pd.DataFrame:
+    """Index rows whose sequences appear in the order of ``seq_ids`` (one person per sequence id)."""
+    return pd.DataFrame({"person": seq_ids, "video": 0, "sequence": 0})
+
+
+def test_sequence_scores_mean_log_probs_over_unequal_sequences():
     log_probs = torch.tensor([
         [-1.0, -2.0, -3.0],   # seq 0
         [-0.5, -4.0, -8.0],   # seq 1 (its only frame)
@@ -76,7 +83,7 @@ def test_aggregate_sequences_means_log_probs_over_unequal_sequences():
     ])
     seq_ids = np.array([0, 1, 0, 2, 0, 2])
     labels = torch.tensor([2, 0, 2, 1, 2, 1])
-    scores, seq_labels = aggregate_sequences(log_probs, seq_ids, labels)
+    scores, seq_labels = sequence_scores(log_probs, labels, index_of(seq_ids))
     expected = torch.tensor([
         [(-1 - 3 - 2) / 3, (-2 - 2 - 2) / 3, (-3 - 1 - 5) / 3],   # [-2, -2, -3]
         [-0.5, -4.0, -8.0],
@@ -88,9 +95,9 @@ def test_aggregate_sequences_means_log_probs_over_unequal_sequences():
     assert seq_labels.dtype == torch.long
 
 
-def test_aggregate_sequences_single_frame_sequences_are_unchanged():
+def test_sequence_scores_of_single_frame_sequences_are_the_frames():
     log_probs = torch.log_softmax(torch.randn(4, 5, generator=torch.Generator().manual_seed(0)), 1)
-    scores, seq_labels = aggregate_sequences(log_probs, np.arange(4), torch.tensor([4, 0, 3, 0]))
+    scores, seq_labels = sequence_scores(log_probs, torch.tensor([4, 0, 3, 0]), index_of(np.arange(4)))
     assert torch.allclose(scores, log_probs)
     assert seq_labels.tolist() == [4, 0, 3, 0]
 
@@ -232,3 +239,17 @@ def test_recognition_report_sequence_level_can_beat_frame_level():
     assert report["sequence"]["top1"] == pytest.approx(1.0)
     assert report["sequence"]["challenge_score"] == pytest.approx(100.0)
     assert report["frame"]["challenge_score"] == pytest.approx((90 + 90 + 100) / 3)
+
+
+# ----------------------------------------------------------------------------------------------
+# accuracy_summary (what model selection reads)
+# ----------------------------------------------------------------------------------------------
+def test_accuracy_summary_on_a_hand_case():
+    """Sequence A (frames 0, 2: one right, one wrong, the mean right), B (frame 1: wrong)."""
+    log_probs = torch.log(torch.tensor([[0.9, 0.1], [0.7, 0.3], [0.4, 0.6]]))
+    index = pd.DataFrame({"person": [1, 2, 1], "video": 0, "sequence": 0})
+    labels = torch.tensor([0, 1, 0])
+    summary = accuracy_summary(log_probs, labels, index)
+    assert summary["frame_top1"] == pytest.approx(1 / 3)
+    assert summary["sequence_top1"] == pytest.approx(1 / 2)
+    assert summary["nll"] == pytest.approx(-(math.log(0.9) + math.log(0.3) + math.log(0.4)) / 3, rel=1e-6)

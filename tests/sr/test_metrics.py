@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from faceless.training.metrics import MAX_PSNR, psnr_y, rgb_to_y, ssim_y
+from faceless.sr.metrics import MAX_PSNR, psnr_y, rgb_to_y, ssim_y
 
 #: How much Y moves when R, G and B all move by d: (65.481 + 128.553 + 24.966) / 255 = 219/255.
 GREY_TO_Y = 219.0 / 255.0

@@ -1,4 +1,5 @@
-"""PSNR and SSIM on the luma (Y) channel with a border crop, as SR papers report them.
+"""PSNR and SSIM on the luma (Y) channel with a border crop, as SR papers report them; and
+:func:`evaluate_sr`, their means for an upscaler on a set of pairs.
 
 Conventions (the usual ones from the SRCNN / SRGAN / BasicSR evaluation code):
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from faceless.inference import upscale_batches
 
 #: BT.601 luma coefficients for RGB in [0, 1], scaled to 8-bit, as in MATLAB's rgb2ycbcr.
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -96,3 +99,15 @@ def ssim_y(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> torch.Tensor:
         (mu_x * mu_x + mu_y * mu_y + _SSIM_C1) * (var_x + var_y + _SSIM_C2)
     )
     return ssim_map.flatten(1).mean(dim=1)
+
+
+def evaluate_sr(generator: torch.nn.Module | None, lr_u8: torch.Tensor, hr_u8: torch.Tensor, scale: int,
+                device: torch.device, dtype: torch.dtype | None, border: int, batch: int) -> dict[str, float]:
+    """Mean PSNR and SSIM (Y channel, ``border`` px cropped) of an upscaler (``None``: bicubic) on
+    uint8 NCHW pairs, upscaled ``batch`` frames at a time."""
+    psnrs, ssims = [], []
+    for start, sr in upscale_batches(generator, lr_u8, scale, device, dtype, batch):
+        hr = hr_u8[start:start + len(sr)].float() / 255
+        psnrs.append(psnr_y(sr, hr, border=border))
+        ssims.append(ssim_y(sr, hr, border=border))
+    return {"psnr": float(torch.cat(psnrs).mean()), "ssim": float(torch.cat(ssims).mean())}

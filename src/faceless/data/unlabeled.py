@@ -1,0 +1,86 @@
+"""The demo's test side as an unlabeled tree in OrCam's test layout (``seq_XXXX/frame_NNNNN.jpg``),
+with its answer key written beside the tree, never inside it."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from faceless.data.frame_store import open_frame, split_locator
+from faceless.data.people import person_name_of
+from faceless.utils.atomic import atomic_path
+from faceless.utils.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def answers_path_of(export: Path) -> Path:
+    return export.with_name(export.name + "_answers.json")
+
+
+def export_unlabeled(test_index: pd.DataFrame, export: str | os.PathLike, seed: int) -> dict[str, object]:
+    """Write ``test_index``'s sequences under ``export`` with shuffled names (a sequence's number
+    says nothing about who is in it); returns where the tree and its answer key are."""
+    export = Path(export)
+    answers_path = answers_path_of(export)
+    sequences = test_index.groupby(["person", "video", "sequence"], sort=True)
+    order = np.random.default_rng(seed).permutation(sequences.ngroups)
+    names = {key: f"seq_{order[i]:04d}" for i, key in enumerate(sequences.groups)}
+    fingerprint = hashlib.sha256(json.dumps([sorted(test_index["path"].tolist()), order.tolist()]).encode()
+                                 ).hexdigest()
+    if read_json(answers_path).get("fingerprint") == fingerprint and export.is_dir():
+        logger.info("predict: demo test side already exported to %s", export)
+        return {"root": str(export), "answer_key": str(answers_path), "exported": False}
+    # The answer key beside it marks a tree this project exported; anything else is the user's.
+    if export.exists() and not answers_path.is_file() and not (export.is_dir() and not any(export.iterdir())):
+        raise ConfigError(f"predict.demo_export: {export} exists and was not exported here (no {answers_path.name} "
+                          f"beside it); move it away or choose another folder")
+    # Written beside, then renamed: an interrupted export is never taken for a finished one.
+    temporary = export.with_name(export.name + ".partial")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)  # a test side without sequences still exports (an empty tree)
+    answers = {"fingerprint": fingerprint, "answers": {}}
+    for key, rows in sequences:
+        seq_dir = temporary / names[key]
+        seq_dir.mkdir(parents=True)
+        for position, path in enumerate(rows.sort_values("frame")["path"]):
+            with open_frame(path) as source:
+                (seq_dir / f"frame_{position:05d}{Path(member_name(path)).suffix}").write_bytes(source.read())
+        answers["answers"][names[key]] = person_name_of(rows, key[0])
+    # Until the new key is written, the key file vouches for no tree but still marks it as ours.
+    _write_answers(answers_path, {"fingerprint": None, "answers": {}})
+    shutil.rmtree(export, ignore_errors=True)
+    os.replace(temporary, export)
+    _write_answers(answers_path, answers)
+    logger.info("predict: exported the demo test side (%d sequences) to %s; answers in %s",
+                len(names), export, answers_path)
+    return {"root": str(export), "answer_key": str(answers_path), "exported": True}
+
+
+def _write_answers(path: Path, answers: dict[str, object]) -> None:
+    with atomic_path(path) as key_file:
+        key_file.write_text(json.dumps(answers, indent=1))
+
+
+def member_name(path: str) -> str:
+    """A frame's own path: the file path, or an archive member's name."""
+    parts = split_locator(path)
+    return parts[1] if parts else path
+
+
+def sequence_name(path: str) -> str:
+    """The ``seq_XXXX`` folder a frame is in (a file path, or an archive member's name)."""
+    return os.path.basename(os.path.dirname(member_name(path)))
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}

@@ -1,0 +1,353 @@
+"""The one inference path: upscaling, frame log-probabilities, sequence pooling.
+
+Used by SR validation and sample plots (``sr``), classifier validation (``recognition``), the
+upscaling stage (cached, streamed into a memory-mapped ``.npy``), evaluation and predict. Plain
+PyTorch and NumPy: no Kedro, no MLflow; numbers go to the tracker the caller passes.
+
+The upscaling cache
+-------------------
+:func:`upscale_cached` keys its output by a hash of the generator (config and weights), the input
+array, the factor, the output dtype and the precision the generator runs at, and keeps it in
+``cache_dir/<name>.npy`` with ``<name>.meta.json`` beside it:
+
+* same key as the finished file -> nothing is computed ("cache hit"), the file is memory-mapped;
+* otherwise the frames are upscaled in shards into ``<name>.partial.npy`` (memory-mapped), the
+  frames done are recorded after each shard in ``<name>.partial.json``, and only a complete file
+  is renamed to ``<name>.npy``. An interrupted run resumes at the last finished shard of the same
+  key; a partial file is never served as done.
+
+The caller (the upscaling node) returns the memory-mapped result; the catalog's
+``NpyArrayDataset`` then publishes that very file under its own name by a hard link (no copy),
+so the dataset only writes and the node does the work. Nothing here holds more than one batch of
+256 px frames in memory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from faceless.models import load_model
+from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
+from faceless.training.tracker import NullTracker, Tracker
+from faceless.utils.atomic import atomic_path
+from faceless.utils.digest import array_digest, weights_digest
+from faceless.utils.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the way upscaled outputs are computed changes, so older caches are not reused.
+CACHE_VERSION = 2
+#: The index columns that name one sequence.
+SEQUENCE_KEYS = ("person", "video", "sequence")
+#: The device types ``upscaling.batch_size`` may name.
+BATCH_DEVICE_TYPES = ("cuda", "mps", "cpu")
+
+
+# ----------------------------------------------------------------------------------------------
+# Arrays and models
+# ----------------------------------------------------------------------------------------------
+def to_nchw_uint8(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> uint8 (N, 3, H, W): an own, writable copy (read once from a memory map)."""
+    return torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).contiguous()
+
+
+def load_generator(sr_generator: dict[str, Any]) -> torch.nn.Module:
+    """The generator a ``sr_generator`` file describes (eval mode, CPU)."""
+    return load_model("generator", sr_generator)
+
+
+def load_classifier(classifier: dict[str, Any]) -> torch.nn.Module:
+    """The classifier a ``classifier_<variant>`` file describes (eval mode, CPU)."""
+    return load_model("backbone", classifier)
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    return "fp32" if dtype is None else str(dtype).replace("torch.", "")
+
+
+# ----------------------------------------------------------------------------------------------
+# Upscaling
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UpscaleConfig:
+    """``params:upscaling``."""
+
+    factor: int
+    batch_size: int | dict[str, int]   # frames per forward pass: one number, or one per device type
+    shard_size: int                    # frames per shard: the unit of resume after an interruption
+    device: Literal["auto", "cuda", "mps", "cpu"]
+    precision: Literal["auto", "bf16", "fp32"]
+    cache_dir: str
+
+    def __post_init__(self) -> None:
+        # from_params checks a mapping's type, not its keys and values: a typo (`cdua: 256`) or a
+        # string would otherwise be found mid-run, or never.
+        per_device = {} if isinstance(self.batch_size, int) else self.batch_size
+        sizes = [self.batch_size] if isinstance(self.batch_size, int) else list(per_device.values())
+        if set(per_device) - set(BATCH_DEVICE_TYPES) or not all(_positive_int(size) for size in sizes):
+            raise ConfigError(f"upscaling.batch_size must be an integer >= 1 or one per device type "
+                              f"({', '.join(BATCH_DEVICE_TYPES)}), got {self.batch_size!r}")
+        for name in ("factor", "shard_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"upscaling.{name} must be >= 1, got {getattr(self, name)}")
+
+    def batch_size_on(self, device: torch.device) -> int:
+        size = self.batch_size if isinstance(self.batch_size, int) else self.batch_size.get(device.type)
+        if size is None:
+            raise ConfigError(f"upscaling.batch_size names no size for {device.type}, got {self.batch_size!r}")
+        return size
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def upscale(generator: torch.nn.Module | None, x: torch.Tensor, factor: int, device: torch.device,
+            dtype: torch.dtype | None) -> torch.Tensor:
+    """One batch of float NCHW in [0, 1] upscaled ``factor`` x (``generator=None``: bicubic; factor 1:
+    as it is); float32, not clamped."""
+    if generator is None:
+        return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode="bicubic", align_corners=False)
+    with autocast(device, dtype):
+        return generator(x).float()
+
+
+@torch.inference_mode()
+def upscale_batches(generator: torch.nn.Module | None, lr_u8: torch.Tensor, scale: int, device: torch.device,
+                    dtype: torch.dtype | None, batch: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (start index, upscaled float32 NCHW in [0, 1] on the CPU) per batch of uint8 NCHW frames."""
+    fmt = memory_format(device, dtype)
+    for b in range(0, len(lr_u8), batch):
+        x = (lr_u8[b:b + batch].to(device).float() / 255).contiguous(memory_format=fmt)
+        yield b, upscale(generator, x, scale, device, dtype).float().clamp(0, 1).cpu()
+
+
+def upscale_key(lr: np.ndarray, sr_generator: dict[str, Any] | None, factor: int, precision: str) -> str:
+    """The cache key of one upscale: what the output depends on, and nothing else."""
+    method = "srgan" if sr_generator is not None else ("copy" if factor == 1 else "bicubic")
+    parts = {"version": CACHE_VERSION, "method": method, "factor": factor, "dtype": "uint8",
+             "precision": precision, "input": array_digest(lr), "weights": weights_digest(sr_generator)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _stream_upscale(lr: np.ndarray, generator: torch.nn.Module | None, factor: int, out: np.ndarray,
+                    batches: list[tuple[int, int]], device: torch.device, dtype: torch.dtype | None,
+                    on_batch: Callable[[int, int], None]) -> None:
+    """Fill ``out[start:stop]`` for each batch, the next batch read and converted in a helper thread."""
+    fmt = memory_format(device, dtype)
+    pin = device.type == "cuda"
+
+    def prepare(start: int, stop: int) -> torch.Tensor:
+        x = to_nchw_uint8(lr[start:stop]).contiguous(memory_format=fmt)
+        return x.pin_memory() if pin else x
+
+    with torch.inference_mode(), ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(prepare, *batches[0]) if batches else None
+        for k, (start, stop) in enumerate(batches):
+            x_u8 = pending.result()
+            pending = pool.submit(prepare, *batches[k + 1]) if k + 1 < len(batches) else None
+            x = x_u8.to(device, non_blocking=True).float().div_(255)
+            y = upscale(generator, x, factor, device, dtype)
+            y = y.float().clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+            out[start:stop] = y.permute(0, 2, 3, 1).cpu().numpy()
+            on_batch(start, stop)
+
+
+def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: UpscaleConfig, name: str,
+                   tracker: Tracker | None = None, factor: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Upscale ``lr`` (N, h, w, 3) uint8 by ``config.factor`` (or ``factor``: 1 passes the frames as
+    they are) with ``sr_generator``, or bicubic when None, through the cache in ``config.cache_dir``
+    under ``name``; returns the read-only memory-mapped result and what it cost."""
+    t0 = time.perf_counter()
+    factor = config.factor if factor is None else factor
+    if lr.ndim != 4 or lr.shape[-1] != 3 or lr.dtype != np.uint8:
+        raise ConfigError(f"upscaling: {name} input must be uint8 (N, H, W, 3), got {lr.dtype} {lr.shape}")
+    if sr_generator is not None and int(sr_generator["config"]["scale"]) != factor:
+        raise ConfigError(f"upscaling.factor={factor} but the generator upscales {sr_generator['config']['scale']}x")
+    torch_device = select_device(config.device)
+    batch_size, shard_size = config.batch_size_on(torch_device), config.shard_size
+    dtype = autocast_dtype(torch_device, config.precision) if sr_generator is not None else None
+    key = upscale_key(lr, sr_generator, factor, precision_name(dtype))
+    paths = _CachePaths(Path(config.cache_dir), name)
+    n, h, w, c = lr.shape
+    shape = (n, h * factor, w * factor, c)
+    record = _read_json(paths.meta)
+    if paths.final.is_file() and record.get("key") == key and record.get("complete"):
+        # A cheap check that the entry is whole (a truncated or replaced file is rebuilt, not served).
+        if paths.final.stat().st_size == record.get("bytes"):
+            stats = {"cache": "hit", "seconds": round(time.perf_counter() - t0, 3), "images": n,
+                     "bytes": paths.final.stat().st_size}
+            logger.info("%s: cache hit (%s), nothing to compute", name, paths.final)
+            _report(tracker, name, stats)
+            return np.load(paths.final, mmap_mode="r"), stats
+        logger.warning("%s: cache entry %s is damaged (%d bytes, %s recorded), rebuilding it", name, paths.final,
+                       paths.final.stat().st_size, record.get("bytes"))
+    shards = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
+    progress = _read_json(paths.progress)
+    first = 0
+    if paths.partial.is_file() and progress.get("key") == key:
+        # Frames, not shard numbers, are recorded: a rerun with another shard_size resumes at the
+        # last shard boundary at or before the frames already done.
+        frames_done = int(progress.get("frames_done", 0))
+        first = max((i for i, (start, _) in enumerate(shards) if start <= frames_done), default=0)
+        logger.info("%s: resuming at shard %d/%d of an interrupted run", name, first, len(shards))
+    else:
+        paths.clear_partial()
+    paths.final.parent.mkdir(parents=True, exist_ok=True)
+    out = np.lib.format.open_memmap(paths.partial, mode="r+" if first else "w+", dtype=np.uint8, shape=shape)
+    shard_of_end = {stop: i for i, (_, stop) in enumerate(shards)}
+    computed_from = shards[first][0] if first < len(shards) else n
+    batches = [(b, min(b + batch_size, stop)) for start, stop in shards[first:] for b in range(start, stop, batch_size)]
+    generator = None
+    if sr_generator is not None:
+        generator = load_generator(sr_generator).to(torch_device, memory_format=memory_format(torch_device, dtype))
+    bar = tqdm(total=n, initial=computed_from, desc=name, unit="img", dynamic_ncols=True, mininterval=1.0)
+
+    def on_batch(start: int, stop: int) -> None:
+        bar.update(stop - start)
+        if stop in shard_of_end:
+            out.flush()  # the shard is on disk before it is recorded as done
+            _write_json(paths.progress, {"key": key, "frames_done": stop, "shard_size": shard_size})
+
+    t1 = time.perf_counter()
+    _stream_upscale(lr, generator, factor, out, batches, torch_device, dtype, on_batch)
+    bar.close()
+    out.flush()
+    del out
+    compute_seconds = time.perf_counter() - t1
+    # The old "complete" record goes first: a crash between the rename and the new record must not
+    # leave the old key vouching for the new file.
+    paths.meta.unlink(missing_ok=True)
+    os.replace(paths.partial, paths.final)
+    images = n - computed_from
+    stats = {"cache": "miss", "seconds": round(time.perf_counter() - t0, 3), "images": images,
+             "images_per_s": round(images / compute_seconds, 2) if compute_seconds > 0 else None,
+             "bytes": paths.final.stat().st_size, "resumed_from_shard": first, "precision": precision_name(dtype)}
+    _write_json(paths.meta, {"key": key, "complete": True, "shape": list(shape), "factor": factor, **stats})
+    paths.progress.unlink(missing_ok=True)
+    logger.info("%s: cache miss, upscaled %d frames in %.1f s (%.1f img/s) -> %s", name, images, compute_seconds,
+                stats["images_per_s"] or 0.0, paths.final)
+    _report(tracker, name, stats)
+    return np.load(paths.final, mmap_mode="r"), stats
+
+
+class _CachePaths:
+    def __init__(self, cache_dir: Path, name: str) -> None:
+        self.final = cache_dir / f"{name}.npy"
+        self.meta = cache_dir / f"{name}.meta.json"
+        self.partial = cache_dir / f"{name}.partial.npy"
+        self.progress = cache_dir / f"{name}.partial.json"
+
+    def clear_partial(self) -> None:
+        self.partial.unlink(missing_ok=True)
+        self.progress.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2))
+
+
+def _report(tracker: Tracker | None, name: str, stats: dict[str, Any]) -> None:
+    numbers = {k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numbers["cache_hit"] = 1.0 if stats["cache"] == "hit" else 0.0
+    (tracker or NullTracker()).log_metrics({f"upscaling.{name}.{k}": v for k, v in numbers.items()}, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Recognition: frames -> log-probabilities -> sequences
+# ----------------------------------------------------------------------------------------------
+def normalise(x_u8: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """uint8 frames -> the classifier's input scale (every variant alike)."""
+    return (x_u8.float() / 255 - mean) / std
+
+
+@torch.inference_mode()
+def frame_log_probs(model: torch.nn.Module, x_u8: torch.Tensor, normalisation: dict[str, float],
+                    device: torch.device, dtype: torch.dtype | None, batch: int) -> torch.Tensor:
+    """Log-probabilities (N, classes) of uint8 NCHW frames, float32 on the CPU."""
+    model.eval()
+    fmt = memory_format(device, dtype)
+    out = []
+    for b in range(0, len(x_u8), batch):
+        xb = normalise(x_u8[b:b + batch].to(device), normalisation["mean"], normalisation["std"])
+        xb = xb.contiguous(memory_format=fmt)
+        with autocast(device, dtype):
+            out.append(F.log_softmax(model(xb).float(), dim=1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, model.config()["num_classes"])
+
+
+def sequence_ids(index: pd.DataFrame) -> np.ndarray:
+    """An integer id per (person, video, sequence) of the index rows, in order of appearance."""
+    keys = index[list(SEQUENCE_KEYS)].astype(str).agg("/".join, axis=1)
+    return pd.factorize(keys)[0]
+
+
+def pool_sequences(log_probs: torch.Tensor, seq_ids: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean log-probability per sequence (a product of frame likelihoods: naive Bayes over a
+    sequence's frames), float32 (sequences, classes); and each sequence's frame count."""
+    ids = torch.as_tensor(np.asarray(seq_ids), dtype=torch.long)
+    n_seq = int(ids.max()) + 1 if len(ids) else 0
+    sums = torch.zeros(n_seq, log_probs.shape[1], dtype=torch.float64).index_add_(0, ids, log_probs.double())
+    counts = torch.bincount(ids, minlength=n_seq)
+    return (sums / counts.clamp(min=1).unsqueeze(1)).float(), counts
+
+
+def sequence_labels(seq_ids: np.ndarray, labels: torch.Tensor) -> torch.Tensor:
+    """Each sequence's label (all its frames share one): the label of its first frame."""
+    _, first = np.unique(np.asarray(seq_ids), return_index=True)
+    return labels.long()[torch.as_tensor(first, dtype=torch.long)]
+
+
+def top_k_lists(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The k most likely classes per row, best first (the seed returned the k *least* likely)."""
+    return scores.topk(min(k, scores.shape[1]), dim=1, largest=True, sorted=True).indices
+
+
+def classify_sequences(classifier: dict[str, Any], frames: np.ndarray, seq_ids: np.ndarray, device: str,
+                       precision: str, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
+    """A saved classifier's pooled scores per sequence (mean frame log-probability), each sequence's
+    frame count, and the device it ran on: what predict and the served model answer with."""
+    torch_device = select_device(device)
+    dtype = autocast_dtype(torch_device, precision)
+    model = load_classifier(classifier).to(torch_device)
+    log_probs = frame_log_probs(model, to_nchw_uint8(frames), classifier["normalisation"], torch_device, dtype, batch)
+    scores, counts = pool_sequences(log_probs, seq_ids)
+    return scores, counts, torch_device
+
+
+def name_sequences(scores: torch.Tensor, counts: torch.Tensor, seq_names: list[str], names: list[str], k: int
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The k most likely people per sequence, best first: ``sequence, person_1..person_k``, and the
+    same with each sequence's frame count and the probabilities of its k names."""
+    top = top_k_lists(scores, k)
+    probs = torch.softmax(scores, dim=1).gather(1, top)
+    submission = pd.DataFrame({"sequence": list(seq_names)})
+    detail = submission.assign(frames=counts.numpy())
+    for r in range(k):
+        column, have = f"person_{r + 1}", r < top.shape[1]
+        submission[column] = [names[c] for c in top[:, r].tolist()] if have else ""
+        detail[column] = submission[column]
+        detail[f"probability_{r + 1}"] = probs[:, r].numpy().round(6) if have else np.nan
+    return submission, detail

@@ -1,0 +1,90 @@
+"""The typed config of SR training: ``params:srgan`` as a frozen dataclass.
+
+Every field comes from ``conf/base/parameters_srgan.yml`` (no defaults here); :func:`load_config`
+checks every key, the loss lists and the architecture names before any work starts, so a wrong
+parameter is one :class:`~faceless.utils.errors.ConfigError` line naming it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from faceless.models import DISCRIMINATORS, GENERATORS
+from faceless.sr.losses import parse_loss_specs
+from faceless.utils.config import from_params
+from faceless.utils.errors import ConfigError, choice
+
+STAGE = "srgan"
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    arch: str             # a name in faceless.models.GENERATORS (srresnet)
+    blocks: int
+    channels: int
+    bicubic_skip: bool
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    arch: str             # a name in faceless.models.DISCRIMINATORS (srgan_vgg)
+    channels: int
+
+
+@dataclass(frozen=True)
+class SRConfig:
+    pairs: Literal["auto", "truth", "self"]
+    scale: int
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    pretrain_steps: int
+    gan_steps: int
+    pretrain_losses: list[dict[str, Any]]   # weighted loss terms of stage 1 (see faceless.sr.losses)
+    gan_losses: list[dict[str, Any]]        # weighted loss terms of the generator in stage 2
+    lr_pretrain: float
+    lr_gan: float
+    lr_gan_decay: float
+    adam_betas: list[float]
+    batch_size: int
+    crop: int
+    ema_decay: float
+    seed: int
+    device: Literal["auto", "cuda", "mps", "cpu"]
+    precision: Literal["auto", "bf16", "fp32"]
+    compile: bool
+    eval_every: int
+    eval_batch_size: int
+    eval_border: int
+    val_frames: int
+    checkpoint_every: int
+    checkpoint_dir: str | None
+    resume: bool
+    init_weights: str | None
+    sample_count: int
+
+    def generator_config(self) -> dict[str, Any]:
+        """The constructor arguments ``faceless.models.build_model("generator", ...)`` takes."""
+        g = self.generator
+        return {"arch": g.arch, "channels": g.channels, "blocks": g.blocks, "scale": self.scale,
+                "bicubic_skip": g.bicubic_skip}
+
+    def discriminator_config(self) -> dict[str, Any]:
+        return {"arch": self.discriminator.arch, "channels": self.discriminator.channels}
+
+
+def load_config(params: Any) -> SRConfig:
+    """``params:srgan`` -> :class:`SRConfig`, every key and value checked."""
+    config = from_params(SRConfig, params, STAGE)
+    choice(config.generator.arch, f"{STAGE}.generator.arch", GENERATORS)
+    choice(config.discriminator.arch, f"{STAGE}.discriminator.arch", DISCRIMINATORS)
+    if len(config.adam_betas) != 2:
+        raise ConfigError(f"{STAGE}.adam_betas must be two numbers [beta1, beta2], got {config.adam_betas!r}")
+    for name in ("pretrain_steps", "gan_steps", "val_frames", "eval_every", "checkpoint_every", "eval_border"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{STAGE}.{name} must be >= 0, got {getattr(config, name)}")
+    for name in ("batch_size", "crop", "eval_batch_size", "scale"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{STAGE}.{name} must be >= 1, got {getattr(config, name)}")
+    parse_loss_specs(config.pretrain_losses, f"{STAGE}.pretrain_losses", discriminator=False)
+    parse_loss_specs(config.gan_losses, f"{STAGE}.gan_losses", discriminator=True)
+    return config
