@@ -292,7 +292,8 @@ def child(case: str, workdir: Path, workers: int, load_count: int) -> dict:
         # archive in the in-process cache (a folder store costs nothing to open).
         open_store(root, "ingestion.root", "frames", progress=False)
         opened = time.perf_counter()
-        table, report = scan_frame_tree(root, validate=validate, workers=workers, progress=False)
+        table, report = scan_frame_tree(root, validate=validate, workers=workers, layout="orcam", sequence_length=None,
+                                        progress=False)
         result["wall_s"] = time.perf_counter() - started
         result["open_s"] = opened - started
         result["files"] = report["files_seen"]

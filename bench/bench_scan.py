@@ -89,11 +89,13 @@ def run(frames: int, tmp: str | None) -> None:
         cases = [("none", 1), ("header", 1), ("header", 2), ("full", 1), ("full", 2)]
         for validate, workers in cases:
             seconds = time_runs(
-                lambda: scan_frame_tree(root, validate=validate, workers=workers, progress=False)
+                lambda: scan_frame_tree(root, validate=validate, workers=workers, layout="orcam", sequence_length=None,
+                                        progress=False)
             )
             rows.append((f"scan {validate} w{workers}", files, seconds))
 
-        table, _ = scan_frame_tree(root, validate="none", progress=False)
+        table, _ = scan_frame_tree(root, validate="none", workers=2, layout="orcam", sequence_length=None,
+                                   progress=False)
         paths = table["path"].tolist()[:LOAD_COUNT]
         for workers in (1, 2):
             seconds = time_runs(

@@ -94,7 +94,7 @@ def matmul_gflops(n: int, dtype: torch.dtype, repeats: int = 5) -> float:
 def make_generator(channels: int, blocks: int) -> dict:
     """A generator file as the srgan stage writes it; a non-zero tail so the output is not bicubic."""
     torch.manual_seed(0)
-    model = SRResNet(channels=channels, blocks=blocks, scale=FACTOR)
+    model = SRResNet(channels=channels, blocks=blocks, scale=FACTOR, bicubic_skip=True)
     with torch.no_grad():
         torch.nn.init.normal_(model.tail.weight, std=1e-3)
     return {"config": model.config(), "state_dict": model.state_dict()}

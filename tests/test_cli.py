@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
+    env["COLUMNS"] = "250"  # wide enough that Rich does not wrap a log line (node names are checked)
     return subprocess.run(
         [sys.executable, "-m", "kedro", *args], cwd=project, env=env, capture_output=True, text=True, timeout=600
     )
@@ -131,13 +132,16 @@ def test_viz_build_shows_every_stage(project_copy: Path) -> None:
     pipelines = {p["id"] for p in main["pipelines"]}
     assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation", "full",
             "__default__"} <= pipelines
-    tasks = {n["name"] for n in main["nodes"] if n.get("type") == "task"}
+    tasks = {n["full_name"] for n in main["nodes"] if n.get("type") == "task"}
     assert {"ingestion.prepare_source", "ingestion.scan_frames", "sampling.split_frames", "sampling.sample_splits",
             "sampling.load_test_frames", "srgan.train_srgan", "upscaling.upscale_sr_test",
             "classifier.train_classifier_srgan", "evaluation.compare_variants"} <= tasks
     # Each stage is a collapsible namespace, and datasets sit on the catalog's layers.
     assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation"} <= set(main["modular_pipelines"])
     layers = {n["name"]: n.get("layer") for n in main["nodes"] if n.get("type") == "data"}
-    assert layers["lr_train"] == "model_input" and layers["sr_test"] == "model_output"
-    assert layers["sr_generator"] == "models" and layers["comparison"] == "reporting"
-    assert main["layers"][:2] == ["raw", "intermediate"]
+    assert layers["lr_train"] == "primary" and layers["sr_test"] == "model_input"
+    assert layers["sr_generator"] == "super_resolution" and layers["classifier_srgan"] == "models"
+    assert layers["comparison"] == "reporting"
+    # Layers are shown only when data never flows back to an earlier one (kedro-viz sorts them).
+    assert main["layers"] == ["raw", "intermediate", "primary", "super_resolution", "model_input", "models",
+                              "model_output", "reporting"]

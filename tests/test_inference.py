@@ -52,7 +52,7 @@ def generator_file(seed: int = 0, trained: bool = True, **overrides) -> dict:
     ``trained`` gives the (otherwise zero) tail random weights, so the output is not bicubic.
     """
     torch.manual_seed(seed)
-    model = SRResNet(channels=8, blocks=1, scale=FACTOR, **overrides)
+    model = SRResNet(**{"channels": 8, "blocks": 1, "scale": FACTOR, "bicubic_skip": True, **overrides})
     if trained:
         with torch.no_grad():
             torch.nn.init.normal_(model.tail.weight, std=0.02)
@@ -330,7 +330,7 @@ def test_generator_output_is_clamped_not_wrapped(tmp_path, bias, value):
 @pytest.mark.parametrize("scale", [2, 8])
 def test_generator_of_another_scale_than_the_factor_is_a_config_error(tmp_path, scale):
     torch.manual_seed(0)
-    model = SRResNet(channels=8, blocks=1, scale=scale)
+    model = SRResNet(channels=8, blocks=1, scale=scale, bicubic_skip=True)
     generator = {"config": model.config(), "state_dict": model.state_dict()}
     with pytest.raises(ConfigError, match=r"upscaling\.factor"):
         cached(tmp_path, frames(2), generator)

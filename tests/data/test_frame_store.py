@@ -124,8 +124,10 @@ def test_archive_scans_to_the_same_frames_as_the_folder(tmp_path, monkeypatch, s
         assert all(name == "." or name.startswith("./") for name in member_names(archive))
     monkeypatch.chdir(tmp_path)
 
-    expected, folder_report = scan_frame_tree(folder, progress=False)
-    table, report = scan_frame_tree("frames.tar", progress=False)  # relative: paths made absolute
+    expected, folder_report = scan_frame_tree(folder, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                              progress=False)
+    table, report = scan_frame_tree("frames.tar", validate="full", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)  # relative: paths made absolute
 
     assert len(table) == 5
     pd.testing.assert_frame_equal(table[NUMBER_COLUMNS], expected[NUMBER_COLUMNS])
@@ -135,7 +137,7 @@ def test_archive_scans_to_the_same_frames_as_the_folder(tmp_path, monkeypatch, s
         for path in expected["path"]
     ]
     assert table["path"].tolist() == expected_paths
-    assert np.array_equal(load_frames(table["path"]), load_frames(expected["path"]))
+    assert np.array_equal(load_frames(table["path"], workers=2), load_frames(expected["path"], workers=2))
     assert report["storage"] == "tar" and folder_report["storage"] == "folder"
     assert report["root"] == str(tmp_path / "frames.tar")
     assert report["root_prefix"] == ("images" if style == "wrapped" else "")
@@ -154,8 +156,10 @@ def test_archive_reports_the_same_strays_as_the_folder(tmp_path, style):
     good_tree(folder)
     archive = pack(folder, tmp_path / "frames.tar", style)
 
-    _, folder_report = scan_frame_tree(folder, progress=False)
-    _, report = scan_frame_tree(archive, progress=False)
+    _, folder_report = scan_frame_tree(folder, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                       progress=False)
+    _, report = scan_frame_tree(archive, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                progress=False)
 
     prefix = PACK_PREFIX[style]
     assert folder_report["stray_files"] == {"count": 1, "examples": [f"{SEQ}/frame_00009.txt"]}
@@ -171,9 +175,10 @@ def test_archive_with_another_suffix_loads_its_frames(tmp_path):
     good_tree(folder)
     archive = pack(folder, tmp_path / "frames.img")
 
-    table, report = scan_frame_tree(archive, progress=False)
+    table, report = scan_frame_tree(archive, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
     assert report["storage"] == "tar" and len(table) == 5
-    assert load_frames(table["path"]).shape == (5, SIZE[1], SIZE[0], 3)
+    assert load_frames(table["path"], workers=2).shape == (5, SIZE[1], SIZE[0], 3)
 
 
 def test_locators():
@@ -239,9 +244,10 @@ def test_index_is_rebuilt_when_the_archive_changes(tmp_path, monkeypatch):
         return real_scan(*args, **kwargs)
 
     monkeypatch.setattr(frame_store, "_scan_members", counting_scan)
-    table, _ = scan_frame_tree(archive, progress=False)
+    table, _ = scan_frame_tree(archive, validate="full", workers=2, layout="orcam", sequence_length=None,
+                               progress=False)
     assert len(calls) == 1
-    old_pixels = load_frames(table["path"][:1])
+    old_pixels = load_frames(table["path"][:1], workers=2)
     assert len(calls) == 1  # loading reuses the open archive
 
     # Append a new version of the first frame (a later member wins) and a new frame.
@@ -251,11 +257,12 @@ def test_index_is_rebuilt_when_the_archive_changes(tmp_path, monkeypatch):
         add_member(tar, first_member, image_bytes(rgb_image(40, SIZE), "JPEG"))
         add_member(tar, new_member, image_bytes(rgb_image(41)))
 
-    new_pixels = load_frames(table["path"][:1])  # same locator, changed archive
+    new_pixels = load_frames(table["path"][:1], workers=2)  # same locator, changed archive
     assert len(calls) == 2
     assert not np.array_equal(new_pixels, old_pixels)
     assert np.array_equal(new_pixels[0], np.asarray(Image.open(io.BytesIO(image_bytes(rgb_image(40), "JPEG")))))
-    table, _ = scan_frame_tree(archive, progress=False)
+    table, _ = scan_frame_tree(archive, validate="full", workers=2, layout="orcam", sequence_length=None,
+                               progress=False)
     assert len(calls) == 2  # the rebuilt index is current
     assert f"{archive}::{new_member}" in table["path"].tolist()
 
@@ -332,7 +339,8 @@ def test_hostile_members_are_refused_and_never_written(tmp_path, monkeypatch):
     monkeypatch.chdir(workdir)
     beside_tmp = set(os.listdir(tmp_path.parent))
 
-    table, report = scan_frame_tree(archive, progress=False)
+    table, report = scan_frame_tree(archive, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
 
     assert table["frame"].tolist() == [1, 3]
     assert table["path"].tolist() == [f"{archive}::{GOOD}/frame_00001.png", f"{archive}::{GOOD}/frame_00003.png"]
@@ -350,8 +358,8 @@ def test_hostile_members_are_refused_and_never_written(tmp_path, monkeypatch):
         with pytest.raises(FileNotFoundError):
             open_frame(f"{archive}::{name}")
     with pytest.raises(OSError):
-        load_frames([f"{archive}::../evil/frame_00001.jpg"])
-    assert load_frames(table["path"]).shape == (2, SIZE[1], SIZE[0], 3)
+        load_frames([f"{archive}::../evil/frame_00001.jpg"], workers=2)
+    assert load_frames(table["path"], workers=2).shape == (2, SIZE[1], SIZE[0], 3)
 
     # Nothing was extracted: only the archive and its index exist, anywhere under tmp.
     assert all_files(tmp_path) == {"data/frames.tar", "data/frames.tar" + INDEX_SUFFIX}
@@ -433,7 +441,7 @@ def compressed_archive(path: Path, kind: str, members: dict[str, bytes]) -> Path
 def test_compressed_archive_is_a_one_line_config_error(tmp_path, kind, name, command):
     archive = compressed_archive(tmp_path / name, kind, {f"{GOOD}/frame_00001.png": image_bytes(rgb_image(1))})
     with pytest.raises(ConfigError) as caught:
-        scan_frame_tree(archive, progress=False)
+        scan_frame_tree(archive, validate="full", workers=2, layout="orcam", sequence_length=None, progress=False)
     message = str(caught.value)
     assert message.startswith("ingestion.root:")
     assert kind in message and command in message and str(archive) in message
@@ -446,7 +454,8 @@ def test_compressed_hr_archive_names_the_hr_setting(tmp_path):
     good_tree(folder)
     archive = compressed_archive(tmp_path / "hr.tar.gz", "gzip", {"x.png": b"x"})
     with pytest.raises(ConfigError, match=r"^ingestion.hr_root: .*gunzip"):
-        scan_frame_tree(folder, hr_root=archive, progress=False)
+        scan_frame_tree(folder, hr_root=archive, validate="full", workers=2, layout="orcam", sequence_length=None,
+                        progress=False)
 
 
 @pytest.mark.parametrize(("name", "data", "words"), [
@@ -490,7 +499,8 @@ def test_member_cut_short_after_indexing_is_an_error_not_short_data(tmp_path):
 def test_truncated_archive_skips_the_cut_member(tmp_path):
     archive, last, cut = cut_archive(tmp_path)
     archive.write_bytes(cut)
-    table, report = scan_frame_tree(archive, progress=False)
+    table, report = scan_frame_tree(archive, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
     skipped = report["skipped_by_reason"]
     assert skipped["not_image"] + skipped["truncated"] == 1
     assert last in report["skipped_examples"]["not_image"] + report["skipped_examples"]["truncated"]
@@ -516,8 +526,10 @@ def test_broken_members_are_skipped_like_broken_files(tmp_path, validate):
     broken_tree(folder)
     archive = pack(folder, tmp_path / "frames.tar")
 
-    expected, folder_report = scan_frame_tree(folder, validate=validate, progress=False)
-    table, report = scan_frame_tree(archive, validate=validate, workers=2, progress=False)
+    expected, folder_report = scan_frame_tree(folder, validate=validate, workers=2, layout="orcam",
+                                              sequence_length=None, progress=False)
+    table, report = scan_frame_tree(archive, validate=validate, workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
 
     truncated = 1 if validate == "full" else 0
     assert report["skipped_by_reason"] == {
@@ -541,11 +553,12 @@ def test_hr_frames_can_come_from_an_archive(tmp_path):
         write_bytes(high / SEQ / f"frame_{number:05d}.png", image_bytes(rgb_image(number, hr_size)))
     hr_archive = pack(high, tmp_path / "hr.tar", "wrapped")
 
-    table, report = scan_frame_tree(low, hr_root=hr_archive, progress=False)
+    table, report = scan_frame_tree(low, hr_root=hr_archive, validate="full", workers=2, layout="orcam",
+                                    sequence_length=None, progress=False)
 
     assert table["frame"].tolist() == [1, 3]
     assert table["hr_path"].tolist() == [f"{hr_archive}::images/{SEQ}/frame_0000{n}.png" for n in (1, 3)]
     assert report["skipped_by_reason"]["hr_missing"] == 1
     assert report["hr_frame_size"] == list(hr_size)
-    hr = load_frames(table["hr_path"])
+    hr = load_frames(table["hr_path"], workers=2)
     assert np.array_equal(hr[1], np.asarray(rgb_image(3, hr_size)))

@@ -89,7 +89,8 @@ def hostile_tree(root: Path) -> None:
 
 def test_odd_numbering_is_parsed_sorted_and_labelled(tmp_path):
     good_tree(tmp_path)
-    table, report = scan_frame_tree(tmp_path, progress=False)
+    table, report = scan_frame_tree(tmp_path, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
 
     assert list(table.columns) == ["person", "video", "sequence", "frame", "label", "person_name", "path"]
     rows = table[["person", "video", "sequence", "frame", "label"]].values.tolist()
@@ -117,7 +118,8 @@ def test_odd_numbering_is_parsed_sorted_and_labelled(tmp_path):
 
 def test_report_is_plain_json(tmp_path):
     good_tree(tmp_path)
-    _, report = scan_frame_tree(tmp_path, progress=False)
+    _, report = scan_frame_tree(tmp_path, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                progress=False)
     assert json.loads(json.dumps(report)) == report
     expected_keys = {
         "root", "hr_root", "validate", "files_seen", "frames_kept", "frames_skipped",
@@ -132,7 +134,8 @@ def test_report_is_plain_json(tmp_path):
 
 def test_hostile_files_are_skipped_with_exact_reasons(tmp_path):
     hostile_tree(tmp_path)
-    table, report = scan_frame_tree(tmp_path, validate="full", workers=2, progress=False)
+    table, report = scan_frame_tree(tmp_path, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
 
     assert table["frame"].tolist() == [9, 10, 11, 12, 13, 14, 15]
     assert report["skipped_by_reason"] == {
@@ -160,7 +163,8 @@ def test_hostile_files_are_skipped_with_exact_reasons(tmp_path):
 
 def test_strays_and_nonmatching_folders_are_reported_not_fatal(tmp_path):
     hostile_tree(tmp_path)
-    _, report = scan_frame_tree(tmp_path, progress=False)
+    _, report = scan_frame_tree(tmp_path, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                progress=False)
 
     assert report["stray_files"]["count"] == 5
     assert sorted(report["stray_files"]["examples"]) == sorted([
@@ -181,7 +185,8 @@ def test_strays_and_nonmatching_folders_are_reported_not_fatal(tmp_path):
 
 def test_header_validation_does_not_decode(tmp_path):
     hostile_tree(tmp_path)
-    table, report = scan_frame_tree(tmp_path, validate="header", workers=1, progress=False)
+    table, report = scan_frame_tree(tmp_path, validate="header", workers=1, layout="orcam", sequence_length=None,
+                                    progress=False)
     assert 22 in table["frame"].tolist()  # truncated body, intact header: kept
     assert report["skipped_by_reason"]["truncated"] == 0
     assert report["skipped_by_reason"]["not_image"] == 1
@@ -190,7 +195,8 @@ def test_header_validation_does_not_decode(tmp_path):
 
 def test_no_validation_keeps_every_matching_file(tmp_path):
     hostile_tree(tmp_path)
-    table, report = scan_frame_tree(tmp_path, validate="none", progress=False)
+    table, report = scan_frame_tree(tmp_path, validate="none", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
     assert len(table) == 13  # 14 matching files minus the duplicate number
     assert report["frame_size"] is None
     assert report["skipped_by_reason"]["duplicate"] == 1
@@ -198,8 +204,8 @@ def test_no_validation_keeps_every_matching_file(tmp_path):
 
 def test_thread_count_and_progress_bar_do_not_change_the_result(tmp_path):
     hostile_tree(tmp_path)
-    one, _ = scan_frame_tree(tmp_path, workers=1, progress=False)
-    two, _ = scan_frame_tree(tmp_path, workers=2, progress=True)
+    one, _ = scan_frame_tree(tmp_path, workers=1, validate="full", layout="orcam", sequence_length=None, progress=False)
+    two, _ = scan_frame_tree(tmp_path, workers=2, validate="full", layout="orcam", sequence_length=None, progress=True)
     assert one.equals(two)
 
 
@@ -215,7 +221,8 @@ def test_hr_partners_are_paired_by_numbers(tmp_path):
     save_image(high / SEQ / "frame_012.png", rgb_image(12, size=hr_size))  # other width
     write_bytes(high / SEQ / "frame_00014.png", b"garbage")  # frame 13 has no partner
 
-    table, report = scan_frame_tree(low, hr_root=high, progress=False)
+    table, report = scan_frame_tree(low, hr_root=high, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
 
     assert list(table.columns)[-2:] == ["path", "hr_path"]
     assert table["frame"].tolist() == [9, 12]
@@ -235,7 +242,8 @@ def test_hr_partners_are_paired_by_numbers(tmp_path):
 def test_missing_hr_root_names_its_setting(tmp_path):
     good_tree(tmp_path)
     with pytest.raises(ConfigError, match="ingestion.hr_root"):
-        scan_frame_tree(tmp_path, hr_root=tmp_path / "nope", progress=False)
+        scan_frame_tree(tmp_path, hr_root=tmp_path / "nope", validate="full", workers=2, layout="orcam",
+                        sequence_length=None, progress=False)
 
 
 # --------------------------------------------------------------------------- bad roots
@@ -255,7 +263,7 @@ def test_unusable_root_raises_one_line_config_error(tmp_path, case):
         write_bytes(root / SEQ / "frame_00001.jpg", b"")
 
     with pytest.raises(ConfigError) as caught:
-        scan_frame_tree(root, progress=False)
+        scan_frame_tree(root, validate="full", workers=2, layout="orcam", sequence_length=None, progress=False)
 
     message = str(caught.value)
     assert message.startswith("ingestion.root:")
@@ -266,7 +274,7 @@ def test_unusable_root_raises_one_line_config_error(tmp_path, case):
 def test_unknown_validate_mode_is_a_config_error(tmp_path):
     good_tree(tmp_path)
     with pytest.raises(ConfigError, match=r"ingestion.validate must be one of full \| header"):
-        scan_frame_tree(tmp_path, validate="fast", progress=False)
+        scan_frame_tree(tmp_path, validate="fast", workers=2, layout="orcam", sequence_length=None, progress=False)
 
 
 def test_config_helpers():
@@ -310,11 +318,11 @@ def test_load_frames_checks_size(tmp_path):
     small = save_image(tmp_path / "small.png", rgb_image(1, size=(8, 8)))
     normal = save_image(tmp_path / "normal.png", rgb_image(2))
     with pytest.raises(ValueError, match="small.png"):
-        load_frames([normal, small])
+        load_frames([normal, small], workers=2)
     with pytest.raises(ValueError, match="expected 8x9"):
-        load_frames([small], size=(8, 9))
+        load_frames([small], size=(8, 9), workers=2)
 
 
 def test_load_frames_without_paths():
-    assert load_frames([], size=(5, 3)).shape == (0, 3, 5, 3)
-    assert load_frames([]).shape == (0, 0, 0, 3)
+    assert load_frames([], size=(5, 3), workers=2).shape == (0, 3, 5, 3)
+    assert load_frames([], workers=2).shape == (0, 0, 0, 3)

@@ -100,7 +100,8 @@ def ytf_tree(root: Path, size: tuple[int, int] = SIZE) -> None:
 
 def test_ytf_frames_are_chunked_in_frame_order(tmp_path):
     ytf_tree(tmp_path)
-    table, report = scan_frame_tree(tmp_path, layout="ytf", sequence_length=2, progress=False)
+    table, report = scan_frame_tree(tmp_path, layout="ytf", sequence_length=2, validate="full", workers=2,
+                                    progress=False)
 
     assert rows(table) == YTF_ROWS
     kept_path = table.loc[(table["person_name"] == "Abel_Pacheco") & (table["frame"] == 5), "path"]
@@ -119,8 +120,8 @@ def test_ytf_frames_are_chunked_in_frame_order(tmp_path):
 
 def test_ytf_frames_load_from_their_paths(tmp_path):
     ytf_tree(tmp_path)
-    table, _ = scan_frame_tree(tmp_path, layout="ytf", sequence_length=2, validate="none", progress=False)
-    frames = load_frames(table["path"])
+    table, _ = scan_frame_tree(tmp_path, layout="ytf", sequence_length=2, validate="none", workers=2, progress=False)
+    frames = load_frames(table["path"], workers=2)
     seeds = {(person, int(name.rsplit(".", 2)[1])): seed for seed, (person, _, name) in enumerate(YTF_FRAMES)}
     for index, (name, frame) in enumerate(zip(table["person_name"], table["frame"])):
         assert np.array_equal(frames[index], np.asarray(rgb_image(seeds[(name, frame)]))), (name, frame)
@@ -152,14 +153,14 @@ def test_ytf_video_number_must_match_its_folder():
 def test_chunked_layout_needs_a_sequence_length(tmp_path, layout, length):
     save_image(tmp_path / "Aaron_Eckhart/0/0.1.jpg", rgb_image(1))
     with pytest.raises(ConfigError, match=r"ingestion\.sequence_length") as caught:
-        scan_frame_tree(tmp_path, layout=layout, sequence_length=length, progress=False)
+        scan_frame_tree(tmp_path, layout=layout, sequence_length=length, validate="full", workers=2, progress=False)
     assert layout in str(caught.value) and repr(length) in str(caught.value)
 
 
 def test_unknown_layout_names_its_setting(tmp_path):
     save_image(tmp_path / "Aaron_Eckhart/0/0.1.jpg", rgb_image(1))
     with pytest.raises(ConfigError, match=r"^ingestion\.layout must be one of .*ytf.*, got 'lfw'$"):
-        scan_frame_tree(tmp_path, layout="lfw", sequence_length=2, progress=False)
+        scan_frame_tree(tmp_path, layout="lfw", sequence_length=2, validate="full", workers=2, progress=False)
 
 
 # --------------------------------------------------------------------------- ytf with HR partners
@@ -180,7 +181,8 @@ def test_ytf_hr_partners_pair_by_name_video_and_frame(tmp_path):
     ytf_tree(low)
     hr_ytf_tree(high, hr_size)
 
-    table, report = scan_frame_tree(low, hr_root=high, layout="ytf", sequence_length=2, progress=False)
+    table, report = scan_frame_tree(low, hr_root=high, layout="ytf", sequence_length=2, validate="full", workers=2,
+                                    progress=False)
 
     assert rows(table) == YTF_ROWS
     expected_hr = [
@@ -190,7 +192,7 @@ def test_ytf_hr_partners_pair_by_name_video_and_frame(tmp_path):
     assert table["hr_path"].tolist() == expected_hr
     assert report["skipped_by_reason"]["hr_missing"] == 0
     assert report["hr_frame_size"] == list(hr_size)
-    low_frames, high_frames = load_frames(table["path"]), load_frames(table["hr_path"])
+    low_frames, high_frames = load_frames(table["path"], workers=2), load_frames(table["hr_path"], workers=2)
     assert high_frames.shape == (len(table), hr_size[1], hr_size[0], 3)
     # Zach_Braff 2.40 is seed 3 in both trees.
     assert np.array_equal(low_frames[-1], np.asarray(rgb_image(3)))
@@ -202,7 +204,8 @@ def test_ytf_hr_frame_missing_unpairs_only_that_frame(tmp_path):
     ytf_tree(low)
     hr_ytf_tree(high, (16, 16), skip={("Aaron_Eckhart", 555)})
 
-    table, report = scan_frame_tree(low, hr_root=high, layout="ytf", sequence_length=2, progress=False)
+    table, report = scan_frame_tree(low, hr_root=high, layout="ytf", sequence_length=2, validate="full", workers=2,
+                                    progress=False)
 
     assert report["skipped_examples"]["hr_missing"] == ["Aaron_Eckhart/0/0.555.jpg"]
     assert len(table) == len(YTF_ROWS) - 1
@@ -220,7 +223,8 @@ def test_class_folders_use_natural_file_order(tmp_path):
     save_image(tmp_path / "cats/.hidden.jpg", rgb_image(20))
     save_image(tmp_path / "cats/more/img4.jpg", rgb_image(21))
 
-    table, report = scan_frame_tree(tmp_path, layout="class_folders", sequence_length=2, progress=False)
+    table, report = scan_frame_tree(tmp_path, layout="class_folders", sequence_length=2, validate="full", workers=2,
+                                    progress=False)
 
     assert rows(table) == [
         [0, 0, 0, 0, 0, "cats"],
@@ -237,7 +241,7 @@ def test_class_folders_use_natural_file_order(tmp_path):
     assert report["sequences"] == 4 and report["videos"] == 2
     assert sorted(report["stray_files"]["examples"]) == ["cats/.hidden.jpg", "cats/notes.txt"]
     assert report["nonmatching_dirs"]["examples"] == ["cats/more"]
-    assert np.array_equal(load_frames(table["path"][:1])[0], np.asarray(rgb_image(2)))  # img1.jpg
+    assert np.array_equal(load_frames(table["path"][:1], workers=2)[0], np.asarray(rgb_image(2)))  # img1.jpg
 
 
 # --------------------------------------------------------------------------- unlabeled sequences
@@ -250,7 +254,8 @@ def test_sequences_are_unlabeled(tmp_path):
     save_image(tmp_path / "seq_03/frame_0010.jpg", rgb_image(4))  # same frame number
     save_image(tmp_path / "person_0001/video_0001/seq_0001/frame_00001.jpg", rgb_image(5))
 
-    table, report = scan_frame_tree(tmp_path, layout="sequences", progress=False)
+    table, report = scan_frame_tree(tmp_path, layout="sequences", validate="full", workers=2, sequence_length=None,
+                                    progress=False)
 
     assert rows(table) == [
         [-1, 0, 1, 1, -1, ""],
@@ -274,7 +279,8 @@ def test_orcam_tree_inside_wrapping_folders(tmp_path, wrapper):
     save_image(base / "person_0009/video_0001/seq_0000/frame_1.jpg", rgb_image(2))
     write_bytes(base / "person_0009/video_0001/seq_0000/notes.txt", b"x")
 
-    table, report = scan_frame_tree(tmp_path, progress=False)
+    table, report = scan_frame_tree(tmp_path, validate="full", workers=2, layout="orcam", sequence_length=None,
+                                    progress=False)
 
     assert rows(table) == [[1, 2, 3, 4, 0, "person_0001"], [9, 1, 0, 1, 1, "person_0009"]]
     assert table["path"].tolist() == [
@@ -288,7 +294,7 @@ def test_orcam_tree_inside_wrapping_folders(tmp_path, wrapper):
 
 def test_two_top_folders_are_not_a_wrapper():
     files = ["dataset/person_1/video_1/seq_1/frame_1.jpg", "other/person_1/video_1/seq_1/frame_2.jpg"]
-    parsed = parse_listing(Listing(files, ["dataset", "other"]), LAYOUTS["orcam"])
+    parsed = parse_listing(Listing(files, ["dataset", "other"]), LAYOUTS["orcam"], None)
     assert parsed.frames == [] and parsed.root_prefix == ""
     assert parsed.nonmatching_dirs.examples == ["dataset", "other"]
 

@@ -85,7 +85,8 @@ def test_tree_is_in_the_orcam_layout(demo):
 
 def test_scan_indexes_every_written_frame(demo):
     root, info = demo
-    index, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, progress=False)
+    index, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, validate="full", layout="orcam",
+                                    sequence_length=None, progress=False)
     assert report["frames_skipped"] == 0
     assert report["frames_kept"] == report["files_seen"] == info["frames"] == len(index)
     assert report["stray_files"]["count"] == 0 and report["nonmatching_dirs"]["count"] == 0
@@ -103,7 +104,8 @@ def test_scan_indexes_every_written_frame(demo):
 
 def test_numbers_are_non_dense_and_do_not_start_at_zero(demo):
     root, _ = demo
-    index, _ = scan_frame_tree(root / "lr", validate="none", workers=1, progress=False)
+    index, _ = scan_frame_tree(root / "lr", validate="none", workers=1, layout="orcam", sequence_length=None,
+                               progress=False)
     per_seq = index.groupby(["person", "video", "sequence"])["frame"]
     # Some sequence has gaps between frame numbers, and frames never start at 0.
     assert ((per_seq.max() - per_seq.min() + 1) > per_seq.size()).any()
@@ -116,7 +118,8 @@ def test_numbers_are_non_dense_and_do_not_start_at_zero(demo):
 
 def test_lr_is_one_scale_th_of_hr(demo):
     root, _ = demo
-    _, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, progress=False)
+    _, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, validate="full", layout="orcam",
+                                sequence_length=None, progress=False)
     assert report["frame_size"] == [8, 8]
     assert report["hr_frame_size"] == [32, 32]
     lr_path = next((root / "lr").rglob("*.jpg"))
@@ -171,7 +174,8 @@ def test_changing_a_parameter_regenerates(tmp_path):
     assert again["fingerprint"]["seed"] == 1
     assert tree_hash(root) != first_hash
     # The new tree replaced the old one completely: it scans cleanly and matches its own count.
-    index, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, progress=False)
+    index, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, validate="full", layout="orcam",
+                                    sequence_length=None, progress=False)
     assert report["frames_skipped"] == 0 and len(index) == again["frames"]
     assert partial_folders(tmp_path) == []
 

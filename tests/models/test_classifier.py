@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 ])
 def test_frame_classifier_outputs_one_row_of_logits_per_frame(input_size, shape):
     torch.manual_seed(0)
-    model = FrameClassifier(5, input_size=input_size, width=8).eval()
+    model = FrameClassifier(5, input_size=input_size, width=8, depth=3, dropout=0.3).eval()
     with torch.no_grad():
         out = model(torch.rand(2, 3, *shape))
     assert out.shape == (2, 5)
@@ -29,7 +29,7 @@ def test_frame_classifier_outputs_one_row_of_logits_per_frame(input_size, shape)
 
 
 def test_frame_classifier_depth_and_width_set_the_head():
-    model = FrameClassifier(4, width=4, depth=2).eval()
+    model = FrameClassifier(4, width=4, depth=2, dropout=0.3).eval()
     assert model.head[-1].in_features == 4 * 2 ** 2
     with torch.no_grad():
         assert model(torch.rand(1, 3, 16, 16)).shape == (1, 4)
@@ -46,7 +46,7 @@ def test_stem_geometry():
 
 @pytest.mark.parametrize("input_size, stride", [(64, 1), (256, 4)])
 def test_frame_classifier_stem_uses_the_geometry(input_size, stride):
-    conv = FrameClassifier(3, input_size=input_size, width=4).stem[0]
+    conv = FrameClassifier(3, input_size=input_size, width=4, depth=3, dropout=0.3).stem[0]
     kernel, expected_stride = stem_geometry(input_size)
     assert expected_stride == stride
     assert conv.stride == (stride, stride)
@@ -73,7 +73,7 @@ def test_frame_classifier_config_round_trip_gives_identical_outputs():
 @pytest.mark.parametrize("num_classes", [1, 0, -3])
 def test_frame_classifier_needs_two_classes(num_classes):
     with pytest.raises(ValueError, match="num_classes"):
-        FrameClassifier(num_classes)
+        FrameClassifier(num_classes, width=32, depth=3, dropout=0.3)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def test_frame_classifier_needs_two_classes(num_classes):
 # ----------------------------------------------------------------------------------------------
 def test_the_arch_saved_in_a_config_rebuilds_the_same_module():
     torch.manual_seed(2)
-    model = FrameClassifier(4, input_size=64, width=8, depth=2).eval()
+    model = FrameClassifier(4, input_size=64, width=8, depth=2, dropout=0.3).eval()
     saved = {"config": model.config(), "state_dict": model.state_dict()}
     assert BACKBONES[saved["config"]["arch"]] is FrameClassifier
     rebuilt = load_model("backbone", saved)
@@ -94,7 +94,7 @@ def test_the_arch_saved_in_a_config_rebuilds_the_same_module():
 
 
 def test_build_model_of_an_unknown_arch_is_a_config_error():
-    config = {**FrameClassifier(3, width=4).config(), "arch": "resnet_unknown"}
+    config = {**FrameClassifier(3, width=4, depth=3, dropout=0.3).config(), "arch": "resnet_unknown"}
     with pytest.raises(ConfigError, match="resnet_unknown") as err:
         build_model("backbone", config)
     assert "small_cnn" in str(err.value)  # names what is known

@@ -19,7 +19,7 @@ def test_one_logit_per_image_for_any_size(h, w):
 
 
 def test_paper_layout_eight_convs_four_of_them_stride_two():
-    model = SRGANDiscriminator()
+    model = SRGANDiscriminator(channels=64)
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
     assert [c.stride[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]

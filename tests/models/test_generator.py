@@ -10,7 +10,7 @@ from faceless.models.generator import SRResNet, srresnet_flops
 
 
 def tiny(**overrides) -> SRResNet:
-    cfg = {"channels": 8, "blocks": 2, "scale": 4}
+    cfg = {"channels": 8, "blocks": 2, "scale": 4, "bicubic_skip": True}
     cfg.update(overrides)
     return SRResNet(**cfg)
 
@@ -37,7 +37,7 @@ def test_output_shape_for_batch_and_channel_combos(batch, c_in, c_out, skip):
 
 def test_bicubic_skip_needs_matching_channels():
     with pytest.raises(ValueError, match="bicubic_skip"):
-        SRResNet(in_channels=1, out_channels=3, bicubic_skip=True)
+        SRResNet(channels=64, blocks=16, scale=4, in_channels=1, out_channels=3, bicubic_skip=True)
 
 
 def test_untrained_bicubic_skip_generator_is_exactly_bicubic():
@@ -74,7 +74,7 @@ def test_config_round_trip_gives_identical_outputs():
 @pytest.mark.parametrize("scale", [3, 1, 6, 16])
 def test_scale_that_is_not_2_4_or_8_raises_naming_scale(scale):
     with pytest.raises(ValueError, match="scale"):
-        SRResNet(scale=scale)
+        SRResNet(channels=64, blocks=16, scale=scale, bicubic_skip=True)
     with pytest.raises(ValueError, match="scale"):
         srresnet_flops(8, 8, 64, 16, scale)
 

@@ -31,7 +31,8 @@ def test_metrics_land_in_the_active_mlflow_run_with_their_steps(tmp_path, monkey
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run() as run:
         MlflowTracker().log_metrics({"p.direct": 2.5, "p.skipped": float("inf")}, step=11)
-        run_loop(LoopConfig(steps=4, eval_every=2, log_every=2, metric_prefix="t."),
+        run_loop(LoopConfig(steps=4, eval_every=2, checkpoint_every=0, checkpoint_dir=None, resume=True, log_every=2,
+                            metric_prefix="t."),
                  lambda step: {"loss": 1.0 / (step + 1)}, dict, lambda state: None,
                  lambda step: {"metric": step / 10}, tracker=MlflowTracker())
     client = MlflowClient(tracking_uri=uri)

@@ -29,7 +29,7 @@ def test_rgb_to_y_is_float32_for_half_inputs_and_rejects_non_rgb():
 
 def test_psnr_of_identical_images_is_the_finite_maximum():
     x = torch.rand(3, 3, 16, 16)
-    psnr = psnr_y(x, x.clone())
+    psnr = psnr_y(x, x.clone(), border=4)
     assert psnr.shape == (3,)
     assert torch.allclose(psnr, torch.full((3,), MAX_PSNR))
     assert MAX_PSNR == pytest.approx(100.0)
@@ -40,14 +40,14 @@ def test_psnr_of_a_constant_grey_offset_matches_the_closed_form(d):
     hr = torch.rand(2, 3, 16, 16) * 0.5
     sr = hr + d
     expected = 10 * math.log10(1.0 / (d * GREY_TO_Y) ** 2)
-    assert torch.allclose(psnr_y(sr, hr), torch.full((2,), expected), atol=1e-3)
+    assert torch.allclose(psnr_y(sr, hr, border=4), torch.full((2,), expected), atol=1e-3)
 
 
 def test_psnr_is_per_image():
     hr = torch.rand(2, 3, 16, 16) * 0.5
     sr = hr.clone()
     sr[1] += 0.1
-    psnr = psnr_y(sr, hr)
+    psnr = psnr_y(sr, hr, border=4)
     assert psnr[0] == pytest.approx(MAX_PSNR)
     assert psnr[1] == pytest.approx(10 * math.log10(1 / (0.1 * GREY_TO_Y) ** 2), abs=1e-3)
 
@@ -67,15 +67,15 @@ def test_border_crop_excludes_errors_in_the_border():
 
 def test_float32_whatever_the_input_dtype():
     x = torch.rand(1, 3, 24, 24)
-    assert psnr_y(x.bfloat16(), x.bfloat16()).dtype == torch.float32
-    assert ssim_y(x.half(), x.half()).dtype == torch.float32
+    assert psnr_y(x.bfloat16(), x.bfloat16(), border=4).dtype == torch.float32
+    assert ssim_y(x.half(), x.half(), border=4).dtype == torch.float32
 
 
 def test_ssim_of_identical_images_is_one_and_of_a_negative_is_low():
     torch.manual_seed(0)
     x = torch.rand(2, 3, 32, 32)
-    assert torch.allclose(ssim_y(x, x.clone()), torch.ones(2), atol=1e-5)
-    assert (ssim_y(1.0 - x, x) < 0.1).all()
+    assert torch.allclose(ssim_y(x, x.clone(), border=4), torch.ones(2), atol=1e-5)
+    assert (ssim_y(1.0 - x, x, border=4) < 0.1).all()
 
 
 def test_ssim_matches_torchmetrics_map_over_the_valid_window_positions():
@@ -105,4 +105,4 @@ def test_too_small_or_mismatched_inputs_raise():
     with pytest.raises(ValueError, match="ssim_y needs"):
         ssim_y(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), border=4)
     with pytest.raises(ValueError, match="differ"):
-        psnr_y(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 17))
+        psnr_y(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 17), border=4)

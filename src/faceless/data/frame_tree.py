@@ -1,6 +1,6 @@
 """Discover, validate and load video frames stored as a folder tree or a tar archive.
 
-Default layout (OrCam style; others in :mod:`faceless.data.layouts`)::
+The OrCam layout (``ingestion.layout: orcam``; others in :mod:`faceless.data.layouts`)::
 
     <root>/person_XXXX/video_XXXX/seq_XXXX/frame_NNNNN.{jpg,jpeg,png}
 
@@ -264,11 +264,12 @@ def _scan_report(
 def scan_frame_tree(
     root: str | os.PathLike,
     hr_root: str | os.PathLike | None = None,
-    validate: str = "full",
-    workers: int = 2,
+    *,
+    validate: str,
+    workers: int,
+    layout: str,
+    sequence_length: int | None,
     progress: bool = True,
-    layout: str = "orcam",
-    sequence_length: int | None = None,
     config_name: str = "ingestion.root",
 ) -> tuple[pd.DataFrame, dict]:
     """Find, validate and label every frame under ``root``.
@@ -361,7 +362,8 @@ def _read_rgb(path: str) -> np.ndarray:
 def load_frames(
     paths: Sequence[str | os.PathLike],
     size: tuple[int, int] | None = None,
-    workers: int = 2,
+    *,
+    workers: int,
     progress: bool = False,
 ) -> np.ndarray:
     """Decode frames into one uint8 array (N, H, W, 3), in the order of ``paths``.

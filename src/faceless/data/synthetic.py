@@ -420,7 +420,7 @@ def demo_fingerprint(size: DemoSize) -> dict[str, Any]:
     return {"renderer_version": RENDERER_VERSION, **size.as_dict()}
 
 
-def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int = 2, progress: bool = True) -> dict:
+def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progress: bool = True) -> dict:
     """Render the demo tree under ``root`` (``root/lr`` 64 px JPEGs, ``root/hr`` 256 px PNGs).
 
     Skips the work when ``root`` already holds a complete tree made with the same parameters.

@@ -30,8 +30,8 @@ class FrameClassifier(nn.Module):
 
     arch = "small_cnn"
 
-    def __init__(self, num_classes: int, input_size: int = 64, width: int = 32, depth: int = 3,
-                 dropout: float = 0.3, base_size: int = 64, in_channels: int = 3):
+    def __init__(self, num_classes: int, *, width: int, depth: int, dropout: float, input_size: int = 64,
+                 base_size: int = 64, in_channels: int = 3):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")

@@ -29,7 +29,7 @@ class SRGANDiscriminator(nn.Module):
 
     arch = "srgan_vgg"
 
-    def __init__(self, in_channels: int = 3, channels: int = 64, pooled_size: int = 6) -> None:
+    def __init__(self, *, channels: int, in_channels: int = 3, pooled_size: int = 6) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.channels = channels

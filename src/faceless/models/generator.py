@@ -71,12 +71,13 @@ class SRResNet(nn.Module):
 
     def __init__(
         self,
+        *,
+        channels: int,
+        blocks: int,
+        scale: int,
+        bicubic_skip: bool,
         in_channels: int = 3,
         out_channels: int = 3,
-        channels: int = 64,
-        blocks: int = 16,
-        scale: int = 4,
-        bicubic_skip: bool = True,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -141,9 +142,9 @@ def _conv_flops(h: int, w: int, c_in: int, c_out: int, k: int) -> float:
 def srresnet_flops(
     h: int,
     w: int,
-    channels: int = 64,
-    blocks: int = 16,
-    scale: int = 4,
+    channels: int,
+    blocks: int,
+    scale: int,
     in_channels: int = 3,
     out_channels: int = 3,
 ) -> float:

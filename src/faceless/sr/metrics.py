@@ -58,7 +58,7 @@ def _y_cropped(
     return sr_y, hr_y
 
 
-def psnr_y(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> torch.Tensor:
+def psnr_y(sr: torch.Tensor, hr: torch.Tensor, *, border: int) -> torch.Tensor:
     """Per-image PSNR in dB on Y after a ``border`` crop, data range 1; shape (N,).
 
     The MSE is clamped at ``MIN_MSE`` so identical images give ``MAX_PSNR`` (100 dB), not inf:
@@ -76,7 +76,7 @@ def _gaussian_window(size: int, sigma: float, device: torch.device) -> torch.Ten
     return (g[:, None] * g[None, :]).view(1, 1, size, size)
 
 
-def ssim_y(sr: torch.Tensor, hr: torch.Tensor, border: int = 4) -> torch.Tensor:
+def ssim_y(sr: torch.Tensor, hr: torch.Tensor, *, border: int) -> torch.Tensor:
     """Per-image SSIM (Wang et al. 2004) on Y after a ``border`` crop; shape (N,).
 
     11x11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1, 'valid' filtering

@@ -16,7 +16,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @lru_cache(maxsize=None)
-def select_device(preference: str = "auto") -> torch.device:
+def select_device(preference: str) -> torch.device:
     """``cuda`` when present, else ``mps``, else ``cpu`` (or the one asked for). Logged once."""
     preference = choice(preference, "device", ("auto", "cuda", "mps", "cpu"))
     if preference == "auto":
@@ -42,7 +42,7 @@ def select_device(preference: str = "auto") -> torch.device:
     return device
 
 
-def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     """The autocast dtype for this device, or None for plain fp32.
 
     ``auto`` is bf16 on CUDA (where it is the fast path) and on CPUs with native bf16 support

@@ -35,13 +35,13 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_NAME = "last.pt"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LoopConfig:
     steps: int
-    eval_every: int = 0          # 0 = only at the end
-    checkpoint_every: int = 0    # 0 = no checkpoints
-    checkpoint_dir: str | None = None
-    resume: bool = True
+    eval_every: int              # 0 = only at the end
+    checkpoint_every: int        # 0 = no checkpoints
+    checkpoint_dir: str | None
+    resume: bool
     log_every: int = 10
     desc: str = "training"
     metric_prefix: str = ""

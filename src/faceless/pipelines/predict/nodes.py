@@ -64,7 +64,7 @@ def scan_unlabeled(source: dict[str, Any], params: dict[str, Any]) -> tuple[pd.D
     """Index and validate the unlabeled frames; bad ones are skipped and counted, as in ingestion."""
     config = _config(params)
     index, report = scan_frame_tree(source["root"], validate=config.validate, workers=config.workers,
-                                    layout="sequences", config_name="predict.root")
+                                    layout="sequences", sequence_length=None, config_name="predict.root")
     index["sequence_name"] = [sequence_name(path) for path in index["path"]]
     report["answer_key"] = source.get("answer_key")
     logger.info("predict: %d frames in %d sequences, %d skipped", report["frames_kept"], report["sequences"],
