@@ -31,7 +31,6 @@ import os
 import platform
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +58,7 @@ MB = 1024 * 1024
 
 
 # machine ---------------------------------------------------------------------------------------
-from machine import cpu_model, usable_cores  # noqa: E402  (bench/ is on sys.path when run as a script)
+from machine import cpu_model, matmul_gflops, usable_cores  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def cpu_flags() -> str:
@@ -74,20 +73,6 @@ def cpu_flags() -> str:
 
 def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-# (a) matmul --------------------------------------------------------------------------------------
-def matmul_gflops(n: int, dtype: torch.dtype, repeats: int = 5) -> float:
-    generator = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=generator).to(dtype)
-    b = torch.randn(n, n, generator=generator).to(dtype)
-    a @ b  # warm-up
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        seconds.append(time.perf_counter() - started)
-    return 2.0 * n**3 / statistics.median(seconds) / GB
 
 
 # (b) batched vs per image ------------------------------------------------------------------------

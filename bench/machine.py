@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
+
+import torch
 
 
 def cpu_model() -> str:
@@ -18,3 +22,18 @@ def cpu_model() -> str:
 
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def matmul_gflops(n: int, dtype: torch.dtype, repeats: int = 5) -> float:
+    """This machine's dense n^3 matmul rate in ``dtype`` (median of ``repeats``), the yardstick of
+    every bench's "% of matmul"."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=generator).to(dtype)
+    b = torch.randn(n, n, generator=generator).to(dtype)
+    a @ b  # warm-up
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        seconds.append(time.perf_counter() - started)
+    return 2.0 * n**3 / statistics.median(seconds) / 1e9

@@ -47,8 +47,8 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
         assert len(counts) == 1, f"{side} per-person counts differ: {counts}"
     lr_train = np.load(data / "05_model_input" / "lr_train.npy", mmap_mode="r")
     hr_train = np.load(data / "05_model_input" / "hr_train.npy", mmap_mode="r")
-    assert lr_train.dtype == np.uint8 and lr_train.shape[1:] == (8, 8, 3)
-    assert hr_train.shape == (lr_train.shape[0], 32, 32, 3)
+    assert lr_train.dtype == np.uint8 and lr_train.shape[1:] == (32, 32, 3)
+    assert hr_train.shape == (lr_train.shape[0], 128, 128, 3)
     assert lr_train.shape[0] == report["sides"]["train"]["frames"]
 
     # One MLflow run in the project's sqlite store, with the sampling parameters flattened.
@@ -75,7 +75,7 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     project, result = full_run
     reporting = project / "data" / "08_reporting"
     comparison = pd.read_csv(reporting / "comparison.csv")
-    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "hr"]
+    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "srgan_self", "clean64", "hr"]
     assert comparison["note"].isna().all(), comparison["note"].tolist()
     for column in ("frame_top1", "frame_top5", "sequence_top1", "sequence_top5"):  # fractions
         assert comparison[column].between(0, 1).all(), comparison[column].tolist()
@@ -84,8 +84,18 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
         assert (reporting / name).stat().st_size > 0
     sr = np.load(project / "data" / "07_model_output" / "sr_test.npy", mmap_mode="r")
     lr = np.load(project / "data" / "05_model_input" / "lr_test.npy", mmap_mode="r")
-    assert sr.shape == (lr.shape[0], 32, 32, 3) and sr.dtype == np.uint8
+    assert sr.shape == (lr.shape[0], 128, 128, 3) and sr.dtype == np.uint8
     assert "| srgan |" in result.stdout and "Leakage audit" in result.stdout
+    # Every comparison carries its uncertainty: intervals per variant, paired differences with p.
+    for column in ("sequence_top1_low", "sequence_top1_high", "challenge_score_low", "challenge_score_high"):
+        assert comparison[column].notna().all(), column
+    assert (comparison["sequence_top1_low"] <= comparison["sequence_top1"]).all()
+    assert (comparison["sequence_top1"] <= comparison["sequence_top1_high"]).all()
+    differences = pd.read_csv(reporting / "differences.csv")
+    assert {"srgan vs lr", "srgan_self vs lr", "clean64 vs lr"} <= {f"{a} vs {b}" for a, b in
+                                                                  zip(differences["variant"], differences["baseline"])}
+    assert (reporting / "differences.png").stat().st_size > 0
+    assert "Paired differences" in result.stdout and "| srgan − lr |" in result.stdout
 
 
 def test_notebook_runs_top_to_bottom_on_a_finished_run(full_run) -> None:
@@ -135,13 +145,15 @@ def test_viz_build_shows_every_stage(project_copy: Path) -> None:
     tasks = {n["full_name"] for n in main["nodes"] if n.get("type") == "task"}
     assert {"ingestion.prepare_source", "ingestion.scan_frames", "sampling.split_frames", "sampling.sample_splits",
             "sampling.load_test_frames", "srgan.train_srgan", "upscaling.upscale_sr_test",
-            "classifier.train_classifier_srgan", "evaluation.compare_variants"} <= tasks
+            "classifier.train_classifier_srgan", "evaluation.compare_variants", "srgan.train_srgan_self",
+            "upscaling.upscale_sr_self_test", "upscaling.make_clean64_test"} <= tasks
     # Each stage is a collapsible namespace, and datasets sit on the catalog's layers.
     assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation"} <= set(main["modular_pipelines"])
     layers = {n["name"]: n.get("layer") for n in main["nodes"] if n.get("type") == "data"}
     assert layers["lr_train"] == "primary" and layers["sr_test"] == "model_input"
     assert layers["sr_generator"] == "super_resolution" and layers["classifier_srgan"] == "models"
-    assert layers["comparison"] == "reporting"
+    assert layers["comparison"] == "reporting" and layers["sr_generator_self"] == "super_resolution"
+    assert layers["sr_self_test"] == layers["clean64_test"] == "model_input"
     # Layers are shown only when data never flows back to an earlier one (kedro-viz sorts them).
     assert main["layers"] == ["raw", "intermediate", "primary", "super_resolution", "model_input", "models",
                               "model_output", "reporting"]

@@ -151,7 +151,7 @@ def test_seed_environment_runs_full_on_cpu(tmp_path: Path) -> None:
                   workers=1, progress=False)
     project = make_project_copy(tmp_path / "project")
     small = ("srgan.pretrain_steps=2,srgan.gan_steps=1,srgan.batch_size=2,srgan.eval_every=3,srgan.val_frames=2,"
-             "srgan.checkpoint_every=3,srgan.sample_count=2,classifier.epochs=1,classifier.batch_size=32,"
+             "srgan.checkpoint_every=3,srgan.sample_count=2,classifier.epochs=1,classifier.batch_size=32,classifier.seeds=[0],"
              "ingestion.workers=1,sampling.workers=1")
     run_ok(project, "--pipelines=full", "--env", "seed", "--params",
            f"ingestion.root={tmp_path / 'orcam' / 'lr'},{small}")

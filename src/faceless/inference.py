@@ -285,8 +285,11 @@ def normalise(x_u8: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 @torch.inference_mode()
 def frame_log_probs(model: torch.nn.Module, x_u8: torch.Tensor, normalisation: dict[str, float],
-                    device: torch.device, dtype: torch.dtype | None, batch: int) -> torch.Tensor:
-    """Log-probabilities (N, classes) of uint8 NCHW frames, float32 on the CPU."""
+                    device: torch.device, dtype: torch.dtype | None, batch: int, *, flip_tta: bool) -> torch.Tensor:
+    """Log-probabilities (N, classes) of uint8 NCHW frames, float32 on the CPU.
+
+    ``flip_tta``: each frame's row is the mean of its own and its horizontal mirror's
+    log-probabilities (test-time augmentation; the classifier trained with random flips)."""
     model.eval()
     fmt = memory_format(device, dtype)
     out = []
@@ -294,7 +297,11 @@ def frame_log_probs(model: torch.nn.Module, x_u8: torch.Tensor, normalisation: d
         xb = normalise(x_u8[b:b + batch].to(device), normalisation["mean"], normalisation["std"])
         xb = xb.contiguous(memory_format=fmt)
         with autocast(device, dtype):
-            out.append(F.log_softmax(model(xb).float(), dim=1).cpu())
+            log_probs = F.log_softmax(model(xb).float(), dim=1)
+            if flip_tta:
+                mirrored = xb.flip(-1).contiguous(memory_format=fmt)
+                log_probs = (log_probs + F.log_softmax(model(mirrored).float(), dim=1)) / 2
+        out.append(log_probs.cpu())
     return torch.cat(out) if out else torch.zeros(0, model.config()["num_classes"])
 
 
@@ -326,13 +333,15 @@ def top_k_lists(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def classify_sequences(classifier: dict[str, Any], frames: np.ndarray, seq_ids: np.ndarray, device: str,
-                       precision: str, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
-    """A saved classifier's pooled scores per sequence (mean frame log-probability), each sequence's
-    frame count, and the device it ran on: what predict and the served model answer with."""
+                       precision: str, batch: int, flip_tta: bool) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
+    """A saved classifier's pooled scores per sequence (mean frame log-probability; ``flip_tta`` as
+    in :func:`frame_log_probs`), each sequence's frame count, and the device it ran on: what predict
+    and the served model answer with."""
     torch_device = select_device(device)
     dtype = autocast_dtype(torch_device, precision)
     model = load_classifier(classifier).to(torch_device)
-    log_probs = frame_log_probs(model, to_nchw_uint8(frames), classifier["normalisation"], torch_device, dtype, batch)
+    log_probs = frame_log_probs(model, to_nchw_uint8(frames), classifier["normalisation"], torch_device, dtype, batch,
+                                flip_tta=flip_tta)
     scores, counts = pool_sequences(log_probs, seq_ids)
     return scores, counts, torch_device
 

@@ -47,14 +47,17 @@ def trained(toy, tmp_path_factory):
 # ----------------------------------------------------------------------------------------------
 def test_the_node_saves_what_the_trainer_trains(trained, toy):
     classifier, report = trained["classifier"], trained["report"]
-    assert set(classifier) == {"variant", "config", "state_dict", "normalisation", "class_names"}
+    # a single run's keys, and the repeats (none with one seed)
+    assert set(classifier) == {"variant", "config", "state_dict", "normalisation", "class_names", "seed", "repeats"}
+    assert classifier["seed"] == 0 and classifier["repeats"] == []
+    assert report["seed"] == 0 and report["seeds"] == [0] and report["repeats"] == []
     assert classifier["variant"] == report["variant"] == "lr"
     assert classifier["config"]["arch"] == "small_cnn"
     assert report["selection"] == "last" and report["best_epoch"] == EPOCHS
     params = {**trained["params"], "checkpoint_dir": None}
     cfg = from_params(ClassifierConfig, params, "classifier")
     direct, _ = ClassifierTrainer(cfg, "lr", toy["train_x"], toy["train_index"], toy["val_x"],
-                                  toy["val_index"]).train()
+                                  toy["val_index"], seed=0).train()
     assert_state_equal(classifier["state_dict"], direct["state_dict"])
 
 
@@ -70,7 +73,20 @@ def test_saved_classifier_round_trips_through_torch_weights_dataset(trained, toy
     assert isinstance(b, FrameClassifier) and not b.training
     x = to_nchw_uint8(toy["test_x"][:5])
     cpu, norm = torch.device("cpu"), loaded["normalisation"]
-    assert torch.equal(frame_log_probs(a, x, norm, cpu, None, 128), frame_log_probs(b, x, norm, cpu, None, 128))
+    assert torch.equal(frame_log_probs(a, x, norm, cpu, None, 128, flip_tta=False),
+                       frame_log_probs(b, x, norm, cpu, None, 128, flip_tta=False))
+
+
+def test_a_classifier_with_repeats_round_trips_through_torch_weights_dataset(trained, tmp_path):
+    """The other seeds' weights travel in the same file, loadable with weights_only."""
+    halved = {k: v / 2 if v.is_floating_point() else v for k, v in trained["classifier"]["state_dict"].items()}
+    classifier = {**trained["classifier"], "repeats": [{"seed": 10, "state_dict": halved}]}
+    path = tmp_path / "classifier_lr.pt"
+    TorchWeightsDataset(str(path)).save(classifier)
+    loaded = TorchWeightsDataset(str(path)).load()
+    assert loaded["seed"] == 0 and [r["seed"] for r in loaded["repeats"]] == [10]
+    assert_state_equal(loaded["repeats"][0]["state_dict"], halved)
+    assert_state_equal(loaded["state_dict"], trained["classifier"]["state_dict"])
 
 
 def test_unknown_selection_is_a_config_error(toy, tmp_path):

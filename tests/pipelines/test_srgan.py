@@ -1,9 +1,11 @@
-"""SRGAN nodes and wiring: train_srgan is the engine's run, plots, metrics, the generator file's dataset.
+"""SRGAN nodes and wiring: train_srgan is the engine's run, train_srgan_self the same recipe on self
+pairs (or a skip), plots, metrics, the generator file's dataset.
 
 The engine itself (pairs, batches, losses, training, resume) is tested in ``tests/sr``."""
 from __future__ import annotations
 
 import copy
+import math
 from collections import OrderedDict
 
 import matplotlib.pyplot as plt
@@ -15,10 +17,12 @@ from matplotlib.figure import Figure
 
 from faceless.data.datasets import TorchWeightsDataset
 from faceless.inference import load_generator
-from faceless.pipelines.srgan.nodes import plot_sr_samples, sr_metrics, train_srgan
+from faceless.pipelines.srgan.nodes import plot_sr_samples, sr_metrics, train_srgan, train_srgan_self
 from faceless.pipelines.srgan.pipeline import create_pipeline
 from faceless.sr.config import load_config
-from faceless.sr.trainer import SRTrainer
+from faceless.sr.trainer import SRTrainer, train_self_supervised
+from faceless.training.tracker import MemoryTracker
+from faceless.utils.config import to_params
 from faceless.utils.errors import ConfigError
 
 from ..conftest import assert_state_equal
@@ -38,6 +42,36 @@ def trained(data, tmp_path_factory):
     params = tiny_params(tmp_path_factory.mktemp("srgan_ckpt"))
     sr_generator, report = train_srgan(data["lr_train"], data["hr_train"], data["lr_val"], data["hr_val"],
                                        copy.deepcopy(params))
+    return {"params": params, "sr_generator": sr_generator, "report": report}
+
+
+SELF_LR_PX = 32  # self pairs 8 -> 32 px: big enough for PSNR/SSIM (11 px window + 2 x 4 px border)
+
+
+def frames_with_truth(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(32 px frames, their 128 px truth), uint8 NHWC: smooth random truth, frames by area downscale."""
+    base = torch.rand(n, 3, 4, 4, generator=torch.Generator().manual_seed(seed))
+    hr = torch.nn.functional.interpolate(base, size=(4 * SELF_LR_PX,) * 2, mode="bicubic", align_corners=False)
+    hr_u8 = (hr.clamp(0, 1) * 255).round().to(torch.uint8)
+    lr = torch.nn.functional.interpolate(hr_u8.float(), scale_factor=0.25, mode="area")
+    lr_u8 = lr.round().clamp(0, 255).to(torch.uint8)
+    return lr_u8.permute(0, 2, 3, 1).contiguous().numpy(), hr_u8.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+@pytest.fixture(scope="module")
+def self_data():
+    lr_train, hr_train = frames_with_truth(12, seed=1)
+    lr_val, hr_val = frames_with_truth(3, seed=2)
+    return {"lr_train": lr_train, "hr_train": hr_train, "lr_val": lr_val, "hr_val": hr_val}
+
+
+@pytest.fixture(scope="module")
+def trained_self(self_data, tmp_path_factory):
+    """One tiny run of train_srgan_self on a source with truth."""
+    params = tiny_params(tmp_path_factory.mktemp("srgan_self_ckpt"))
+    d = self_data
+    sr_generator, report = train_srgan_self(d["lr_train"], d["hr_train"], d["lr_val"], d["hr_val"],
+                                            copy.deepcopy(params))
     return {"params": params, "sr_generator": sr_generator, "report": report}
 
 
@@ -69,10 +103,112 @@ def test_train_srgan_with_a_bad_parameter_fails_before_any_work(data, tmp_path):
 
 def test_pipeline_is_the_srgan_namespace_with_the_dataset_names_users_type():
     pipeline = create_pipeline()
-    assert {n.name for n in pipeline.nodes} == {"srgan.train_srgan", "srgan.plot_sr_samples", "srgan.sr_metrics"}
+    assert {n.name for n in pipeline.nodes} == {"srgan.train_srgan", "srgan.train_srgan_self", "srgan.plot_sr_samples",
+                                                "srgan.sr_metrics"}
     assert pipeline.inputs() == {"lr_train", "hr_train", "lr_val", "hr_val", "params:srgan"}
-    assert pipeline.all_outputs() == {"sr_generator", "sr_report", "sr_samples", "sr_final_metrics"}
+    assert pipeline.all_outputs() == {"sr_generator", "sr_report", "sr_samples", "sr_final_metrics",
+                                      "sr_generator_self", "sr_report_self"}
     assert {n.namespace for n in pipeline.nodes} == {"srgan"}
+
+
+# ----------------------------------------------------------------------------------------------
+# train_srgan_self: the real-world path (self pairs) next to the truth-trained generator
+# ----------------------------------------------------------------------------------------------
+def test_srgan_self_trains_on_self_pairs_with_the_same_settings_otherwise(trained_self, trained):
+    report = trained_self["report"]
+    assert report["pairs"] == "self" and report["params"]["pairs"] == "self"
+    assert trained["report"]["pairs"] == "truth"
+    # self pairs: the 32 px training frames downscaled 4x -> the frames
+    assert report["lr_size"] == [SELF_LR_PX // 4] * 2 and report["hr_size"] == [SELF_LR_PX] * 2
+    assert report["train_pairs"] == 12 and report["val_pairs"] == 3
+    assert report["steps"] == {"pretrain": 6, "gan": 4, "run_now": 10, "resumed_from": 0}
+    given = to_params(load_config(trained_self["params"]))
+    assert {k for k in report["params"] if report["params"][k] != given[k]} == {"pairs"}
+    assert trained_self["sr_generator"]["config"] == trained["sr_generator"]["config"]
+
+
+def test_srgan_self_is_the_srgan_run_on_the_same_frames_without_truth(trained_self, self_data, tmp_path):
+    """Exactly what the srgan node trains on a source without truth (its own checkpoints aside)."""
+    params = {**trained_self["params"], "checkpoint_dir": str(tmp_path)}
+    d = self_data
+    without_truth, report = train_srgan(d["lr_train"], EMPTY_HR, d["lr_val"], EMPTY_HR, params)
+    assert report["pairs"] == "self"
+    assert_state_equal(trained_self["sr_generator"]["state_dict"], without_truth["state_dict"])
+    assert trained_self["report"]["val"] == report["val"]
+
+
+def test_srgan_self_is_also_measured_on_the_truth_it_is_used_for(trained_self, self_data):
+    """val is on self pairs (all a source without truth has); val_truth: 32 px frames -> their 128 px truth."""
+    truth = trained_self["report"]["val_truth"]
+    assert set(truth) == set(trained_self["report"]["val"])
+    assert all(math.isfinite(v) for v in truth.values())
+    assert truth != trained_self["report"]["val"]
+    # The bicubic baseline on the truth pairs is the truth-trained run's own baseline.
+    d = self_data
+    assert truth["val_psnr_bicubic"] == pytest.approx(
+        SRTrainer.from_arrays(load_config(trained_self["params"]), d["lr_train"], d["hr_train"],
+                              d["lr_val"], d["hr_val"]).evaluate()["val_psnr_bicubic"], abs=1e-4)
+
+
+def test_srgan_self_reports_under_its_own_metric_names(self_data, tmp_path):
+    tracker = MemoryTracker()
+    d = self_data
+    train_self_supervised(load_config(tiny_params(tmp_path)), d["lr_train"], d["lr_val"], d["hr_val"], tracker)
+    assert tracker.history and all(name.startswith("srgan_self.") for name in tracker.history)
+    assert "srgan_self.val_psnr" in tracker.history and "srgan_self.truth.val_psnr" in tracker.history
+
+
+@pytest.mark.parametrize(("frames", "hr", "overrides", "says"), [
+    ("32px", "none", {}, "the source has no high-resolution truth, so srgan is already trained on self pairs"),
+    ("32px", "truth", {"pairs": "self"}, "srgan.pairs=self: srgan is already trained on self pairs"),
+    ("32px", "truth", {"self_variant": False}, "srgan.self_variant is false"),
+    ("8px", "truth", {}, "the 8 px frames are too small for self pairs: PSNR/SSIM need at least 19 px "
+                         "(11 px SSIM window + 2 x srgan.eval_border)"),
+])
+def test_srgan_self_is_skipped_with_a_reason_where_it_would_be_srgan_again_or_cannot_be_measured(
+        data, self_data, tmp_path, frames, hr, overrides, says):
+    d = self_data if frames == "32px" else data
+    params = tiny_params(tmp_path / "ckpt", **overrides)
+    hr_train, hr_val = (d["hr_train"], d["hr_val"]) if hr == "truth" else (EMPTY_HR, EMPTY_HR)
+    generator, report = train_srgan_self(d["lr_train"], hr_train, d["lr_val"], hr_val, params)
+    assert generator == {"skipped": says}
+    assert report == {"variant": "srgan_self", "skipped": says}
+    assert not (tmp_path / "ckpt").exists()  # no training, no checkpoint
+
+
+def test_frames_too_small_to_measure_are_a_config_error_before_any_training(data, tmp_path):
+    """srgan on self pairs of 8 px frames (2 -> 8 px): PSNR/SSIM could not measure them."""
+    with pytest.raises(ConfigError, match=r"srgan\.eval_border=4: the self pairs' \(8, 8\) px validation frames "
+                                          r"are too small for PSNR/SSIM \(need 19 px"):
+        train_srgan(data["lr_train"], EMPTY_HR, data["lr_val"], EMPTY_HR, tiny_params(tmp_path / "ckpt"))
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_srgan_self_checks_its_parameters_even_when_skipped(data, tmp_path):
+    with pytest.raises(ConfigError, match=r"srgan\.self_variant"):
+        train_srgan_self(data["lr_train"], EMPTY_HR, data["lr_val"], EMPTY_HR,
+                         tiny_params(tmp_path, self_variant="yes"))
+
+
+def test_the_two_trainings_keep_their_checkpoints_apart(self_data, tmp_path):
+    """One checkpoint_dir in params: srgan's in it, srgan_self's in its self/ folder; each rerun
+    resumes from its own finished checkpoint (neither overwrote the other's)."""
+    params = tiny_params(tmp_path)
+    d = self_data
+    frames = (d["lr_train"], d["hr_train"], d["lr_val"], d["hr_val"])
+    first, _ = train_srgan(*frames, copy.deepcopy(params))
+    first_self, _ = train_srgan_self(*frames, copy.deepcopy(params))
+    truth_ckpt, self_ckpt = tmp_path / "last.pt", tmp_path / "self" / "last.pt"
+    assert truth_ckpt.is_file() and self_ckpt.is_file()
+    fingerprints = [torch.load(path, weights_only=True)["fingerprint"] for path in (truth_ckpt, self_ckpt)]
+    assert fingerprints[0] != fingerprints[1]
+
+    again, report = train_srgan(*frames, copy.deepcopy(params))
+    again_self, report_self = train_srgan_self(*frames, copy.deepcopy(params))
+    assert report["steps"]["run_now"] == 0 and report["steps"]["resumed_from"] == 10
+    assert report_self["steps"]["run_now"] == 0 and report_self["steps"]["resumed_from"] == 10
+    assert_state_equal(again["state_dict"], first["state_dict"])
+    assert_state_equal(again_self["state_dict"], first_self["state_dict"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The upscaling stage: its nodes (the work happens there, through the cache), publishing their
-output by a hard link, and the registered pipeline run on a tiny catalog."""
+output by a hard link, the clean64 frames and srgan_self's skip, and the registered pipeline run on
+a tiny catalog."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,7 @@ from faceless import inference
 from faceless.data.datasets import NpyArrayDataset
 from faceless.models.generator import SRResNet
 from faceless.pipeline_registry import register_pipelines
-from faceless.pipelines.upscaling.nodes import upscale_bicubic, upscale_with_generator
+from faceless.pipelines.upscaling.nodes import make_clean64, upscale_bicubic, upscale_with_generator
 from faceless.utils.errors import ConfigError
 
 from ..conftest import base_params, bicubic_reference, generator_reference, logger_messages
@@ -23,7 +24,11 @@ LOGGER = "faceless.inference"
 SIDES = ("train", "val", "test")
 SIDE, FACTOR = 8, 4
 COUNTS = {"train": 7, "val": 3, "test": 2}
-OUTPUTS = {f"{kind}_{side}" for kind in ("sr", "bicubic") for side in SIDES}
+#: What goes through the upscaling cache (clean64 is a plain downscale: no cache).
+CACHED = {f"{kind}_{side}" for kind in ("sr", "sr_self", "bicubic") for side in SIDES}
+OUTPUTS = CACHED | {f"clean64_{side}" for side in SIDES}
+SKIPPED = {"skipped": "srgan.self_variant is false"}
+EMPTY = np.zeros((0, 0, 0, 3), dtype=np.uint8)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -50,8 +55,8 @@ def frames(n: int, seed: int = 0, side: int = SIDE) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
 
 
-def generator_file(scale: int = FACTOR) -> dict:
-    torch.manual_seed(0)
+def generator_file(scale: int = FACTOR, seed: int = 0) -> dict:
+    torch.manual_seed(seed)
     model = SRResNet(channels=8, blocks=1, scale=scale, bicubic_skip=True)
     with torch.no_grad():
         torch.nn.init.normal_(model.tail.weight, std=0.02)
@@ -145,6 +150,39 @@ def test_bad_input_is_a_config_error(tmp_path, bad, node):
             upscale_bicubic(bad, params(tmp_path), name="bicubic_val")
 
 
+def test_a_skipped_generator_gives_no_frames_and_computes_nothing(tmp_path):
+    out = upscale_with_generator(frames(3), SKIPPED, params(tmp_path / "cache"), name="sr_self_train")
+    assert out.shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3) and out.dtype == np.uint8
+    assert not (tmp_path / "cache").exists()
+
+
+def area_reference(hr: np.ndarray, factor: int) -> np.ndarray:
+    """Independently: the exact mean of each factor x factor block, rounded half to even."""
+    n, h, w, c = hr.shape
+    blocks = hr.astype(np.float64).reshape(n, h // factor, factor, w // factor, factor, c)
+    return np.round(blocks.mean(axis=(2, 4))).astype(np.uint8)
+
+
+def test_clean64_is_the_truth_area_downscaled_by_the_factor(tmp_path):
+    hr = frames(4, seed=3, side=SIDE * FACTOR)
+    out = make_clean64(hr, params(tmp_path / "cache"), name="clean64_train")
+    assert out.shape == (4, SIDE, SIDE, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, area_reference(hr, FACTOR))
+    half = make_clean64(hr, params(tmp_path / "cache", factor=2), name="clean64_train")
+    np.testing.assert_array_equal(half, area_reference(hr, 2))
+    assert not (tmp_path / "cache").exists()  # nothing cached: a downscale is cheap
+
+
+def test_clean64_without_truth_is_empty(tmp_path):
+    out = make_clean64(EMPTY, params(tmp_path), name="clean64_train")
+    assert out.shape == (0, 0, 0, 3) and out.dtype == np.uint8
+
+
+def test_clean64_checks_its_parameters():
+    with pytest.raises(ConfigError, match=r"missing parameter upscaling\."):
+        make_clean64(frames(1, side=SIDE * FACTOR), {}, name="clean64_train")
+
+
 # the node's output, published by the catalog's dataset ---------------------------------------
 def test_the_published_output_is_a_hard_link_of_the_cache_file(tmp_path, cache_log):
     lr = frames(5)
@@ -187,39 +225,48 @@ def test_a_miss_after_publishing_leaves_the_published_file_whole(tmp_path):
 # the registered pipeline ---------------------------------------------------------------------
 def test_registered_pipeline_wiring():
     upscaling = register_pipelines()["upscaling"]
-    assert upscaling.inputs() == {"lr_train", "lr_val", "lr_test", "sr_generator", "params:upscaling"}
+    assert upscaling.inputs() == {"lr_train", "lr_val", "lr_test", "hr_train", "hr_val", "hr_test", "sr_generator",
+                                  "sr_generator_self", "params:upscaling"}
     assert upscaling.outputs() == OUTPUTS
-    assert {node.name for node in upscaling.nodes} == {f"upscaling.upscale_{name}" for name in OUTPUTS}
+    assert {node.name for node in upscaling.nodes} == (
+        {f"upscaling.upscale_{name}" for name in CACHED} | {f"upscaling.make_clean64_{side}" for side in SIDES})
     assert {node.namespace for node in upscaling.nodes} == {"upscaling"}
     assert upscaling.nodes[0].inputs  # partials keep a usable signature
+    by_name = {node.name: node for node in upscaling.nodes}
+    assert by_name["upscaling.upscale_sr_self_val"].inputs == ["lr_val", "sr_generator_self", "params:upscaling"]
+    assert by_name["upscaling.make_clean64_test"].inputs == ["hr_test", "params:upscaling"]
 
 
-def make_catalog(folder: Path, cache_dir: Path, lr: dict[str, np.ndarray], generator: dict) -> DataCatalog:
-    """sr_* / bicubic_* as conf/base/catalog.yml declares them: NpyArrayDataset files."""
+def make_catalog(folder: Path, cache_dir: Path, lr: dict[str, np.ndarray], generator: dict,
+                 hr: dict[str, np.ndarray], generator_self: dict) -> DataCatalog:
+    """sr_* / sr_self_* / bicubic_* / clean64_* as conf/base/catalog.yml declares them: NpyArrayDataset files."""
     catalog = DataCatalog()
     for side in SIDES:
         catalog[f"lr_{side}"] = lr[side]
-        for kind in ("sr", "bicubic"):
+        catalog[f"hr_{side}"] = hr[side]
+        for kind in ("sr", "sr_self", "bicubic", "clean64"):
             catalog[f"{kind}_{side}"] = NpyArrayDataset(filepath=str(folder / f"{kind}_{side}.npy"))
     catalog["sr_generator"] = generator
+    catalog["sr_generator_self"] = generator_self
     catalog["params:upscaling"] = params(cache_dir)
     return catalog
 
 
-def test_pipeline_slice_writes_all_six_outputs(tmp_path, cache_log):
+def test_pipeline_slice_writes_all_twelve_outputs(tmp_path, cache_log):
     lr = {side: frames(COUNTS[side], seed=i) for i, side in enumerate(SIDES)}
-    generator = generator_file()
+    hr = {side: frames(COUNTS[side], seed=10 + i, side=SIDE * FACTOR) for i, side in enumerate(SIDES)}
+    generator, generator_self = generator_file(), generator_file(seed=1)
     folder, cache_dir = tmp_path / "07_model_output", tmp_path / "07_model_output" / "upscale_cache"
     upscaling = register_pipelines()["upscaling"]
 
-    catalog = make_catalog(folder, cache_dir, lr, generator)
+    catalog = make_catalog(folder, cache_dir, lr, generator, hr, generator_self)
     free = SequentialRunner().run(upscaling, catalog)
 
     # kedro 1.x hands back the pipeline's outputs as datasets
     assert set(free) == OUTPUTS
     assert all(free[name] is catalog[name] for name in free)
     for side in SIDES:
-        for kind in ("sr", "bicubic"):
+        for kind in ("sr", "sr_self", "bicubic"):
             name = f"{kind}_{side}"
             dataset = catalog[name]
             assert dataset.exists()
@@ -229,18 +276,39 @@ def test_pipeline_slice_writes_all_six_outputs(tmp_path, cache_log):
             assert (folder / f"{name}.npy").stat().st_ino == (cache_dir / f"{name}.npy").stat().st_ino
         assert np.array_equal(catalog[f"bicubic_{side}"].load(), bicubic_reference(lr[side]))
         assert np.array_equal(catalog[f"sr_{side}"].load(), generator_reference(lr[side], generator))
+        # srgan_self's frames: its own generator, its own cache entry
+        assert np.array_equal(catalog[f"sr_self_{side}"].load(), generator_reference(lr[side], generator_self))
+        assert not np.array_equal(catalog[f"sr_self_{side}"].load(), catalog[f"sr_{side}"].load())
+        assert np.array_equal(catalog[f"clean64_{side}"].load(), area_reference(hr[side], FACTOR))
     assert sorted(path.name for path in folder.iterdir() if path.is_file()) == sorted(
         f"{name}.npy" for name in OUTPUTS)  # no temporary files left
     assert sorted(path.name for path in cache_dir.iterdir() if not path.name.endswith(".meta.json")) == sorted(
-        f"{name}.npy" for name in OUTPUTS)  # no partial files left
+        f"{name}.npy" for name in CACHED)  # no partial files left
     misses = [m for m in messages(cache_log) if "cache miss" in m]
-    assert {m.split(":")[0] for m in misses} == OUTPUTS
+    assert {m.split(":")[0] for m in misses} == CACHED
 
     # A second run on a fresh catalog over the same files computes nothing.
     cache_log.clear()
-    files = {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")}
-    SequentialRunner().run(upscaling, make_catalog(folder, cache_dir, lr, generator))
+    cached_files = {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")
+                    if path.stem in CACHED}
+    SequentialRunner().run(upscaling, make_catalog(folder, cache_dir, lr, generator, hr, generator_self))
     hits = [m for m in messages(cache_log) if "cache hit" in m]
-    assert {m.split(":")[0] for m in hits} == OUTPUTS and len(hits) == 6
+    assert {m.split(":")[0] for m in hits} == CACHED and len(hits) == 9
     assert not any("cache miss" in m for m in messages(cache_log))
-    assert {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")} == files
+    assert {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")
+            if path.stem in CACHED} == cached_files
+
+
+def test_pipeline_slice_without_truth_passes_the_skips_on(tmp_path):
+    """A source without truth: srgan_self was skipped and there is no hr; their outputs are empty
+    files (the classifier stage reports each as skipped with its reason), the rest as always."""
+    lr = {side: frames(COUNTS[side], seed=i) for i, side in enumerate(SIDES)}
+    folder = tmp_path / "07_model_output"
+    catalog = make_catalog(folder, folder / "upscale_cache", lr, generator_file(), {side: EMPTY for side in SIDES},
+                           SKIPPED)
+    SequentialRunner().run(register_pipelines()["upscaling"], catalog)
+    for side in SIDES:
+        assert catalog[f"sr_self_{side}"].load().shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
+        assert catalog[f"clean64_{side}"].load().shape == (0, 0, 0, 3)
+        assert catalog[f"sr_{side}"].load().shape == (COUNTS[side], SIDE * FACTOR, SIDE * FACTOR, 3)
+    assert not (folder / "upscale_cache" / "sr_self_train.npy").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from faceless.recognition.config import ClassifierConfig, EvaluationConfig
+from faceless.recognition.variants import VARIANTS
 from faceless.utils.config import from_params, to_params
 from faceless.utils.errors import ConfigError
 
@@ -59,3 +60,35 @@ def test_bad_values_are_one_line_naming_the_parameter(key, value, name):
 def test_evaluation_batch_size_must_be_positive():
     with pytest.raises(ConfigError, match=r"evaluation\.batch_size"):
         from_params(EvaluationConfig, base_params("evaluation", batch_size=0), "evaluation")
+
+
+@pytest.mark.parametrize("seeds", [[], [0, 0], [0, 3]])
+def test_seeds_must_be_a_list_of_well_separated_seeds(seeds):
+    with pytest.raises(ConfigError, match=r"classifier\.seeds .*at least 4 apart"):
+        classifier_config(seeds=seeds)
+    assert classifier_config(seeds=[0, 10, 4]).seeds == [0, 10, 4]
+
+
+def test_conf_base_evaluation_statistics():
+    cfg = from_params(EvaluationConfig, base_params("evaluation"), "evaluation")
+    assert (cfg.bootstrap.samples, cfg.bootstrap.confidence, cfg.bootstrap.seed) == (2000, 0.95, 0)
+    assert cfg.permutations == 10000 and cfg.flip_tta is False
+    # every variant against lr, and srgan against bicubic
+    assert [pair for pair in cfg.comparisons if pair[1] == "lr"] == [[v, "lr"] for v in VARIANTS if v != "lr"]
+    assert ["srgan", "bicubic"] in cfg.comparisons
+
+
+@pytest.mark.parametrize("key, value, name", [
+    ("bootstrap__samples", 0, r"evaluation\.bootstrap\.samples"),
+    ("bootstrap__confidence", 95, r"evaluation\.bootstrap\.confidence"),
+    ("bootstrap__seed", "x", r"evaluation\.bootstrap\.seed"),
+    ("permutations", 0, r"evaluation\.permutations"),
+    ("flip_tta", "yes", r"evaluation\.flip_tta"),
+    ("comparisons", [["srgan", "lr"], ["srgan", "sr"]], r"evaluation\.comparisons\[1\]"),
+    ("comparisons", [["srgan", "srgan"]], r"evaluation\.comparisons\[0\]"),
+    ("comparisons", [["srgan", "lr", "bicubic"]], r"evaluation\.comparisons\[0\]"),
+])
+def test_bad_evaluation_values_are_one_line_naming_the_parameter(key, value, name):
+    with pytest.raises(ConfigError, match=name) as err:
+        from_params(EvaluationConfig, base_params("evaluation", **{key: value}), "evaluation")
+    assert "\n" not in str(err.value)

@@ -13,10 +13,14 @@ from faceless.inference import sequence_ids, top_k_lists
 from faceless.recognition.metrics import (
     CHALLENGE_TOP_K,
     accuracy_summary,
+    challenge_points,
     challenge_score,
     classification_metrics,
+    classifier_seeds,
     recognition_report,
     sequence_scores,
+    truth_ranks,
+    unit_keys,
 )
 
 
@@ -134,6 +138,35 @@ def test_challenge_score_with_fewer_than_five_classes():
 
 def test_challenge_score_of_nothing_is_nan():
     assert math.isnan(challenge_score(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)))
+
+
+def test_truth_ranks_and_their_points_per_row():
+    scores = torch.tensor([[0.1, 0.5, 0.2, 0.9, 0.0, 0.3],   # order 3, 1, 5, 2, 0, 4
+                           [0.9, 0.0, 0.1, 0.2, 0.3, 0.5]])  # order 0, 5, 4, 3, 2, 1
+    ranks = truth_ranks(scores, torch.tensor([5, 1]))
+    assert ranks.tolist() == [2, 5]
+    assert challenge_points(ranks).tolist() == [80.0, 0.0]
+    assert challenge_points(torch.arange(7)).tolist() == [100.0, 90.0, 80.0, 70.0, 60.0, 0.0, 0.0]
+
+
+# ----------------------------------------------------------------------------------------------
+# unit_keys, classifier_seeds
+# ----------------------------------------------------------------------------------------------
+def test_unit_keys_name_sequences_and_videos_by_person():
+    index = pd.DataFrame({"person": [1, 2, 1, 1, 2], "video": [0, 0, 0, 1, 0], "sequence": [0, 0, 0, 0, 1]})
+    seq_ids, sequences, videos, frame_videos = unit_keys(index)
+    assert seq_ids.tolist() == [0, 1, 0, 2, 3]
+    assert sequences == ["1/0/0", "2/0/0", "1/1/0", "2/0/1"]
+    assert videos == ["1/0", "2/0", "1/1", "2/0"]  # video 0 of person 1 is not video 0 of person 2
+    assert frame_videos == ["1/0", "2/0", "1/0", "1/1", "2/0"]
+
+
+def test_classifier_seeds_first_the_single_run_then_the_repeats():
+    first, second = {"w": torch.zeros(1)}, {"w": torch.ones(1)}
+    saved = {"config": {}, "state_dict": first, "seed": 0, "repeats": [{"seed": 10, "state_dict": second}]}
+    assert classifier_seeds(saved) == [(0, first), (10, second)]
+    # a file from before repeats: one run, its seed not recorded
+    assert classifier_seeds({"config": {}, "state_dict": first}) == [(None, first)]
 
 
 # ----------------------------------------------------------------------------------------------

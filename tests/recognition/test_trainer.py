@@ -25,7 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def make_trainer(toy: dict, params: dict, variant: str = "lr") -> ClassifierTrainer:
     cfg = from_params(ClassifierConfig, copy.deepcopy(params), "classifier")
-    return ClassifierTrainer(cfg, variant, toy["train_x"], toy["train_index"], toy["val_x"], toy["val_index"])
+    return ClassifierTrainer(cfg, variant, toy["train_x"], toy["train_index"], toy["val_x"], toy["val_index"],
+                             seed=cfg.seeds[0])
 
 
 def train(toy: dict, params: dict, tracker=None) -> tuple[dict, dict]:
@@ -36,7 +37,7 @@ def val_summary(saved: dict, toy: dict) -> dict[str, float]:
     """What the saved weights score on the validation side, measured afresh."""
     labels = torch.tensor(toy["val_index"]["label"].to_numpy())
     log_probs = frame_log_probs(load_classifier(saved), to_nchw_uint8(toy["val_x"]), saved["normalisation"],
-                                torch.device("cpu"), None, 128)
+                                torch.device("cpu"), None, 128, flip_tta=False)
     return accuracy_summary(log_probs, labels, toy["val_index"])
 
 

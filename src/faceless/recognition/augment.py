@@ -1,5 +1,6 @@
 """Per-sample augmentation of a batch: flip, scale/translate, and colour (gain, tint, contrast,
-saturation), the ranges from ``classifier.augment`` times ``classifier.augment_strength``.
+saturation), the ranges from ``classifier.augment`` times ``classifier.augment_strength``; and the
+JPEG control (:func:`jpeg_reencode`, ``classifier.jpeg_augment``), on the uint8 frames before them.
 
 Ours, vectorised over the batch, rather than torchvision.transforms.v2: those draw one set of
 random parameters per call, so per-sample randomness would need a Python loop per image
@@ -7,10 +8,14 @@ random parameters per call, so per-sample randomness would need a Python loop pe
 """
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from faceless.recognition.config import AugmentConfig
+from faceless.recognition.config import AugmentConfig, JpegAugmentConfig
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, ranges: AugmentConfig, strength: float) -> torch.Tensor:
@@ -43,3 +48,34 @@ def augment(x: torch.Tensor, gen: torch.Generator, ranges: AugmentConfig, streng
     grey = x.mean(1, keepdim=True)
     x = (x - grey) * saturation + grey
     return (x * gain * tint).clamp(0, 1)
+
+
+def jpeg_reencode(x_u8: torch.Tensor, gen: torch.Generator, config: JpegAugmentConfig) -> torch.Tensor:
+    """``x_u8`` uint8 NCHW -> the same frames, each re-encoded as a JPEG (PIL, in memory, its default
+    4:2:0 chroma subsampling) with ``config.probability`` at a quality drawn uniformly from
+    ``config.quality`` (both ends included). The draws come from ``gen`` (on the CPU), one choice and
+    one quality per frame whether or not it is chosen, so a step's result is the same whenever it
+    runs. Probability 0 returns ``x_u8`` itself and draws nothing."""
+    n = len(x_u8)
+    if config.probability <= 0 or n == 0:
+        return x_u8
+    chosen = torch.rand(n, generator=gen) < config.probability
+    low, high = config.quality
+    qualities = torch.randint(low, high + 1, (n,), generator=gen)
+    rows = chosen.nonzero().flatten()
+    if len(rows) == 0:
+        return x_u8
+    frames = x_u8[rows.to(x_u8.device)].permute(0, 2, 3, 1).cpu().numpy()
+    decoded = np.stack([_jpeg_round_trip(frame, int(qualities[row])) for frame, row in zip(frames, rows.tolist())])
+    out = x_u8.clone()
+    out[rows.to(x_u8.device)] = torch.from_numpy(decoded).permute(0, 3, 1, 2).to(x_u8.device)
+    return out
+
+
+def _jpeg_round_trip(frame: np.ndarray, quality: int) -> np.ndarray:
+    """One uint8 (H, W, 3) frame encoded as JPEG at ``quality`` and decoded again."""
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        return np.asarray(image.convert("RGB"))

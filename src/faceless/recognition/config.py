@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from faceless.models import BACKBONES
-from faceless.recognition.variants import Variant
+from faceless.recognition.variants import VARIANTS, Variant
 from faceless.utils.errors import ConfigError
+
+#: Random streams one classifier run draws from, seeded seed, seed + 1, ...: repeats keep this far apart.
+SEED_STREAMS = 4
 
 Device = Literal["auto", "cuda", "mps", "cpu"]
 Precision = Literal["auto", "bf16", "fp32"]
@@ -46,6 +49,23 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class JpegAugmentConfig:
+    """The JPEG control: per training sample, with ``probability``, the frame is re-encoded as a
+    JPEG at a quality drawn uniformly from ``quality`` [low, high] (PIL's scale), so no variant can
+    lean on each video's compression fingerprint. ``probability`` 0 leaves every frame as it is."""
+
+    probability: float
+    quality: list[int]
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.probability <= 1:
+            raise ConfigError(f"classifier.jpeg_augment.probability must be in [0, 1], got {self.probability}")
+        if len(self.quality) != 2 or not 1 <= self.quality[0] <= self.quality[1] <= 100:
+            raise ConfigError("classifier.jpeg_augment.quality must be [low, high] with 1 <= low <= high <= 100, "
+                              f"got {self.quality!r}")
+
+
+@dataclass(frozen=True)
 class NormalisationConfig:
     """Pixel statistics that centre the inputs, fixed so every variant is treated alike; saved in
     the classifier file, and read back from it by evaluation and predict."""
@@ -67,9 +87,10 @@ class ClassifierConfig:
     selection: Literal["last", "best_val"]
     augment_strength: float
     augment: AugmentConfig
+    jpeg_augment: JpegAugmentConfig
     normalisation: NormalisationConfig
     val_batch_size: int
-    seed: int
+    seeds: list[int]         # one training per seed, same recipe; the first is the one predict uses
     device: Device
     precision: Precision
     compile: bool
@@ -87,6 +108,21 @@ class ClassifierConfig:
                               f"got {self.checkpoint_every_epochs}")
         if self.normalisation.std <= 0:
             raise ConfigError(f"classifier.normalisation.std must be positive, got {self.normalisation.std}")
+        # A run draws from the streams seed .. seed + 3 (batch order, augmentation, dropout, JPEG):
+        # repeats closer than that would share streams.
+        spaced = all(abs(a - b) >= SEED_STREAMS for i, a in enumerate(self.seeds) for b in self.seeds[:i])
+        if not self.seeds or not spaced:
+            raise ConfigError(f"classifier.seeds must be a non-empty list of seeds at least {SEED_STREAMS} apart "
+                              f"(e.g. [0, 10, 20]), got {self.seeds}")
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """The cluster bootstrap over test videos behind every interval."""
+
+    samples: int
+    confidence: float
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -94,7 +130,23 @@ class EvaluationConfig:
     device: Device
     precision: Precision
     batch_size: int
+    flip_tta: bool                   # score each frame as the mean log-probability of it and its mirror
+    bootstrap: BootstrapConfig
+    permutations: int                # random sign patterns of the paired test beyond its exact range
+    comparisons: list[list[str]]     # [variant, baseline] pairs whose paired difference is reported
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"evaluation.batch_size must be at least 1, got {self.batch_size}")
+        if self.bootstrap.samples < 1:
+            raise ConfigError(f"evaluation.bootstrap.samples must be at least 1, got {self.bootstrap.samples}")
+        if not 0 < self.bootstrap.confidence < 1:
+            raise ConfigError("evaluation.bootstrap.confidence must be between 0 and 1 (0.95: a 95 % interval), "
+                              f"got {self.bootstrap.confidence}")
+        if self.permutations < 1:
+            raise ConfigError(f"evaluation.permutations must be at least 1, got {self.permutations}")
+        for i, pair in enumerate(self.comparisons):
+            unknown = [name for name in pair if name not in VARIANTS]
+            if len(pair) != 2 or unknown or pair[0] == pair[1]:
+                raise ConfigError(f"evaluation.comparisons[{i}] must be [variant, baseline], two different "
+                                  f"variants of {' | '.join(VARIANTS)}; got {pair}")

@@ -5,7 +5,10 @@ The challenge names the person of each test *sequence* with a top-5 list, best f
 pooled per sequence by :func:`faceless.inference.pool_sequences` (mean log-probability), the same
 pooling predict uses.
 
-Standard metrics come from torchmetrics; the score is ours.
+Standard metrics come from torchmetrics; the score is ours. :func:`evaluate_classifier` also keeps
+every test unit's outcome (per sequence: its rank of the truth, hits and points; per frame: hits)
+with its video, averaged over the classifier's seeds, for the intervals and paired tests of
+:mod:`faceless.recognition.stats`.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from torchmetrics.functional.classification import (
 from faceless.data.people import person_names
 from faceless.inference import (
     frame_log_probs,
+    load_classifier,
     pool_sequences,
     sequence_ids,
     sequence_labels,
@@ -38,15 +42,29 @@ logger = logging.getLogger(__name__)
 CHALLENGE_TOP_K = 5
 
 
+#: The per-seed numbers a variant's evaluation lists (``per_seed``), and the table averages over seeds.
+SEED_METRICS = ("frame_top1", "frame_top5", "sequence_top1", "sequence_top5", "challenge_score",
+                "frame_macro_f1", "sequence_macro_f1")
+
+
+def truth_ranks(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The 0-based rank of each row's true class in that row's ranking, best first (ties ordered as
+    :func:`~faceless.inference.top_k_lists` orders them)."""
+    order = top_k_lists(scores, scores.shape[1])
+    return (order == labels.long().unsqueeze(1)).float().argmax(1)
+
+
+def challenge_points(ranks: torch.Tensor) -> torch.Tensor:
+    """100 - 10 * rank within the top-5, else 0 (float per row)."""
+    ranks = ranks.float()
+    return torch.where(ranks < CHALLENGE_TOP_K, 100.0 - 10.0 * ranks, torch.zeros_like(ranks))
+
+
 def challenge_score(scores: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean of 100 - 10 * rank of the true class within the top-5 (0 when not in it)."""
     if len(labels) == 0:
         return float("nan")
-    top5 = top_k_lists(scores, CHALLENGE_TOP_K)
-    hits = top5 == labels.unsqueeze(1)
-    rank = torch.where(hits.any(1), hits.float().argmax(1), torch.full_like(labels, -1))
-    points = torch.where(rank >= 0, 100.0 - 10.0 * rank.float(), torch.zeros_like(rank, dtype=torch.float))
-    return float(points.mean())
+    return float(challenge_points(truth_ranks(scores, labels)).mean())
 
 
 def sequence_scores(log_probs: torch.Tensor, labels: torch.Tensor, index: pd.DataFrame
@@ -93,23 +111,82 @@ def recognition_report(log_probs: torch.Tensor, labels: torch.Tensor, index: pd.
     return {"frame": frame, "sequence": sequence}
 
 
-def evaluate_classifier(model: torch.nn.Module, normalisation: dict[str, float], test_x: np.ndarray,
-                        test_index: pd.DataFrame, variant: str, device: torch.device, dtype: torch.dtype | None,
-                        batch: int) -> dict[str, Any]:
-    """Test-side metrics of one variant's classifier: frame and sequence metrics, per-person
-    accuracy, and who each label is."""
+def classifier_seeds(classifier: dict[str, Any]) -> list[tuple[int | None, dict[str, torch.Tensor]]]:
+    """(seed, weights) per training seed of a saved classifier: the first seed's under the keys of a
+    single run, the others under ``repeats`` (:func:`faceless.recognition.trainer.train_seeds`).
+    A file from before repeats has one, of an unrecorded seed (None)."""
+    first = (classifier.get("seed"), classifier["state_dict"])
+    return [first] + [(repeat["seed"], repeat["state_dict"]) for repeat in classifier.get("repeats", [])]
+
+
+def unit_keys(index: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """Each frame's sequence id, and the key of each sequence, of its video (``person/video``:
+    video numbers repeat across people) and of each frame's video."""
+    seq_ids = sequence_ids(index)
+    keys = index[["person", "video", "sequence"]].astype(str)
+    frame_videos = (keys["person"] + "/" + keys["video"]).tolist()
+    frame_sequences = (keys["person"] + "/" + keys["video"] + "/" + keys["sequence"]).tolist()
+    _, first = np.unique(seq_ids, return_index=True)
+    return seq_ids, [frame_sequences[i] for i in first], [frame_videos[i] for i in first], frame_videos
+
+
+def _outcomes(log_probs: torch.Tensor, labels: torch.Tensor, seq_ids: np.ndarray) -> dict[str, torch.Tensor]:
+    """One seed's per-unit outcomes: the truth's rank, hits and points per sequence; hits per frame."""
+    seq_scores, _ = pool_sequences(log_probs, seq_ids)
+    seq_rank = truth_ranks(seq_scores, sequence_labels(seq_ids, labels)).float()
+    frame_rank = truth_ranks(log_probs, labels)
+    return {"rank": seq_rank, "top1": (seq_rank == 0).float(), "top5": (seq_rank < CHALLENGE_TOP_K).float(),
+            "points": challenge_points(seq_rank),
+            "frame_top1": (frame_rank == 0).float(), "frame_top5": (frame_rank < CHALLENGE_TOP_K).float()}
+
+
+def _seed_summary(seed: int | None, report: dict[str, Any]) -> dict[str, Any]:
+    frame, sequence = report["frame"], report["sequence"]
+    return {"seed": seed, "frame_top1": frame["top1"], "frame_top5": frame["top5"], "sequence_top1": sequence["top1"],
+            "sequence_top5": sequence["top5"], "challenge_score": sequence["challenge_score"],
+            "frame_macro_f1": frame["macro_f1"], "sequence_macro_f1": sequence["macro_f1"]}
+
+
+def evaluate_classifier(classifier: dict[str, Any], test_x: np.ndarray, test_index: pd.DataFrame, variant: str,
+                        device: torch.device, dtype: torch.dtype | None, batch: int, flip_tta: bool
+                        ) -> dict[str, Any]:
+    """Test-side metrics of one variant's saved classifier, every seed of it.
+
+    The keys of a single run (``frame``, ``sequence``, per-person accuracy, ...) are the first
+    seed's; ``per_seed`` lists each seed's headline numbers; ``sequence_outcomes`` (sequence and
+    video keys, true label, rank of the truth in the pooled scores, top-1/top-5 hit, challenge
+    points) and ``frame_outcomes`` (video key, top-1/top-5 hit) are averaged over the seeds.
+    """
     if len(test_x) != len(test_index):
         raise ValueError(f"evaluation {variant}: {len(test_x)} test frames but {len(test_index)} index rows")
     labels = torch.tensor(test_index["label"].to_numpy(), dtype=torch.long)
-    log_probs = frame_log_probs(model, to_nchw_uint8(test_x), normalisation, device, dtype, batch)
-    report = recognition_report(log_probs, labels, test_index, model.config()["num_classes"])
+    x_u8 = to_nchw_uint8(test_x)
+    seq_ids, seq_keys, seq_videos, frame_videos = unit_keys(test_index)
+    num_classes = classifier["config"]["num_classes"]
+    report: dict[str, Any] = {}
+    per_seed, outcomes = [], []
+    for seed, state_dict in classifier_seeds(classifier):
+        model = load_classifier({**classifier, "state_dict": state_dict}).to(device)
+        log_probs = frame_log_probs(model, x_u8, classifier["normalisation"], device, dtype, batch, flip_tta=flip_tta)
+        seed_report = recognition_report(log_probs, labels, test_index, num_classes)
+        report = report or seed_report
+        per_seed.append(_seed_summary(seed, seed_report))
+        outcomes.append(_outcomes(log_probs, labels, seq_ids))
+    mean = {key: torch.stack([o[key] for o in outcomes]).mean(0).tolist() for key in outcomes[0]}
     label_to_person = dict(zip(test_index["label"].astype(int), person_names(test_index)))
     recall = report["frame"]["per_class_recall"]
     report["per_person_frame_accuracy"] = {label_to_person[c]: recall[c] for c in sorted(label_to_person)}
     report.update(variant=variant, input_px=int(test_x.shape[1]),
-                  test_frames=len(test_index), test_sequences=int(sequence_ids(test_index).max() + 1),
+                  test_frames=len(test_index), test_sequences=len(seq_keys), test_videos=len(set(seq_videos)),
                   labels_present=sorted(label_to_person),
-                  label_to_person={str(k): v for k, v in label_to_person.items()})
-    logger.info("evaluation %s: sequence top-1 %.3f, frame top-1 %.3f, challenge score %.1f", variant,
-                report["sequence"]["top1"], report["frame"]["top1"], report["sequence"]["challenge_score"])
+                  label_to_person={str(k): v for k, v in label_to_person.items()},
+                  flip_tta=flip_tta, seeds=[seed for seed, _ in classifier_seeds(classifier)], per_seed=per_seed,
+                  sequence_outcomes={"sequence": seq_keys, "video": seq_videos,
+                                     "label": sequence_labels(seq_ids, labels).tolist(),
+                                     "rank": mean["rank"], "top1": mean["top1"], "top5": mean["top5"],
+                                     "points": mean["points"]},
+                  frame_outcomes={"video": frame_videos, "top1": mean["frame_top1"], "top5": mean["frame_top5"]})
+    logger.info("evaluation %s: sequence top-1 %.3f, frame top-1 %.3f, challenge score %.1f (first of %d seeds)",
+                variant, report["sequence"]["top1"], report["frame"]["top1"], report["sequence"]["challenge_score"],
+                len(per_seed))
     return report

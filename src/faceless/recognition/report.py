@@ -1,5 +1,11 @@
-"""The comparison across variants: one table (a DataFrame and markdown), a summary, the numbers
-worth tracking, and plots of confusion and training curves.
+"""The comparison across variants: one table (a DataFrame and markdown) with intervals and the
+spread over seeds, the paired differences, a summary, the numbers worth tracking, and plots of
+confusion, training curves and the differences.
+
+Every interval is a cluster bootstrap over the test videos and every paired test a sign-flip test
+over them (:mod:`faceless.recognition.stats`), on the per-unit outcomes of each variant averaged
+over its seeds; ``evaluation.bootstrap`` fixes the draws, so the same videos are redrawn for every
+variant and pair.
 
 Figures are built with matplotlib's object API, not pyplot: no global backend switch on import (a
 notebook that imports this keeps its inline plots), no open-figure registry to leak.
@@ -14,93 +20,241 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from faceless.recognition.config import EvaluationConfig
+from faceless.recognition.metrics import CHALLENGE_TOP_K, SEED_METRICS
+from faceless.recognition.stats import EXACT_MAX_CLUSTERS, Interval, bootstrap_interval, paired_comparison
+
 TABLE_COLUMNS = ["variant", "input_px", "frame_top1", "frame_top5", "sequence_top1", "sequence_top5",
                  "challenge_score", "frame_macro_f1", "sequence_macro_f1", "test_frames", "test_sequences",
                  "train_seconds", "best_epoch"]
-#: The table's columns worth tracking per evaluated variant (``<variant>.<column>``).
-TRACKED_COLUMNS = TABLE_COLUMNS[2:9]
+#: The metrics with an interval, and the evaluation outcomes (kind, column) each is the mean of.
+KEY_METRICS: dict[str, tuple[str, str]] = {
+    "frame_top1": ("frame_outcomes", "top1"), "frame_top5": ("frame_outcomes", "top5"),
+    "sequence_top1": ("sequence_outcomes", "top1"), "sequence_top5": ("sequence_outcomes", "top5"),
+    "challenge_score": ("sequence_outcomes", "points"),
+}
+#: The metrics of the paired differences.
+DIFFERENCE_METRICS = ("sequence_top1", "challenge_score")
+INTERVAL_COLUMNS = [f"{metric}_{end}" for metric in KEY_METRICS for end in ("low", "high")]
+SEED_COLUMNS = ["seeds"] + [f"{metric}_seed_{stat}" for metric in KEY_METRICS for stat in ("sd", "min", "max")]
+#: The comparison table: today's columns (means over seeds), intervals, spread over seeds, note.
+COMPARISON_COLUMNS = TABLE_COLUMNS + INTERVAL_COLUMNS + SEED_COLUMNS + ["note"]
+#: The table's columns worth tracking per evaluated variant (``<variant>.<column>``); the seed
+#: spread (``_seed_sd``) too where there are several seeds.
+TRACKED_COLUMNS = TABLE_COLUMNS[2:9] + INTERVAL_COLUMNS
+DIFFERENCE_COLUMNS = (["variant", "baseline", "sequences", "videos"]
+                      + [f"{metric}_{stat}" for metric in DIFFERENCE_METRICS
+                         for stat in ("difference", "low", "high", "p", "shown")] + ["note"])
+#: Per-unit outcomes: in each evaluation file, not repeated in the metrics summary.
+OUTCOME_KEYS = ("sequence_outcomes", "frame_outcomes")
 
 
 @dataclass
 class Comparison:
-    summary: dict[str, Any]          # per-variant evaluations, chance level, leakage audit, SR validation
-    table: pd.DataFrame              # TABLE_COLUMNS + ["note"], a row per variant
+    summary: dict[str, Any]          # per-variant evaluations, intervals, differences, chance, leakage, SR validation
+    table: pd.DataFrame              # COMPARISON_COLUMNS, a row per variant
     markdown: str
     confusion: Figure
     curves: Figure
-    tracked: dict[str, float]        # "<variant>.<column>" -> value, evaluated variants only
+    tracked: dict[str, float]        # "<variant>.<column>" and "diff.<a>_vs_<b>.<metric>[_low|_high|_p]"
+    differences: pd.DataFrame        # DIFFERENCE_COLUMNS, a row per pair of evaluation.comparisons
+    forest: Figure                   # the differences and their intervals
 
 
 def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
-            evaluations: Mapping[str, dict[str, Any]], train_reports: Mapping[str, dict[str, Any]]) -> Comparison:
+            evaluations: Mapping[str, dict[str, Any]], train_reports: Mapping[str, dict[str, Any]],
+            cfg: EvaluationConfig) -> Comparison:
     """``evaluations`` and ``train_reports`` by variant, in the order the table lists them."""
-    rows, tracked = [], {}
+    rows, tracked, intervals = [], {}, {}
     for variant, ev in evaluations.items():
         if "skipped" in ev:
             rows.append({"variant": variant, "note": f"skipped: {ev['skipped']}"})
             continue
-        row = _row(variant, ev, train_reports[variant])
+        intervals[variant] = variant_intervals(ev, cfg)
+        row = _row(variant, ev, train_reports[variant], intervals[variant])
         rows.append(row)
         tracked.update({f"{variant}.{key}": float(row[key]) for key in TRACKED_COLUMNS})
-    table = pd.DataFrame(rows)
-    for column in TABLE_COLUMNS + ["note"]:
-        if column not in table:
-            table[column] = np.nan if column != "note" else ""
-    table = table[TABLE_COLUMNS + ["note"]]
-    num_classes = _num_classes(evaluations.values())
+        if row["seeds"] > 1:
+            tracked.update({f"{variant}.{metric}_seed_sd": float(row[f"{metric}_seed_sd"]) for metric in KEY_METRICS})
+    table = _frame(rows, COMPARISON_COLUMNS)
+    differences = _frame([paired_row(a, b, evaluations, cfg) for a, b in cfg.comparisons], DIFFERENCE_COLUMNS)
+    for _, d in differences[differences["note"] == ""].iterrows():
+        name = f"diff.{d['variant']}_vs_{d['baseline']}"
+        for metric in DIFFERENCE_METRICS:
+            tracked.update({f"{name}.{metric}": float(d[f"{metric}_difference"]),
+                            f"{name}.{metric}_low": float(d[f"{metric}_low"]),
+                            f"{name}.{metric}_high": float(d[f"{metric}_high"]),
+                            f"{name}.{metric}_p": float(d[f"{metric}_p"])})
+    present = _people_present(evaluations.values())
     leakage = sampling_report.get("leakage_split", {})
-    summary = {"variants": dict(evaluations), "chance_top1": 1 / num_classes if num_classes else None,
+    summary = {"variants": {v: {k: x for k, x in ev.items() if k not in OUTCOME_KEYS} for v, ev in evaluations.items()},
+               **chance_levels(present), "people_present": present,
+               "intervals": {v: {m: vars(i) for m, i in by_metric.items()} for v, by_metric in intervals.items()},
+               "differences": differences.astype(object).where(differences.notna(), None).to_dict("records"),
+               "bootstrap": {"samples": cfg.bootstrap.samples, "confidence": cfg.bootstrap.confidence,
+                             "seed": cfg.bootstrap.seed, "unit": "test video"},
+               "permutations": cfg.permutations, "flip_tta": cfg.flip_tta,
                "leakage_split": leakage, "split_by": sampling_report.get("split_by"),
                "sr_val": sr_report.get("val", {})}
-    return Comparison(summary=summary, table=table,
-                      markdown=_markdown(table, leakage, sampling_report, sr_report, num_classes),
+    markdown = _markdown(table, differences, evaluations, cfg, leakage, sampling_report, sr_report, present)
+    return Comparison(summary=summary, table=table, markdown=markdown,
                       confusion=confusion_figure(list(evaluations.values())),
-                      curves=curves_figure(list(train_reports.values())), tracked=tracked)
+                      curves=curves_figure(list(train_reports.values())), tracked=tracked,
+                      differences=differences, forest=differences_figure(differences, cfg.bootstrap.confidence))
 
 
-def _row(variant: str, ev: dict[str, Any], tr: dict[str, Any]) -> dict[str, Any]:
-    return {
+def variant_intervals(ev: dict[str, Any], cfg: EvaluationConfig) -> dict[str, Interval]:
+    """Each key metric's mean over the test units (outcomes averaged over seeds) and its interval."""
+    boot = cfg.bootstrap
+    out = {}
+    for metric, (kind, column) in KEY_METRICS.items():
+        units = ev[kind]
+        out[metric] = bootstrap_interval(units[column], units["video"], boot.samples, boot.confidence, boot.seed)
+    return out
+
+
+def paired_row(variant: str, baseline: str, evaluations: Mapping[str, dict[str, Any]],
+               cfg: EvaluationConfig) -> dict[str, Any]:
+    """``variant - baseline`` on the same test sequences: per metric the difference, its interval,
+    the sign-flip p and whether it is shown (interval excludes 0); or why the pair is skipped."""
+    row: dict[str, Any] = {"variant": variant, "baseline": baseline, "note": ""}
+    skipped = [f"{v}: {evaluations[v]['skipped']}" if v in evaluations else f"{v}: not evaluated"
+               for v in (variant, baseline) if "skipped" in evaluations.get(v, {"skipped": None})]
+    if skipped:
+        return {**row, "note": "skipped: " + "; ".join(skipped)}
+    a, b = evaluations[variant]["sequence_outcomes"], evaluations[baseline]["sequence_outcomes"]
+    if a["sequence"] != b["sequence"]:
+        raise ValueError(f"paired difference {variant} vs {baseline}: not evaluated on the same test sequences")
+    boot = cfg.bootstrap
+    for metric in DIFFERENCE_METRICS:
+        column = KEY_METRICS[metric][1]
+        paired = paired_comparison(a[column], b[column], a["video"], boot.samples, boot.confidence, boot.seed,
+                                   cfg.permutations)
+        row.update({f"{metric}_difference": paired.difference.estimate, f"{metric}_low": paired.difference.low,
+                    f"{metric}_high": paired.difference.high, f"{metric}_p": paired.p_value,
+                    f"{metric}_shown": paired.shown})
+        row.update(sequences=len(a["sequence"]), videos=paired.clusters)
+    return row
+
+
+def pair_name(variant: str, baseline: str) -> str:
+    return f"{variant} − {baseline}"
+
+
+def chance_levels(people_present: list[int]) -> dict[str, float | None]:
+    """What a uniform guess among the people present in the test side scores: the truth's rank is
+    uniform over them."""
+    n = len(people_present)
+    if not n:
+        return {"chance_top1": None, "chance_top5": None, "chance_challenge_score": None}
+    ranks = range(min(CHALLENGE_TOP_K, n))
+    return {"chance_top1": 1 / n, "chance_top5": len(ranks) / n,
+            "chance_challenge_score": sum(100 - 10 * r for r in ranks) / n}
+
+
+def _row(variant: str, ev: dict[str, Any], tr: dict[str, Any], intervals: Mapping[str, Interval]) -> dict[str, Any]:
+    per_seed = ev["per_seed"]
+    seconds = [tr.get("seconds")] + [repeat.get("seconds") for repeat in tr.get("repeats", [])]
+    row = {
         "variant": variant, "input_px": ev["input_px"],
-        "frame_top1": ev["frame"]["top1"], "frame_top5": ev["frame"]["top5"],
-        "sequence_top1": ev["sequence"]["top1"], "sequence_top5": ev["sequence"]["top5"],
-        "challenge_score": ev["sequence"]["challenge_score"],
-        "frame_macro_f1": ev["frame"]["macro_f1"], "sequence_macro_f1": ev["sequence"]["macro_f1"],
+        # Means over the seeds (with one seed: that run's numbers).
+        **{metric: float(np.mean([run[metric] for run in per_seed])) for metric in SEED_METRICS},
         "test_frames": ev["test_frames"], "test_sequences": ev["test_sequences"],
         # A report from before the key existed, or a skipped training, leaves the cell empty.
-        "train_seconds": tr.get("seconds"), "best_epoch": tr.get("best_epoch"), "note": "",
+        "train_seconds": None if None in seconds else float(sum(seconds)), "best_epoch": tr.get("best_epoch"),
+        "seeds": len(per_seed), "note": "",
     }
+    for metric, interval in intervals.items():
+        values = np.array([run[metric] for run in per_seed], dtype=float)
+        row.update({f"{metric}_low": interval.low, f"{metric}_high": interval.high,
+                    f"{metric}_seed_sd": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                    f"{metric}_seed_min": float(values.min()), f"{metric}_seed_max": float(values.max())})
+    return row
 
 
-def _num_classes(evaluations) -> int:
-    for ev in evaluations:
-        if "frame" in ev:
-            return len(ev["frame"]["per_class_recall"])
-    return 0
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    for column in columns:
+        if column not in table:
+            table[column] = np.nan if column != "note" else ""
+    return table[columns]
 
 
-def _fmt(value: Any, pct: bool = True) -> str:
+def _people_present(evaluations) -> list[int]:
+    return sorted({int(label) for ev in evaluations for label in ev.get("labels_present", [])})
+
+
+def _fmt(value: Any, pct: bool = True, sign: bool = False) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "-"
-    return f"{100 * value:.1f}" if pct else f"{value:.1f}"
+    return f"{100 * value if pct else value:{'+' if sign else ''}.1f}"
 
 
-def _markdown(table: pd.DataFrame, leakage: Mapping, sampling_report: Mapping, sr_report: Mapping,
-              num_classes: int) -> str:
+def _with_interval(value: Any, low: Any, high: Any, pct: bool = True, sign: bool = False) -> str:
+    return f"{_fmt(value, pct, sign)} [{_fmt(low, pct, sign)}, {_fmt(high, pct, sign)}]"
+
+
+def _p(value: float) -> str:
+    return "-" if np.isnan(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
+
+
+def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mapping[str, dict[str, Any]],
+              cfg: EvaluationConfig, leakage: Mapping, sampling_report: Mapping, sr_report: Mapping,
+              present: list[int]) -> str:
+    chance = chance_levels(present)
+    videos = max((ev.get("test_videos", 0) for ev in evaluations.values()), default=0)
+    level = f"{100 * cfg.bootstrap.confidence:g} %"
     lines = ["## faceless: does super-resolution help recognise people in 64 px frames?", "",
              f"Test side: held out by `{sampling_report.get('split_by', '?')}`; "
-             f"chance top-1 = {_fmt(1 / num_classes) if num_classes else '-'} %. Accuracies in %.", "",
+             f"chance top-1 = {_fmt(chance['chance_top1'])} %, top-5 = {_fmt(chance['chance_top5'])} %, "
+             f"challenge score {_fmt(chance['chance_challenge_score'], False)} (a uniform guess among the "
+             f"{len(present)} people present in the test side). Accuracies in %.", "",
+             f"Each value is the mean over the variant's seeds, with its {level} interval [low, high]: a cluster "
+             f"bootstrap over the {videos} test videos ({cfg.bootstrap.samples} redraws, seed {cfg.bootstrap.seed}; "
+             f"every sequence and frame of a video moves with it). Test-time flips: "
+             f"{'on' if cfg.flip_tta else 'off'}.", "",
              "| variant | px | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score | "
-             "frame macro-F1 | seq macro-F1 | test frames | test seqs | train s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "frame macro-F1 | seq macro-F1 | test frames | test seqs | seeds | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         if r["note"]:
-            lines.append(f"| {r['variant']} | {r['note']} |" + " |" * 10)
+            lines.append(f"| {r['variant']} | {r['note']} |" + " |" * 11)
             continue
+        cells = [_with_interval(r[m], r[f"{m}_low"], r[f"{m}_high"], pct=m != "challenge_score") for m in KEY_METRICS]
         lines.append(
-            f"| {r['variant']} | {int(r['input_px'])} | {_fmt(r['frame_top1'])} | {_fmt(r['frame_top5'])} | "
-            f"{_fmt(r['sequence_top1'])} | {_fmt(r['sequence_top5'])} | {_fmt(r['challenge_score'], False)} | "
+            f"| {r['variant']} | {int(r['input_px'])} | {' | '.join(cells)} | "
             f"{_fmt(r['frame_macro_f1'])} | {_fmt(r['sequence_macro_f1'])} | {int(r['test_frames'])} | "
-            f"{int(r['test_sequences'])} | {_fmt(r['train_seconds'], False)} |")
+            f"{int(r['test_sequences'])} | {int(r['seeds'])} | {_fmt(r['train_seconds'], False)} |")
+    repeated = table[table["seeds"] > 1]
+    if len(repeated):
+        lines += ["", "Spread over seeds (classifier.seeds): mean ± sd (min–max).", "",
+                  "| variant | seeds | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score |",
+                  "|---|---|---|---|---|---|---|"]
+        for _, r in repeated.iterrows():
+            cells = [f"{_fmt(r[m], pct)} ± {_fmt(r[f'{m}_seed_sd'], pct)} "
+                     f"({_fmt(r[f'{m}_seed_min'], pct)}–{_fmt(r[f'{m}_seed_max'], pct)})"
+                     for m, pct in ((m, m != "challenge_score") for m in KEY_METRICS)]
+            lines.append(f"| {r['variant']} | {int(r['seeds'])} | {' | '.join(cells)} |")
+    if len(differences):
+        test = (f"exact over every sign pattern up to {EXACT_MAX_CLUSTERS} videos, else {cfg.permutations} random "
+                "patterns")
+        lines += ["", f"Paired differences, variant − baseline, on the same test sequences: the difference with its "
+                      f"{level} interval (the same bootstrap), and p of a two-sided sign-flip permutation test over "
+                      f"videos ({test}). Not shown: the interval includes 0.", "",
+                  "| variant − baseline | seq top-1 difference (points) [interval] | p | shown? | "
+                  "challenge score difference [interval] | p | shown? |",
+                  "|---|---|---|---|---|---|---|"]
+        for _, d in differences.iterrows():
+            name = pair_name(d["variant"], d["baseline"])
+            if d["note"]:
+                lines.append(f"| {name} | {d['note']} |" + " |" * 5)
+                continue
+            cells = []
+            for metric in DIFFERENCE_METRICS:
+                pct = metric != "challenge_score"
+                cells += [_with_interval(d[f"{metric}_difference"], d[f"{metric}_low"], d[f"{metric}_high"], pct, True),
+                          _p(d[f"{metric}_p"]), "shown" if d[f"{metric}_shown"] else "not shown"]
+            lines.append(f"| {name} | {' | '.join(cells)} |")
     val = sr_report.get("val", {})
     if val:
         nan = float("nan")
@@ -112,6 +266,40 @@ def _markdown(table: pd.DataFrame, leakage: Mapping, sampling_report: Mapping, s
     for pair, counts in leakage.items():
         lines.append(f"| {pair} | {counts['videos']} | {counts['sequences']} | {counts['frames']} |")
     return "\n".join(lines) + "\n"
+
+
+def differences_figure(differences: pd.DataFrame, confidence: float) -> Figure:
+    """A forest plot: per pair of ``evaluation.comparisons`` (top to bottom) its difference and
+    interval, sequence top-1 in points on the left, challenge score on the right; a filled marker
+    where the interval excludes 0, a hollow one where it does not; skipped pairs named, not drawn."""
+    if differences.empty:
+        fig = Figure(figsize=(4, 1))
+        fig.text(0.5, 0.5, "no paired differences asked for", ha="center")
+        return fig
+    fig = Figure(figsize=(11, 1.5 + 0.45 * len(differences)))
+    axes = fig.subplots(1, len(DIFFERENCE_METRICS), sharey=True)
+    ys = np.arange(len(differences))[::-1]
+    for ax, metric in zip(axes, DIFFERENCE_METRICS):
+        scale = 100.0 if metric != "challenge_score" else 1.0
+        for y, (_, d) in zip(ys, differences.iterrows()):
+            if d["note"]:
+                continue
+            value, low, high = (scale * d[f"{metric}_{k}"] for k in ("difference", "low", "high"))
+            ax.errorbar([value], [y], xerr=[[value - low], [high - value]], fmt="o", capsize=3, color="C0",
+                        markerfacecolor="C0" if d[f"{metric}_shown"] else "white",
+                        label=pair_name(d["variant"], d["baseline"]))
+        ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel({"sequence_top1": "sequence top-1 difference (points)",
+                       "challenge_score": "challenge score difference"}[metric])
+        ax.grid(alpha=0.3, axis="x")
+    names = [pair_name(d["variant"], d["baseline"]) + (" (skipped)" if d["note"] else "")
+             for _, d in differences.iterrows()]
+    axes[0].set_yticks(ys, names)
+    axes[0].set_ylim(-0.7, len(differences) - 0.3)
+    fig.suptitle(f"Paired differences with {100 * confidence:g} % intervals (cluster bootstrap over test videos; "
+                 "hollow: interval includes 0)")
+    fig.tight_layout()
+    return fig
 
 
 def confusion_figure(evaluations: list[dict[str, Any]]) -> Figure:

@@ -5,6 +5,7 @@ The recipe is the same for every input variant (network body, optimiser, one-cyc
 augmentation, epochs, which epoch is kept: ``classifier.selection``); only the backbone's stem
 follows the input size. Every step draws its batch order, augmentation and dropout from
 generators seeded by the step, so a resumed run continues exactly as an uninterrupted one.
+:func:`train_seeds` runs the recipe once per seed of ``classifier.seeds`` (repeats).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from faceless.data.people import class_names
 from faceless.inference import frame_log_probs, precision_name, to_nchw_uint8
 from faceless.models import build_model
-from faceless.recognition.augment import augment
+from faceless.recognition.augment import augment, jpeg_reencode
 from faceless.recognition.config import ClassifierConfig
 from faceless.recognition.metrics import accuracy_summary
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
@@ -34,11 +35,12 @@ from faceless.utils.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 #: Parameters that do not change what is trained: a checkpoint stays valid across them.
-NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "variants", "device", "compile")
+NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "variants", "device", "compile", "seeds")
 
 
 class ClassifierTrainer:
-    """Train ``cfg``'s recipe on one variant's frames (uint8 N,H,W,3) with their index rows.
+    """Train ``cfg``'s recipe on one variant's frames (uint8 N,H,W,3) with their index rows, with
+    ``seed`` (one of ``cfg.seeds``) behind the initial weights and every random draw.
 
     ``step(step)`` runs one optimisation step; ``evaluate(step)`` measures the validation side and
     keeps the weights ``cfg.selection`` prefers; ``state_dict()``/``load_state_dict()`` are what a
@@ -46,14 +48,14 @@ class ClassifierTrainer:
     """
 
     def __init__(self, cfg: ClassifierConfig, variant: str, train_x: np.ndarray, train_index: pd.DataFrame,
-                 val_x: np.ndarray, val_index: pd.DataFrame) -> None:
+                 val_x: np.ndarray, val_index: pd.DataFrame, seed: int) -> None:
         if len(train_x) != len(train_index) or len(val_x) != len(val_index):
             raise ConfigError(f"classifier {variant}: arrays and indexes disagree in length "
                               f"({len(train_x)} vs {len(train_index)}, {len(val_x)} vs {len(val_index)})")
-        self.cfg, self.variant = cfg, variant
+        self.cfg, self.variant, self.seed = cfg, variant, seed
         self.train_x, self.val_x, self.train_index, self.val_index = train_x, val_x, train_index, val_index
         # Seeded first: the model's initial weights are the global generator's next draws.
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(seed)
         self.device = select_device(cfg.device)
         self.dtype = autocast_dtype(self.device, cfg.precision)
         self.fmt = memory_format(self.device, self.dtype)
@@ -84,13 +86,17 @@ class ClassifierTrainer:
     def step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
         epoch, within = divmod(step, self.steps_per_epoch)
-        order = torch.randperm(len(self.x_train), generator=step_generator(cfg.seed, epoch))
+        order = torch.randperm(len(self.x_train), generator=step_generator(self.seed, epoch))
         idx = order[within * cfg.batch_size:(within + 1) * cfg.batch_size]
-        gen = step_generator(cfg.seed + 1, step)
+        gen = step_generator(self.seed + 1, step)
         # Dropout draws from the global generator: seed it per step too, so a resumed run
         # continues exactly as an uninterrupted one would.
-        torch.manual_seed(((cfg.seed + 2) * 1_000_003 + step) % (2**63 - 1))
-        xb = augment(self.x_train[idx.to(self.x_train.device)].float() / 255, gen, cfg.augment, cfg.augment_strength)
+        torch.manual_seed(((self.seed + 2) * 1_000_003 + step) % (2**63 - 1))
+        xb_u8 = self.x_train[idx.to(self.x_train.device)]
+        # The JPEG control draws from a stream of its own: switching it on leaves the batches and
+        # the other augmentation draws as they were, so runs with and without it are paired.
+        xb_u8 = jpeg_reencode(xb_u8, step_generator(self.seed + 3, step), cfg.jpeg_augment)
+        xb = augment(xb_u8.float() / 255, gen, cfg.augment, cfg.augment_strength)
         xb = ((xb - cfg.normalisation.mean) / cfg.normalisation.std).to(self.device).contiguous(memory_format=self.fmt)
         yb = self.y_train[idx.to(self.y_train.device)].to(self.device)
         self.model.train()
@@ -106,8 +112,9 @@ class ClassifierTrainer:
         """Validation metrics (``val_*``) after ``step`` steps; keeps the weights if selection prefers them."""
         if len(self.x_val) == 0:
             return {}
+        # Validation monitors the frames as they are; test-time flips are evaluation's choice.
         log_probs = frame_log_probs(self.model, self.x_val, self.normalisation, self.device, self.dtype,
-                                    self.cfg.val_batch_size)
+                                    self.cfg.val_batch_size, flip_tta=False)
         summary = accuracy_summary(log_probs, self.y_val, self.val_index)
         if self.cfg.selection == "best_val":
             # Sequence accuracy first, frame accuracy and NLL break ties.
@@ -139,13 +146,16 @@ class ClassifierTrainer:
     # ------------------------------------------------------------------------------------------
     def loop_config(self) -> LoopConfig:
         cfg, variant = self.cfg, self.variant
-        params = {k: v for k, v in to_params(cfg).items() if k not in NOT_FINGERPRINTED}
+        params = {k: v for k, v in to_params(cfg).items() if k not in NOT_FINGERPRINTED} | {"seed": self.seed}
+        # The first seed keeps the names a single run has; the others get their own folder and metrics.
+        repeat = "" if self.seed == cfg.seeds[0] else f"seed_{self.seed}"
         return LoopConfig(
             steps=self.total_steps, eval_every=self.steps_per_epoch,
             checkpoint_every=self.steps_per_epoch * cfg.checkpoint_every_epochs,
-            checkpoint_dir=f"{cfg.checkpoint_dir}/{variant}" if cfg.checkpoint_dir else None,
-            resume=cfg.resume, desc=f"classifier {variant}", log_every=self.steps_per_epoch,
-            metric_prefix=f"classifier.{variant}.",
+            checkpoint_dir="/".join((cfg.checkpoint_dir, variant, repeat)).rstrip("/") if cfg.checkpoint_dir else None,
+            resume=cfg.resume, desc=" ".join(filter(None, ("classifier", variant, repeat))),
+            log_every=self.steps_per_epoch,
+            metric_prefix=".".join(filter(None, ("classifier", variant, repeat))) + ".",
             # Content hashes: an SR variant recomputed by a new generator has the same shape.
             fingerprint={"params": params, "variant": variant,
                          "data": [array_digest(self.train_x), array_digest(self.val_x),
@@ -183,6 +193,29 @@ class ClassifierTrainer:
         logger.info("classifier %s: kept epoch %d of %d (selection: %s; %.1f s)", self.variant, report["best_epoch"],
                     self.cfg.epochs, self.cfg.selection, history["seconds"])
         return saved, report
+
+
+def train_seeds(cfg: ClassifierConfig, variant: str, train_x: np.ndarray, train_index: pd.DataFrame,
+                val_x: np.ndarray, val_index: pd.DataFrame, tracker: Tracker | None = None
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The recipe once per seed of ``cfg.seeds`` (repeats), each run exactly a single run with that seed.
+
+    The saved classifier and the report are the first seed's, under the keys a single run has (what
+    predict and the curves read), plus ``seed`` and ``repeats``: the other seeds' weights
+    (``{seed, state_dict}``) and training reports; the report also lists ``seeds``.
+    """
+    saved: dict[str, Any] = {}
+    report: dict[str, Any] = {}
+    for seed in cfg.seeds:
+        run_saved, run_report = ClassifierTrainer(cfg, variant, train_x, train_index, val_x, val_index,
+                                                  seed).train(tracker)
+        if not saved:
+            saved = {**run_saved, "seed": seed, "repeats": []}
+            report = {**run_report, "seed": seed, "seeds": list(cfg.seeds), "repeats": []}
+        else:
+            saved["repeats"].append({"seed": seed, "state_dict": run_saved["state_dict"]})
+            report["repeats"].append({**run_report, "seed": seed})
+    return saved, report
 
 
 def _labels(index: pd.DataFrame) -> torch.Tensor:

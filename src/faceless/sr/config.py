@@ -6,11 +6,13 @@ parameter is one :class:`~faceless.utils.errors.ConfigError` line naming it.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from faceless.models import DISCRIMINATORS, GENERATORS
 from faceless.sr.losses import parse_loss_specs
+from faceless.sr.metrics import SSIM_WINDOW
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError, choice
 
@@ -34,6 +36,7 @@ class DiscriminatorConfig:
 @dataclass(frozen=True)
 class SRConfig:
     pairs: Literal["auto", "truth", "self"]
+    self_variant: bool    # also train srgan_self (self pairs) where the source has truth
     scale: int
     generator: GeneratorConfig
     discriminator: DiscriminatorConfig
@@ -88,3 +91,33 @@ def load_config(params: Any) -> SRConfig:
     parse_loss_specs(config.pretrain_losses, f"{STAGE}.pretrain_losses", discriminator=False)
     parse_loss_specs(config.gan_losses, f"{STAGE}.gan_losses", discriminator=True)
     return config
+
+
+def self_variant_skip_reason(config: SRConfig, has_truth: bool, frame_px: int) -> str | None:
+    """Why ``srgan_self`` (the generator trained on self pairs, as on data without truth) is not
+    trained, or None when it is: switched off, it would be the ``srgan`` generator again, or the
+    ``frame_px`` frames are too small to make and measure self pairs (the SR comparison that
+    matters, srgan, still runs)."""
+    if not config.self_variant:
+        return f"{STAGE}.self_variant is false"
+    if not has_truth:
+        return "the source has no high-resolution truth, so srgan is already trained on self pairs"
+    if config.pairs == "self":
+        return f"{STAGE}.pairs=self: srgan is already trained on self pairs"
+    needed = smallest_measurable_px(config)
+    if frame_px < needed:
+        return (f"the {frame_px} px frames are too small for self pairs: PSNR/SSIM need at least {needed} px "
+                f"({SSIM_WINDOW} px SSIM window + 2 x {STAGE}.eval_border)")
+    return None
+
+
+def smallest_measurable_px(config: SRConfig) -> int:
+    """The smallest frame validation PSNR/SSIM can measure, with ``eval_border`` cropped off each edge."""
+    return max(SSIM_WINDOW + 2 * config.eval_border, config.scale)
+
+
+def self_variant_config(config: SRConfig) -> SRConfig:
+    """``config`` for ``srgan_self``: self pairs, everything else alike, its own checkpoints (the two
+    trainings run in one project and must not resume from, or overwrite, each other's)."""
+    checkpoint_dir = f"{config.checkpoint_dir}/self" if config.checkpoint_dir else None
+    return dataclasses.replace(config, pairs="self", checkpoint_dir=checkpoint_dir)

@@ -32,17 +32,21 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from faceless.inference import precision_name
 from faceless.models import build_model
-from faceless.sr.config import STAGE, SRConfig
+from faceless.sr.config import STAGE, SRConfig, smallest_measurable_px, self_variant_config
 from faceless.sr.losses import LossContext, WeightedLoss, adversarial_d_loss
-from faceless.sr.metrics import evaluate_sr
+from faceless.sr.metrics import SSIM_WINDOW, evaluate_sr
 from faceless.sr.pairs import make_pairs, random_batch
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 from faceless.training.loop import LoopConfig, read_weights_file, run_loop, step_generator
-from faceless.training.tracker import Tracker
+from faceless.training.tracker import NullTracker, Tracker
 from faceless.utils.config import to_params
 from faceless.utils.digest import array_digest
+from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+#: The name of the self-supervised training's logs and metrics, and of its variant.
+SELF_NAME = "srgan_self"
 
 #: Training pairs evaluated on when there is no validation side (and said so: optimistic).
 FALLBACK_VAL_PAIRS = 64
@@ -64,19 +68,29 @@ class SRData:
 
 
 def training_pairs(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None, lr_val: np.ndarray,
-                   hr_val: np.ndarray | None) -> SRData:
-    """The training and validation pairs of the split's frames (uint8 NHWC arrays)."""
+                   hr_val: np.ndarray | None, name: str = STAGE) -> SRData:
+    """The training and validation pairs of the split's frames (uint8 NHWC arrays); ``name`` labels the log."""
     lr_tr, hr_tr, kind = make_pairs(lr_train, hr_train, config.pairs, config.scale, "train")
     if len(lr_val):
         lr_va, hr_va, _ = make_pairs(lr_val, hr_val, kind, config.scale, "val")
     else:
-        logger.warning("srgan: no validation frames; evaluating on training pairs (optimistic)")
+        logger.warning("%s: no validation frames; evaluating on training pairs (optimistic)", name)
         lr_va, hr_va = lr_tr[:FALLBACK_VAL_PAIRS], hr_tr[:FALLBACK_VAL_PAIRS]
-    if config.val_frames:
-        lr_va, hr_va = lr_va[:config.val_frames], hr_va[:config.val_frames]
-    logger.info("srgan: %d %s training pairs %s -> %s, %d validation pairs", len(lr_tr), kind,
+    lr_va, hr_va = validation_subset(config, lr_va, hr_va)
+    if min(hr_va.shape[-2:]) < smallest_measurable_px(config):  # found now, not after the training
+        raise ConfigError(f"srgan.eval_border={config.eval_border}: the {kind} pairs' {tuple(hr_va.shape[-2:])} px "
+                          f"validation frames are too small for PSNR/SSIM (need {smallest_measurable_px(config)} px: "
+                          f"{SSIM_WINDOW} px SSIM window + 2 x border) ({name})")
+    logger.info("%s: %d %s training pairs %s -> %s, %d validation pairs", name, len(lr_tr), kind,
                 tuple(lr_tr.shape[-2:]), tuple(hr_tr.shape[-2:]), len(lr_va))
     return SRData(lr_tr, hr_tr, lr_va, hr_va, kind)
+
+
+def validation_subset(config: SRConfig, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``val_frames`` validation pairs (all when 0)."""
+    if config.val_frames:
+        return lr[:config.val_frames], hr[:config.val_frames]
+    return lr, hr
 
 
 @contextlib.contextmanager
@@ -92,10 +106,11 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 
 class SRTrainer:
-    """The SR training state and its steps; see the module docstring."""
+    """The SR training state and its steps; see the module docstring. ``name`` labels its logs,
+    progress bar and metrics (``srgan``, ``srgan_self``: two trainings in one run stay apart)."""
 
-    def __init__(self, config: SRConfig, data: SRData) -> None:
-        self.config, self.data = config, data
+    def __init__(self, config: SRConfig, data: SRData, name: str = STAGE) -> None:
+        self.config, self.data, self.name = config, data, name
         torch.manual_seed(config.seed)  # the models' initial weights
         self.device = select_device(config.device)
         self.dtype = autocast_dtype(self.device, config.precision)
@@ -109,7 +124,7 @@ class SRTrainer:
         generator = build_model("generator", config.generator_config())
         if config.init_weights:  # fine-tuning: a local generator file in the sr_generator format
             generator.load_state_dict(read_weights_file(config.init_weights, f"{STAGE}.init_weights"))
-            logger.info("srgan: generator initialised from %s", config.init_weights)
+            logger.info("%s: generator initialised from %s", name, config.init_weights)
         self.generator = generator.to(self.device, memory_format=self.fmt)
         discriminator = build_model("discriminator", config.discriminator_config())
         self.discriminator = discriminator.to(self.device, memory_format=self.fmt)
@@ -127,9 +142,9 @@ class SRTrainer:
 
     @classmethod
     def from_arrays(cls, config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None,
-                    lr_val: np.ndarray, hr_val: np.ndarray | None) -> SRTrainer:
+                    lr_val: np.ndarray, hr_val: np.ndarray | None, name: str = STAGE) -> SRTrainer:
         """A trainer on the split's uint8 NHWC frames (see :func:`training_pairs`)."""
-        return cls(config, training_pairs(config, lr_train, hr_train, lr_val, hr_val))
+        return cls(config, training_pairs(config, lr_train, hr_train, lr_val, hr_val, name), name)
 
     @property
     def total_steps(self) -> int:
@@ -209,10 +224,19 @@ class SRTrainer:
         if self._bicubic is None:  # the baseline does not change: computed once
             self._bicubic = evaluate_sr(None, data.lr_val, data.hr_val, cfg.scale, self.device, None,
                                         cfg.eval_border, cfg.eval_batch_size)
+        return self.evaluate_on(data.lr_val, data.hr_val, self._bicubic)
+
+    def evaluate_on(self, lr_u8: torch.Tensor, hr_u8: torch.Tensor,
+                    bicubic: dict[str, float] | None = None) -> dict[str, float]:
+        """PSNR/SSIM of the EMA generator and of bicubic (``bicubic``: already measured) on uint8
+        NCHW pairs."""
+        cfg = self.config
+        if bicubic is None:
+            bicubic = evaluate_sr(None, lr_u8, hr_u8, cfg.scale, self.device, None, cfg.eval_border,
+                                  cfg.eval_batch_size)
         self.ema.module.eval()
-        sr = evaluate_sr(self.ema.module, data.lr_val, data.hr_val, cfg.scale, self.device, self.dtype,
+        sr = evaluate_sr(self.ema.module, lr_u8, hr_u8, cfg.scale, self.device, self.dtype,
                          cfg.eval_border, cfg.eval_batch_size)
-        bicubic = self._bicubic
         return {"val_psnr": sr["psnr"], "val_ssim": sr["ssim"], "val_psnr_bicubic": bicubic["psnr"],
                 "val_ssim_bicubic": bicubic["ssim"], "val_psnr_gain": sr["psnr"] - bicubic["psnr"]}
 
@@ -242,8 +266,8 @@ class SRTrainer:
         # Content hashes of the training data: a checkpoint only resumes on the same data.
         data = [array_digest(t.cpu().numpy()) for t in (self.lr_train, self.hr_train)]
         return LoopConfig(steps=self.total_steps, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
-                          checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume, desc=STAGE,
-                          metric_prefix=f"{STAGE}.", fingerprint={"params": params, "data": data})
+                          checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume, desc=self.name,
+                          metric_prefix=f"{self.name}.", fingerprint={"params": params, "data": data})
 
     def train(self, tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Run (or resume) every step; returns (the exported generator, the report)."""
@@ -252,8 +276,8 @@ class SRTrainer:
                            lambda _step: self.evaluate(), tracker)
         report = self.report(history, time.perf_counter() - started)
         final = history["eval"][-1]
-        logger.info("srgan: validation PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB), SSIM %.4f (bicubic %.4f)",
-                    final["val_psnr"], final["val_psnr_bicubic"], final["val_psnr_gain"], final["val_ssim"],
+        logger.info("%s: validation PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB), SSIM %.4f (bicubic %.4f)",
+                    self.name, final["val_psnr"], final["val_psnr_bicubic"], final["val_psnr_gain"], final["val_ssim"],
                     final["val_ssim_bicubic"])
         return self.export(), report
 
@@ -279,3 +303,26 @@ class SRTrainer:
             "generator": self.generator.config(),
             "params": {k: v for k, v in to_params(cfg).items() if k != "checkpoint_dir"},
         }
+
+
+def train_self_supervised(config: SRConfig, lr_train: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray | None,
+                          tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``srgan_self``: the generator trained exactly as on a source without truth (the training
+    frames downscaled 4x -> the frames; validated on the validation frames so), with ``config``'s
+    settings otherwise and its own checkpoints (:func:`~faceless.sr.config.self_variant_config`).
+
+    Where the validation side has truth, the report's ``val_truth`` also measures the generator on
+    the job it is used for: the 64 px frames -> their 256 px truth, one octave above its training.
+    """
+    self_config = self_variant_config(config)
+    trainer = SRTrainer.from_arrays(self_config, lr_train, None, lr_val, None, name=SELF_NAME)
+    generator, report = trainer.train(tracker)
+    if hr_val is not None and hr_val.size and len(lr_val):
+        lr_va, hr_va, _ = make_pairs(lr_val, hr_val, "truth", config.scale, "val")
+        truth = trainer.evaluate_on(*validation_subset(config, lr_va, hr_va))
+        report["val_truth"] = {k: round(v, 4) for k, v in truth.items()}
+        (tracker or NullTracker()).log_metrics({f"{SELF_NAME}.truth.{k}": v for k, v in truth.items()},
+                                               trainer.total_steps)
+        logger.info("%s: on the truth validation pairs PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB)", SELF_NAME,
+                    truth["val_psnr"], truth["val_psnr_bicubic"], truth["val_psnr_gain"])
+    return generator, report

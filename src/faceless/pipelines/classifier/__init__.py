@@ -1,1 +1,1 @@
-"""Classifier stage: the same recipe trained on each input variant (lr, bicubic, srgan, hr)."""
+"""Classifier stage: the same recipe trained on each input variant, once per seed of classifier.seeds."""

@@ -1,4 +1,5 @@
-"""Classifier stage: the same recipe trained on each input variant (see :mod:`faceless.recognition.trainer`).
+"""Classifier stage: the same recipe trained on each input variant (see :mod:`faceless.recognition.trainer`),
+once per seed of ``classifier.seeds``.
 
 Variants not listed in ``classifier.variants``, or without data (``hr`` where the source has no
 truth), are skipped and say so, so the pipeline's shape never depends on the data.
@@ -13,7 +14,7 @@ import pandas as pd
 
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.recognition.config import ClassifierConfig
-from faceless.recognition.trainer import ClassifierTrainer
+from faceless.recognition.trainer import train_seeds
 from faceless.recognition.variants import variant_skip_reason
 from faceless.utils.config import from_params
 
@@ -22,12 +23,12 @@ logger = logging.getLogger(__name__)
 
 def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.ndarray, val_index: pd.DataFrame,
                      params: dict[str, Any], variant: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train the recipe on one variant; returns the saved classifier (the weights
-    ``classifier.selection`` kept) and a training report, or a skip with its reason in both."""
+    """Train the recipe on one variant, once per seed of ``classifier.seeds``; returns the saved
+    classifier (the weights ``classifier.selection`` kept; the first seed's, the others under
+    ``repeats``) and a training report, or a skip with its reason in both."""
     cfg = from_params(ClassifierConfig, params, "classifier")
     reason = variant_skip_reason(variant, cfg.variants, train_x)
     if reason:
         logger.info("classifier %s: skipped (%s)", variant, reason)
         return {"variant": variant, "skipped": reason}, {"variant": variant, "skipped": reason}
-    trainer = ClassifierTrainer(cfg, variant, train_x, train_index, val_x, val_index)
-    return trainer.train(MlflowTracker())
+    return train_seeds(cfg, variant, train_x, train_index, val_x, val_index, MlflowTracker())

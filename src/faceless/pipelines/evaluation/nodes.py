@@ -1,9 +1,12 @@
 """Evaluation stage: every variant's classifier on the test side, and the answers side by side.
 
-Per variant: frame and sequence top-1/top-5, the challenge score, macro F1, per-person accuracy
-and a confusion matrix (:mod:`faceless.recognition.metrics`). Then one comparison table (csv,
-markdown, MLflow), printed at the end of the run with the sampling leakage audit beside it, and
-plots of confusion and training curves (:mod:`faceless.recognition.report`).
+Per variant (every training seed of it): frame and sequence top-1/top-5, the challenge score,
+macro F1, per-person accuracy, a confusion matrix, and every test unit's outcome
+(:mod:`faceless.recognition.metrics`). Then the comparison (:mod:`faceless.recognition.report`):
+one table with 95 % cluster-bootstrap intervals and the spread over seeds, the paired differences
+of ``evaluation.comparisons`` with their intervals and sign-flip p (csv, markdown, MLflow), printed
+at the end of the run with the sampling leakage audit beside it, and plots of confusion, training
+curves and the differences.
 """
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from faceless.inference import load_classifier
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.metrics import evaluate_classifier
 from faceless.recognition.report import compare
@@ -24,31 +26,32 @@ from faceless.utils.config import from_params
 
 def evaluate_variant(classifier: dict[str, Any], test_x: np.ndarray, test_index: pd.DataFrame,
                      params: dict[str, Any], variant: str) -> dict[str, Any]:
-    """Test-side metrics of one variant's classifier (or why there are none)."""
+    """Test-side metrics of one variant's classifier, every seed of it (or why there are none)."""
     cfg = from_params(EvaluationConfig, params, "evaluation")
     if "skipped" in classifier:
         return {"variant": variant, "skipped": classifier["skipped"]}
     device = select_device(cfg.device)
     dtype = autocast_dtype(device, cfg.precision)
-    model = load_classifier(classifier).to(device)
-    return evaluate_classifier(model, classifier["normalisation"], test_x, test_index, variant, device, dtype,
-                               cfg.batch_size)
+    return evaluate_classifier(classifier, test_x, test_index, variant, device, dtype, cfg.batch_size, cfg.flip_tta)
 
 
-def compare_variants(sampling_report: dict[str, Any], sr_report: dict[str, Any], **reports: dict[str, Any]
-                     ) -> tuple[dict, pd.DataFrame, str, Figure, Figure, dict]:
-    """The comparison across variants: metrics json, table (csv + markdown), plots, MLflow metrics.
+def compare_variants(sampling_report: dict[str, Any], sr_report: dict[str, Any], params: dict[str, Any],
+                     **reports: dict[str, Any]) -> tuple[dict, pd.DataFrame, str, Figure, Figure, dict, pd.DataFrame,
+                                                         Figure]:
+    """The comparison across variants: metrics json, table (csv + markdown), plots, MLflow metrics,
+    and the paired differences (csv, forest plot).
 
     ``reports`` are named ``evaluation_<variant>`` and ``classifier_report_<variant>``, one each per variant.
     """
+    cfg = from_params(EvaluationConfig, params, "evaluation")
     expected = {f"{kind}_{v}" for kind in ("evaluation", "classifier_report") for v in VARIANTS}
     if set(reports) != expected:
         raise TypeError(f"compare_variants: expected reports {sorted(expected)}, got {sorted(reports)}")
     comparison = compare(sampling_report, sr_report,
                          evaluations={v: reports[f"evaluation_{v}"] for v in VARIANTS},
-                         train_reports={v: reports[f"classifier_report_{v}"] for v in VARIANTS})
+                         train_reports={v: reports[f"classifier_report_{v}"] for v in VARIANTS}, cfg=cfg)
     # Printed so the answer is the last thing a `kedro run --pipeline=full` shows.
     print("\n" + comparison.markdown, flush=True)
     mlflow_metrics = {name: {"value": value, "step": 0} for name, value in comparison.tracked.items()}
     return (comparison.summary, comparison.table, comparison.markdown, comparison.confusion, comparison.curves,
-            mlflow_metrics)
+            mlflow_metrics, comparison.differences, comparison.forest)

@@ -21,8 +21,9 @@ def create_pipeline(**kwargs) -> Pipeline:
     reports = {f"{kind}_{v}": f"{kind}_{v}" for kind in ("evaluation", "classifier_report") for v in VARIANTS}
     nodes.append(Node(
         compare_variants,
-        {"sampling_report": "sampling_report", "sr_report": "sr_report", **reports},
-        ["metrics", "comparison", "comparison_md", "confusion_matrices", "training_curves", "evaluation_metrics"],
+        {"sampling_report": "sampling_report", "sr_report": "sr_report", "params": "params:evaluation", **reports},
+        ["metrics", "comparison", "comparison_md", "confusion_matrices", "training_curves", "evaluation_metrics",
+         "differences", "differences_plot"],
         name="compare_variants",
     ))
     return Pipeline(nodes, namespace="evaluation", prefix_datasets_with_namespace=False)

@@ -44,6 +44,7 @@ class PredictConfig:
     workers: int
     seed: int
     batch_size: int
+    flip_tta: bool                               # as evaluation.flip_tta: frame and mirror, averaged
     device: Literal["auto", "cuda", "mps", "cpu"]
     precision: Literal["auto", "bf16", "fp32"]
 
@@ -109,7 +110,7 @@ def predict_sequences(frames: np.ndarray, index: pd.DataFrame, source: dict[str,
     names = classifier.get("class_names") or class_names(int(classifier["config"]["num_classes"]), train_index)
     codes, seq_names = pd.factorize(index["sequence_name"], sort=True)
     scores, counts, device = classify_sequences(classifier, frames, codes, config.device, config.precision,
-                                                config.batch_size)
+                                                config.batch_size, config.flip_tta)
     submission, detail = name_sequences(scores, counts, list(seq_names), names, config.top_k)
     report = {"variant": config.variant, "sequences": len(seq_names), "frames": len(index), "people": len(names),
               "top_k": config.top_k, "device": str(device), "seconds": round(time.perf_counter() - started, 3),

@@ -1,1 +1,1 @@
-"""SRGAN: train the generator on the training side, report PSNR/SSIM on validation."""
+"""SRGAN: train the generator on the training side (and srgan_self on self pairs), report PSNR/SSIM on validation."""

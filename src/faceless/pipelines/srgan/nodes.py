@@ -1,10 +1,12 @@
 """SRGAN nodes: build the typed config, call the SR engine (:mod:`faceless.sr`), return artifacts.
 
 Training uses the training side only (truth pairs where the source has them, else self-supervised);
-validation PSNR/SSIM against bicubic uses the validation side, never the test side.
+validation PSNR/SSIM against bicubic uses the validation side, never the test side. ``srgan_self``
+is the self-supervised path trained next to the truth-trained one where the source has truth.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -12,9 +14,11 @@ from matplotlib.figure import Figure
 import numpy as np
 
 from faceless.pipelines.tracking import MlflowTracker
-from faceless.sr.config import load_config
+from faceless.sr.config import load_config, self_variant_skip_reason
 from faceless.sr.samples import sample_grid
-from faceless.sr.trainer import SRTrainer
+from faceless.sr.trainer import SELF_NAME, SRTrainer, train_self_supervised
+
+logger = logging.getLogger(__name__)
 
 
 def train_srgan(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray,
@@ -24,6 +28,20 @@ def train_srgan(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndarray, 
     config = load_config(params)
     trainer = SRTrainer.from_arrays(config, lr_train, hr_train, lr_val, hr_val)
     return trainer.train(MlflowTracker())
+
+
+def train_srgan_self(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray,
+                     params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The real-world path measured on a source with truth: the same recipe trained on self pairs
+    (the training frames downscaled 4x -> the frames), as on data without truth. Where it would
+    be ``srgan`` again (no truth, ``pairs: self``) or is switched off, both outputs are a skip
+    marker with the reason, which the upscaling and classifier stages pass on."""
+    config = load_config(params)
+    reason = self_variant_skip_reason(config, has_truth=hr_train.size > 0, frame_px=min(lr_train.shape[1:3]))
+    if reason:
+        logger.info("%s: skipped (%s)", SELF_NAME, reason)
+        return {"skipped": reason}, {"variant": SELF_NAME, "skipped": reason}
+    return train_self_supervised(config, lr_train, lr_val, hr_val, MlflowTracker())
 
 
 def plot_sr_samples(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np.ndarray,

@@ -1,24 +1,33 @@
-"""Upscaling nodes: 4x every split with the SR generator and with bicubic, through the cache.
+"""Upscaling nodes: 4x every split with the SR generators and with bicubic, through the cache; and
+the ``clean64`` frames (the truth area-downscaled, no JPEG).
 
 The work happens here, inside the node (Kedro's hooks, timings and kedro-viz see it); the result
 is the cache's memory-mapped file, which the catalog's ``NpyArrayDataset`` publishes by a hard link.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from faceless.inference import UpscaleConfig, upscale_cached
 from faceless.pipelines.tracking import MlflowTracker
+from faceless.recognition.variants import clean_lowres, no_frames
 from faceless.utils.config import from_params
+
+logger = logging.getLogger(__name__)
 
 
 def upscale_with_generator(lr: np.ndarray, sr_generator: dict[str, Any], params: dict[str, Any],
                            name: str) -> np.ndarray:
-    """4x with the trained SR generator."""
-    upscaled, _ = upscale_cached(lr, sr_generator, from_params(UpscaleConfig, params, "upscaling"), name,
-                                 MlflowTracker())
+    """4x with the trained SR generator; no frames where its training was skipped (``srgan_self``
+    where the source has no truth), which the classifier stage reports as a skip."""
+    config = from_params(UpscaleConfig, params, "upscaling")
+    if "skipped" in sr_generator:
+        logger.info("%s: no frames, the generator was not trained (%s)", name, sr_generator["skipped"])
+        return no_frames(lr, config.factor)
+    upscaled, _ = upscale_cached(lr, sr_generator, config, name, MlflowTracker())
     return upscaled
 
 
@@ -26,3 +35,12 @@ def upscale_bicubic(lr: np.ndarray, params: dict[str, Any], name: str) -> np.nda
     """4x bicubic: the baseline the classifier stage compares SR against."""
     upscaled, _ = upscale_cached(lr, None, from_params(UpscaleConfig, params, "upscaling"), name, MlflowTracker())
     return upscaled
+
+
+def make_clean64(hr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
+    """The truth area-downscaled ``upscaling.factor`` x, never JPEG-compressed: the ``clean64``
+    ablation (how much of SR's gain is removing compression); no frames where there is no truth."""
+    config = from_params(UpscaleConfig, params, "upscaling")
+    if hr.size == 0:
+        logger.info("%s: no frames, the source has no high-resolution truth", name)
+    return clean_lowres(hr, config.factor)

@@ -4,7 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from faceless.data import SIDES
 
-from .nodes import upscale_bicubic, upscale_with_generator
+from .nodes import make_clean64, upscale_bicubic, upscale_with_generator
 
 
 def _named(func, name: str):
@@ -18,7 +18,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         nodes.append(Node(_named(upscale_with_generator, f"sr_{side}"),
                           {"lr": f"lr_{side}", "sr_generator": "sr_generator", "params": "params:upscaling"},
                           f"sr_{side}", name=f"upscale_sr_{side}"))
+        nodes.append(Node(_named(upscale_with_generator, f"sr_self_{side}"),
+                          {"lr": f"lr_{side}", "sr_generator": "sr_generator_self", "params": "params:upscaling"},
+                          f"sr_self_{side}", name=f"upscale_sr_self_{side}"))
         nodes.append(Node(_named(upscale_bicubic, f"bicubic_{side}"),
                           {"lr": f"lr_{side}", "params": "params:upscaling"},
                           f"bicubic_{side}", name=f"upscale_bicubic_{side}"))
+        nodes.append(Node(_named(make_clean64, f"clean64_{side}"), {"hr": f"hr_{side}", "params": "params:upscaling"},
+                          f"clean64_{side}", name=f"make_clean64_{side}"))
     return Pipeline(nodes, namespace="upscaling", prefix_datasets_with_namespace=False)
