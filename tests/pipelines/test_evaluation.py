@@ -188,7 +188,7 @@ def test_two_seeds_train_two_models_and_evaluation_averages_them(toy, trained, t
     assert report["seeds"] == [0, 10] and [r["seed"] for r in report["repeats"]] == [10]
     assert len(report["repeats"][0]["history"]) == report["epochs"]
     checkpoints = tmp_path / "ckpt" / "lr"
-    assert (checkpoints / "last.pt").is_file() and (checkpoints / "seed_10" / "last.pt").is_file()
+    assert (checkpoints / "seed_0" / "last.pt").is_file() and (checkpoints / "seed_10" / "last.pt").is_file()
     # evaluation: every seed, outcomes averaged over them
     ev = evaluate_variant(classifier, toy["test_x"], toy["test_index"], EVAL_PARAMS, variant="lr")
     ev_10 = evaluate_variant(single_10, toy["test_x"], toy["test_index"], EVAL_PARAMS, variant="lr")

@@ -149,7 +149,8 @@ def test_paired_differences_by_hand(result):
     assert gain["sequence_top1_difference"] == pytest.approx(13 / 16 - 2 / 8)
     # per-video sums 2, 1, 1, 0.5: only all + and all - reach |4.5| of the 16 sign patterns
     assert gain["sequence_top1_p"] == pytest.approx(2 / 16)
-    assert gain["sequence_top1_low"] > 0 and gain["sequence_top1_shown"]
+    # the interval is clear of 0, but 4 videos cannot give p < 0.05: not shown
+    assert gain["sequence_top1_low"] > 0 and not gain["sequence_top1_shown"]
     assert gain["videos"] == 4 and gain["sequences"] == 8 and gain["note"] == ""
     same = rows[("bicubic", "srgan")]  # identical predictions: the known null
     assert (same["sequence_top1_difference"], same["sequence_top1_low"], same["sequence_top1_high"]) == (0, 0, 0)
@@ -207,11 +208,11 @@ def test_markdown_shows_intervals_spread_and_differences(result):
     assert "| srgan | 2 | " in spread[1] and "81.2 ± 8.8 (75.0–87.5)" in spread[1]
     gain = result["comparison"].differences.iloc[0]
     low, high = 100 * gain["sequence_top1_low"], 100 * gain["sequence_top1_high"]
-    assert f"| srgan − lr | +56.2 [{low:+.1f}, {high:+.1f}] | 0.125 | shown |" in markdown
+    assert f"| srgan − lr | +56.2 [{low:+.1f}, {high:+.1f}] | 0.125 | not shown |" in markdown
     null = "+0.0 [+0.0, +0.0] | 1.000 | not shown"
     assert f"| bicubic − srgan | {null} | {null} |" in markdown
     assert f"| hr − lr | skipped: hr: {SKIP_HR['skipped']} |" in markdown
-    assert "Not shown: the interval includes 0." in markdown
+    assert "Shown: the interval excludes 0 and p < 0.05." in markdown
 
 
 def test_forest_plot_draws_each_evaluated_difference_with_its_interval(result):
@@ -229,7 +230,7 @@ def test_forest_plot_draws_each_evaluated_difference_with_its_interval(result):
             assert marker.get_xdata()[0] == pytest.approx(scale * row[f"{metric}_difference"])
             segment = whiskers.get_segments()[0]
             assert segment[:, 0] == pytest.approx([scale * row[f"{metric}_low"], scale * row[f"{metric}_high"]])
-        # filled where shown, hollow where the interval includes 0
+        # filled where shown, hollow where not
         assert bars["bicubic − srgan"].lines[0].get_markerfacecolor() == "white"
         assert any(line.get_xdata()[0] == 0 and line.get_linestyle() == "--" for line in ax.get_lines())
     assert "95 % intervals" in fig._suptitle.get_text()

@@ -124,11 +124,14 @@ def test_paired_difference_redraws_the_same_videos_for_both_variants():
         paired_difference(a, b[:-1], VIDEOS, 10, 0.95, 0)
 
 
-def test_a_difference_is_shown_only_when_its_interval_excludes_zero():
-    assert PairedDifference(Interval(0.1, 0.02, 0.2), p_value=0.04, clusters=9).shown
-    assert not PairedDifference(Interval(0.1, -0.02, 0.2), p_value=0.2, clusters=9).shown
-    assert not PairedDifference(Interval(0.1, 0.0, 0.2), p_value=0.06, clusters=9).shown
-    assert PairedDifference(Interval(-0.1, -0.2, -0.01), p_value=0.04, clusters=9).shown
+def test_a_difference_is_shown_only_when_its_interval_excludes_zero_and_the_test_agrees():
+    assert PairedDifference(Interval(0.1, 0.02, 0.2), p_value=0.04, clusters=9, confidence=0.95).shown
+    assert not PairedDifference(Interval(0.1, -0.02, 0.2), p_value=0.2, clusters=9, confidence=0.95).shown
+    assert not PairedDifference(Interval(0.1, 0.0, 0.2), p_value=0.06, clusters=9, confidence=0.95).shown
+    assert PairedDifference(Interval(-0.1, -0.2, -0.01), p_value=0.04, clusters=9, confidence=0.95).shown
+    # few videos: an interval clear of 0 next to a p the exact test cannot push below 2/2**3
+    assert not PairedDifference(Interval(0.5, 0.5, 1.0), p_value=0.25, clusters=3, confidence=0.95).shown
+    assert PairedDifference(Interval(0.5, 0.5, 1.0), p_value=0.25, clusters=3, confidence=0.7).shown
 
 
 def test_a_consistent_gain_in_every_video_is_shown():

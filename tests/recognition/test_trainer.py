@@ -42,7 +42,7 @@ def val_summary(saved: dict, toy: dict) -> dict[str, float]:
 
 
 def final_checkpoint_model(directory) -> dict:
-    return torch.load(directory / "lr" / "last.pt", weights_only=True)["state"]["model"]
+    return torch.load(directory / "lr" / "seed_0" / "last.pt", weights_only=True)["state"]["model"]
 
 
 @pytest.fixture(scope="module")

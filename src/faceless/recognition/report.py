@@ -116,7 +116,8 @@ def variant_intervals(ev: dict[str, Any], cfg: EvaluationConfig) -> dict[str, In
 def paired_row(variant: str, baseline: str, evaluations: Mapping[str, dict[str, Any]],
                cfg: EvaluationConfig) -> dict[str, Any]:
     """``variant - baseline`` on the same test sequences: per metric the difference, its interval,
-    the sign-flip p and whether it is shown (interval excludes 0); or why the pair is skipped."""
+    the sign-flip p and whether it is shown (interval excludes 0 and p < 1 - confidence); or why the
+    pair is skipped."""
     row: dict[str, Any] = {"variant": variant, "baseline": baseline, "note": ""}
     skipped = [f"{v}: {evaluations[v]['skipped']}" if v in evaluations else f"{v}: not evaluated"
                for v in (variant, baseline) if "skipped" in evaluations.get(v, {"skipped": None})]
@@ -240,7 +241,7 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
                 "patterns")
         lines += ["", f"Paired differences, variant − baseline, on the same test sequences: the difference with its "
                       f"{level} interval (the same bootstrap), and p of a two-sided sign-flip permutation test over "
-                      f"videos ({test}). Not shown: the interval includes 0.", "",
+                      f"videos ({test}). Shown: the interval excludes 0 and p < {1 - cfg.bootstrap.confidence:.2g}.", "",
                   "| variant − baseline | seq top-1 difference (points) [interval] | p | shown? | "
                   "challenge score difference [interval] | p | shown? |",
                   "|---|---|---|---|---|---|---|"]
@@ -271,7 +272,8 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
 def differences_figure(differences: pd.DataFrame, confidence: float) -> Figure:
     """A forest plot: per pair of ``evaluation.comparisons`` (top to bottom) its difference and
     interval, sequence top-1 in points on the left, challenge score on the right; a filled marker
-    where the interval excludes 0, a hollow one where it does not; skipped pairs named, not drawn."""
+    where the difference is shown (interval excludes 0, p < 1 - confidence), a hollow one where it is
+    not; skipped pairs named, not drawn."""
     if differences.empty:
         fig = Figure(figsize=(4, 1))
         fig.text(0.5, 0.5, "no paired differences asked for", ha="center")
@@ -297,7 +299,8 @@ def differences_figure(differences: pd.DataFrame, confidence: float) -> Figure:
     axes[0].set_yticks(ys, names)
     axes[0].set_ylim(-0.7, len(differences) - 0.3)
     fig.suptitle(f"Paired differences with {100 * confidence:g} % intervals (cluster bootstrap over test videos; "
-                 "hollow: interval includes 0)")
+                 "hollow: not shown, the interval includes 0 or p >= "
+                 f"{1 - confidence:.2g})")
     fig.tight_layout()
     return fig
 

@@ -48,11 +48,14 @@ class PairedDifference:
     difference: Interval
     p_value: float
     clusters: int
+    confidence: float
 
     @property
     def shown(self) -> bool:
-        """Whether the data show a difference: the interval excludes 0."""
-        return not self.difference.includes_zero
+        """Whether the data show a difference: the interval excludes 0 AND the paired test agrees
+        (p < 1 - confidence). With few videos the percentile interval is too narrow while the
+        exact test cannot go below 2 / 2**videos; requiring both keeps "shown" honest there."""
+        return not self.difference.includes_zero and self.p_value < 1 - self.confidence
 
 
 def cluster_codes(clusters: Sequence | np.ndarray) -> tuple[np.ndarray, int]:
@@ -145,4 +148,5 @@ def paired_comparison(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     difference = paired_difference(a, b, clusters, samples, confidence, seed)
     p_value = sign_flip_p_value(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), clusters,
                                 permutations, seed)
-    return PairedDifference(difference=difference, p_value=p_value, clusters=cluster_codes(clusters)[1])
+    return PairedDifference(difference=difference, p_value=p_value, clusters=cluster_codes(clusters)[1],
+                            confidence=confidence)

@@ -147,12 +147,13 @@ class ClassifierTrainer:
     def loop_config(self) -> LoopConfig:
         cfg, variant = self.cfg, self.variant
         params = {k: v for k, v in to_params(cfg).items() if k not in NOT_FINGERPRINTED} | {"seed": self.seed}
-        # The first seed keeps the names a single run has; the others get their own folder and metrics.
+        # Checkpoints live by seed, whatever its place in the list (reordering or trimming
+        # classifier.seeds resumes each seed's own run); the first seed keeps a single run's metric names.
         repeat = "" if self.seed == cfg.seeds[0] else f"seed_{self.seed}"
         return LoopConfig(
             steps=self.total_steps, eval_every=self.steps_per_epoch,
             checkpoint_every=self.steps_per_epoch * cfg.checkpoint_every_epochs,
-            checkpoint_dir="/".join((cfg.checkpoint_dir, variant, repeat)).rstrip("/") if cfg.checkpoint_dir else None,
+            checkpoint_dir=f"{cfg.checkpoint_dir}/{variant}/seed_{self.seed}" if cfg.checkpoint_dir else None,
             resume=cfg.resume, desc=" ".join(filter(None, ("classifier", variant, repeat))),
             log_every=self.steps_per_epoch,
             metric_prefix=".".join(filter(None, ("classifier", variant, repeat))) + ".",

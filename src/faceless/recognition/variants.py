@@ -7,8 +7,8 @@ Defined once here: the classifier, evaluation and predict stages all name varian
   truth pairs (self pairs where it has none);
 * ``srgan_self``: 4x by the generator trained on self pairs (the training frames downscaled 4x ->
   the frames), as on data without truth: the real-world path, measured where there is truth;
-* ``clean64``: the 256 px truth area-downscaled 4x, never compressed: how much of SR's gain is
-  removing each video's JPEG fingerprint;
+* ``clean64``: the 256 px truth area-downscaled 4x, never compressed (and, on the demo, without
+  the slight blur its 64 px frames get): what clean 64 px frames are worth next to JPEG ones;
 * ``hr``: the 256 px truth, the ceiling.
 """
 from __future__ import annotations

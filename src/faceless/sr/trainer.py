@@ -53,7 +53,7 @@ FALLBACK_VAL_PAIRS = 64
 
 #: Parameters that do not change the trained weights: a checkpoint resumes across changes to them.
 NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "eval_every", "checkpoint_every", "device", "compile",
-                     "val_frames", "eval_batch_size", "eval_border", "sample_count")
+                     "val_frames", "eval_batch_size", "eval_border", "sample_count", "self_variant")
 
 
 @dataclass(frozen=True)

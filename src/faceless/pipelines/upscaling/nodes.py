@@ -39,7 +39,8 @@ def upscale_bicubic(lr: np.ndarray, params: dict[str, Any], name: str) -> np.nda
 
 def make_clean64(hr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
     """The truth area-downscaled ``upscaling.factor`` x, never JPEG-compressed: the ``clean64``
-    ablation (how much of SR's gain is removing compression); no frames where there is no truth."""
+    ablation (clean 64 px frames next to JPEG ones; on the demo also without its slight blur); no
+    frames where there is no truth."""
     config = from_params(UpscaleConfig, params, "upscaling")
     if hr.size == 0:
         logger.info("%s: no frames, the source has no high-resolution truth", name)
