@@ -594,7 +594,7 @@ def test_crash_between_rename_and_meta_write_never_serves_the_wrong_output(tmp_p
     lr_a, lr_b = frames(4, seed=1), frames(4, seed=2)
     cached(tmp_path, lr_a, None, name="bicubic_train")
 
-    real_write = inference._write_json
+    real_write = inference.write_json
 
     def failing_write(path, data):
         if path.name.endswith(".meta.json"):
@@ -602,7 +602,7 @@ def test_crash_between_rename_and_meta_write_never_serves_the_wrong_output(tmp_p
         real_write(path, data)
 
     with monkeypatch.context() as patch:
-        patch.setattr(inference, "_write_json", failing_write)
+        patch.setattr(inference, "write_json", failing_write)
         with pytest.raises(OSError, match="No space left"):
             cached(tmp_path, lr_b, None, name="bicubic_train")
 

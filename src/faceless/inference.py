@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from faceless.models import load_model
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 from faceless.training.tracker import NullTracker, Tracker
-from faceless.utils.atomic import atomic_path
+from faceless.utils.atomic import read_json, write_json
 from faceless.utils.digest import array_digest, weights_digest
 from faceless.utils.errors import ConfigError
 
@@ -185,7 +185,7 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
     paths = _CachePaths(Path(config.cache_dir), name)
     n, h, w, c = lr.shape
     shape = (n, h * factor, w * factor, c)
-    record = _read_json(paths.meta)
+    record = read_json(paths.meta)
     if paths.final.is_file() and record.get("key") == key and record.get("complete"):
         # A cheap check that the entry is whole (a truncated or replaced file is rebuilt, not served).
         if paths.final.stat().st_size == record.get("bytes"):
@@ -197,7 +197,7 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
         logger.warning("%s: cache entry %s is damaged (%d bytes, %s recorded), rebuilding it", name, paths.final,
                        paths.final.stat().st_size, record.get("bytes"))
     shards = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
-    progress = _read_json(paths.progress)
+    progress = read_json(paths.progress)
     first = 0
     if paths.partial.is_file() and progress.get("key") == key:
         # Frames, not shard numbers, are recorded: a rerun with another shard_size resumes at the
@@ -221,7 +221,7 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
         bar.update(stop - start)
         if stop in shard_of_end:
             out.flush()  # the shard is on disk before it is recorded as done
-            _write_json(paths.progress, {"key": key, "frames_done": stop, "shard_size": shard_size})
+            write_json(paths.progress, {"key": key, "frames_done": stop, "shard_size": shard_size})
 
     t1 = time.perf_counter()
     _stream_upscale(lr, generator, factor, out, batches, torch_device, dtype, on_batch)
@@ -237,7 +237,7 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
     stats = {"cache": "miss", "seconds": round(time.perf_counter() - t0, 3), "images": images,
              "images_per_s": round(images / compute_seconds, 2) if compute_seconds > 0 else None,
              "bytes": paths.final.stat().st_size, "resumed_from_shard": first, "precision": precision_name(dtype)}
-    _write_json(paths.meta, {"key": key, "complete": True, "shape": list(shape), "factor": factor, **stats})
+    write_json(paths.meta, {"key": key, "complete": True, "shape": list(shape), "factor": factor, **stats})
     paths.progress.unlink(missing_ok=True)
     logger.info("%s: cache miss, upscaled %d frames in %.1f s (%.1f img/s) -> %s", name, images, compute_seconds,
                 stats["images_per_s"] or 0.0, paths.final)
@@ -255,18 +255,6 @@ class _CachePaths:
     def clear_partial(self) -> None:
         self.partial.unlink(missing_ok=True)
         self.progress.unlink(missing_ok=True)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2))
 
 
 def _report(tracker: Tracker | None, name: str, stats: dict[str, Any]) -> None:

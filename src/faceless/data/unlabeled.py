@@ -14,7 +14,7 @@ import pandas as pd
 
 from faceless.data.frame_store import open_frame, split_locator
 from faceless.data.people import person_name_of
-from faceless.utils.atomic import atomic_path
+from faceless.utils.atomic import read_json, write_json
 from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -54,18 +54,13 @@ def export_unlabeled(test_index: pd.DataFrame, export: str | os.PathLike, seed: 
                 (seq_dir / f"frame_{position:05d}{Path(member_name(path)).suffix}").write_bytes(source.read())
         answers["answers"][names[key]] = person_name_of(rows, key[0])
     # Until the new key is written, the key file vouches for no tree but still marks it as ours.
-    _write_answers(answers_path, {"fingerprint": None, "answers": {}})
+    write_json(answers_path, {"fingerprint": None, "answers": {}}, indent=1)
     shutil.rmtree(export, ignore_errors=True)
     os.replace(temporary, export)
-    _write_answers(answers_path, answers)
+    write_json(answers_path, answers, indent=1)
     logger.info("predict: exported the demo test side (%d sequences) to %s; answers in %s",
                 len(names), export, answers_path)
     return {"root": str(export), "answer_key": str(answers_path), "exported": True}
-
-
-def _write_answers(path: Path, answers: dict[str, object]) -> None:
-    with atomic_path(path) as key_file:
-        key_file.write_text(json.dumps(answers, indent=1))
 
 
 def member_name(path: str) -> str:
@@ -79,8 +74,3 @@ def sequence_name(path: str) -> str:
     return os.path.basename(os.path.dirname(member_name(path)))
 
 
-def read_json(path: str | os.PathLike) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}

@@ -87,23 +87,18 @@ def _convert(value: Any, hint: Any, name: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{name} must be a mapping, got {value!r}")
         return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name} must be a string, got {value!r}")
-        return value
+    if hint in _SCALARS:
+        accepted, described = _SCALARS[hint]
+        # bool is an int in Python, but true/false is never a number here (nor a number a bool).
+        if not isinstance(value, accepted) or (isinstance(value, bool) and hint is not bool):
+            raise ConfigError(f"{name} must be {described}, got {value!r}")
+        return float(value) if hint is float else value
     raise TypeError(f"from_params: unsupported field type {hint!r} for {name}")  # a bug, not a user error
+
+
+#: Scalar field types: the Python types a value may have, and how a message names the type.
+_SCALARS = {bool: (bool, "true or false"), int: (int, "an integer"), float: ((int, float), "a number"),
+            str: (str, "a string")}
 
 
 def _describe(hint: Any) -> str:

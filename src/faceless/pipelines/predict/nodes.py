@@ -22,10 +22,11 @@ import torch
 
 from faceless.data.frame_tree import load_frames, scan_frame_tree
 from faceless.data.people import class_names
-from faceless.data.unlabeled import export_unlabeled, read_json, sequence_name
+from faceless.data.unlabeled import export_unlabeled, sequence_name
 from faceless.inference import UpscaleConfig, classify_sequences, name_sequences, top_k_lists, upscale_cached
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.recognition.metrics import challenge_score
+from faceless.utils.atomic import read_json
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 
