@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from machine import cpu_model  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from faceless.models.discriminator import SRGANDiscriminator  # noqa: E402
-from faceless.models.generator import SRResNet, srresnet_flops  # noqa: E402
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet, srresnet_flops  # noqa: E402
 from faceless.training.device import (  # noqa: E402
     autocast,
     autocast_dtype,
@@ -140,7 +140,7 @@ def discriminator_flops(cfg: dict[str, int], hr: int) -> float:
 def check_srresnet_flops(cfg: dict[str, int], h: int = 24) -> tuple[float, float]:
     """(srresnet_flops, hook-counted FLOPs) of one image, which should agree exactly."""
     with torch.device("meta"):
-        gen = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, bicubic_skip=True)
+        gen = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, bicubic_skip=True, **LEGACY_LAYOUT)
     return generator_flops(cfg, h, h), counted_flops(gen, (1, 3, h, h))
 
 
@@ -231,7 +231,7 @@ def time_steps(fn: Callable[[], object], device: torch.device, warmup: int, step
 # ----------------------------------------------------------------------------------------------
 def inference_generator(cfg: dict[str, int], device: torch.device, seed: int = 0) -> SRResNet:
     torch.manual_seed(seed)
-    gen = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, bicubic_skip=True)
+    gen = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, bicubic_skip=True, **LEGACY_LAYOUT)
     return gen.to(device, memory_format=memory_format(device)).eval()
 
 

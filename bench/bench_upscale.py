@@ -47,7 +47,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from faceless.inference import UpscaleConfig, upscale_cached  # noqa: E402
-from faceless.models.generator import SRResNet, srresnet_flops  # noqa: E402
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet, srresnet_flops  # noqa: E402
 from faceless.training.device import autocast, autocast_dtype  # noqa: E402
 
 SIDE, FACTOR = 64, 4
@@ -79,7 +79,7 @@ def load_average() -> str:
 def make_generator(channels: int, blocks: int) -> dict:
     """A generator file as the srgan stage writes it; a non-zero tail so the output is not bicubic."""
     torch.manual_seed(0)
-    model = SRResNet(channels=channels, blocks=blocks, scale=FACTOR, bicubic_skip=True)
+    model = SRResNet(channels=channels, blocks=blocks, scale=FACTOR, bicubic_skip=True, **LEGACY_LAYOUT)
     with torch.no_grad():
         torch.nn.init.normal_(model.tail.weight, std=1e-3)
     return {"config": model.config(), "state_dict": model.state_dict()}

@@ -14,7 +14,7 @@ import torch
 
 from faceless import inference
 from faceless.inference import UpscaleConfig, upscale_cached, upscale_key
-from faceless.models.generator import SRResNet
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.training.tracker import MemoryTracker
 from faceless.utils.config import from_params
 from faceless.utils.digest import array_digest, weights_digest
@@ -52,7 +52,7 @@ def generator_file(seed: int = 0, trained: bool = True, **overrides) -> dict:
     ``trained`` gives the (otherwise zero) tail random weights, so the output is not bicubic.
     """
     torch.manual_seed(seed)
-    model = SRResNet(**{"channels": 8, "blocks": 1, "scale": FACTOR, "bicubic_skip": True, **overrides})
+    model = SRResNet(**{"channels": 8, "blocks": 1, "scale": FACTOR, "bicubic_skip": True, **LEGACY_LAYOUT, **overrides})
     if trained:
         with torch.no_grad():
             torch.nn.init.normal_(model.tail.weight, std=0.02)
@@ -330,7 +330,7 @@ def test_generator_output_is_clamped_not_wrapped(tmp_path, bias, value):
 @pytest.mark.parametrize("scale", [2, 8])
 def test_generator_of_another_scale_than_the_factor_is_a_config_error(tmp_path, scale):
     torch.manual_seed(0)
-    model = SRResNet(channels=8, blocks=1, scale=scale, bicubic_skip=True)
+    model = SRResNet(channels=8, blocks=1, scale=scale, bicubic_skip=True, **LEGACY_LAYOUT)
     generator = {"config": model.config(), "state_dict": model.state_dict()}
     with pytest.raises(ConfigError, match=r"upscaling\.factor"):
         cached(tmp_path, frames(2), generator)

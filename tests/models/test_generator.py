@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from faceless.models.generator import SRResNet, srresnet_flops
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet, srresnet_flops
 
 
 def tiny(**overrides) -> SRResNet:
-    cfg = {"channels": 8, "blocks": 2, "scale": 4, "bicubic_skip": True}
+    cfg = {"channels": 8, "blocks": 2, "scale": 4, "bicubic_skip": True, **LEGACY_LAYOUT}
     cfg.update(overrides)
     return SRResNet(**cfg)
 
@@ -37,7 +37,7 @@ def test_output_shape_for_batch_and_channel_combos(batch, c_in, c_out, skip):
 
 def test_bicubic_skip_needs_matching_channels():
     with pytest.raises(ValueError, match="bicubic_skip"):
-        SRResNet(channels=64, blocks=16, scale=4, in_channels=1, out_channels=3, bicubic_skip=True)
+        SRResNet(channels=64, blocks=16, scale=4, in_channels=1, out_channels=3, bicubic_skip=True, **LEGACY_LAYOUT)
 
 
 def test_untrained_bicubic_skip_generator_is_exactly_bicubic():
@@ -62,6 +62,9 @@ def test_config_round_trip_gives_identical_outputs():
         "blocks": 2,
         "scale": 2,
         "bicubic_skip": False,
+        "head_kernel": 9,
+        "tail_kernel": 9,
+        "upsample": "progressive",
     }
     clone = SRResNet.from_config(dict(cfg))
     clone.load_state_dict(model.state_dict())
@@ -74,7 +77,7 @@ def test_config_round_trip_gives_identical_outputs():
 @pytest.mark.parametrize("scale", [3, 1, 6, 16])
 def test_scale_that_is_not_2_4_or_8_raises_naming_scale(scale):
     with pytest.raises(ValueError, match="scale"):
-        SRResNet(channels=64, blocks=16, scale=scale, bicubic_skip=True)
+        SRResNet(channels=64, blocks=16, scale=scale, bicubic_skip=True, **LEGACY_LAYOUT)
     with pytest.raises(ValueError, match="scale"):
         srresnet_flops(8, 8, 64, 16, scale)
 
@@ -92,6 +95,54 @@ def test_flops_of_paper_config_at_64x64_match_a_hand_count():
     flops = srresnet_flops(64, 64, channels=64, blocks=16, scale=4)
     assert flops == pytest.approx(hand)
     assert 17e9 < flops < 19e9  # ~18.2 GFLOP
+
+
+LAYOUTS = [{"head_kernel": 9, "tail_kernel": 9, "upsample": "progressive"},
+           {"head_kernel": 3, "tail_kernel": 3, "upsample": "progressive"},
+           {"head_kernel": 3, "tail_kernel": 3, "upsample": "single"},
+           {"head_kernel": 5, "tail_kernel": 1, "upsample": "single"}]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("scale", [2, 4])
+def test_every_layout_upscales_any_size_and_starts_as_bicubic(layout, scale):
+    torch.manual_seed(0)
+    model = tiny(scale=scale, **layout).eval()
+    x = torch.rand(2, 3, 7, 10)
+    with torch.no_grad():
+        out = model(x)
+    assert out.shape == (2, 3, 7 * scale, 10 * scale)
+    assert torch.equal(out, F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_flop_formula_equals_torch_flop_counter_for_every_layout(layout):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = tiny(**layout, bicubic_skip=False).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.rand(1, 3, 12, 16))
+    assert srresnet_flops(12, 16, channels=8, blocks=2, scale=4, **layout) == counter.get_total_flops()
+
+
+def test_single_upsampler_and_small_kernels_cost_a_fraction_of_the_paper_layout():
+    paper = srresnet_flops(64, 64, 32, 6, 4)
+    fast = srresnet_flops(64, 64, 32, 6, 4, head_kernel=3, tail_kernel=3, upsample="single")
+    assert fast < paper / 3
+
+
+def test_files_saved_before_the_layout_options_load_as_the_paper_layout():
+    saved_config = {"arch": "srresnet", "in_channels": 3, "out_channels": 3, "channels": 8, "blocks": 1,
+                    "scale": 4, "bicubic_skip": True}
+    model = SRResNet.from_config(saved_config)
+    assert model.head[0].kernel_size == (9, 9) and model.tail.kernel_size == (9, 9)
+    assert len(model.upsample) == 2
+
+
+@pytest.mark.parametrize("bad", [{"head_kernel": 4}, {"tail_kernel": 0}, {"upsample": "nearest"}])
+def test_bad_layout_options_raise_naming_them(bad):
+    with pytest.raises(ValueError, match=next(iter(bad)) if "kernel" in next(iter(bad)) else "upsample"):
+        tiny(**bad)
 
 
 def test_flops_scale_with_area():

@@ -15,7 +15,7 @@ from faceless.data import unlabeled
 from faceless.data.datasets import NpyArrayDataset
 from faceless.inference import normalise, to_nchw_uint8
 from faceless.models.classifier import FrameClassifier
-from faceless.models.generator import SRResNet
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.pipelines.predict.nodes import (
     predict_input,
     predict_metrics,
@@ -255,7 +255,7 @@ def test_lr_input_is_the_frames_unchanged_through_the_cache(tmp_path):
 
 def test_srgan_input_is_the_generators_and_a_rerun_is_a_cache_hit(tmp_path, logger_records):
     torch.manual_seed(0)
-    model = SRResNet(channels=8, blocks=1, scale=4, bicubic_skip=True)
+    model = SRResNet(channels=8, blocks=1, scale=4, bicubic_skip=True, **LEGACY_LAYOUT)
     with torch.no_grad():
         torch.nn.init.normal_(model.tail.weight, std=0.02)
     generator = {"config": model.config(), "state_dict": model.state_dict()}

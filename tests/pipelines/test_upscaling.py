@@ -13,7 +13,7 @@ from kedro.runner import SequentialRunner
 
 from faceless import inference
 from faceless.data.datasets import NpyArrayDataset
-from faceless.models.generator import SRResNet
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.pipeline_registry import register_pipelines
 from faceless.pipelines.upscaling.nodes import make_clean64, upscale_bicubic, upscale_with_generator
 from faceless.utils.errors import ConfigError
@@ -57,7 +57,7 @@ def frames(n: int, seed: int = 0, side: int = SIDE) -> np.ndarray:
 
 def generator_file(scale: int = FACTOR, seed: int = 0) -> dict:
     torch.manual_seed(seed)
-    model = SRResNet(channels=8, blocks=1, scale=scale, bicubic_skip=True)
+    model = SRResNet(channels=8, blocks=1, scale=scale, bicubic_skip=True, **LEGACY_LAYOUT)
     with torch.no_grad():
         torch.nn.init.normal_(model.tail.weight, std=0.02)
     return {"config": model.config(), "state_dict": model.state_dict()}

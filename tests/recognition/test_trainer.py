@@ -140,7 +140,8 @@ def test_saved_classifier_and_report(trained):
     assert saved["class_names"] == ["7", "3", "5"]  # label -> who, from the index
     assert saved["normalisation"] == trained["params"]["normalisation"] == {"mean": 0.5, "std": 0.25}
     assert saved["config"] == {"arch": "small_cnn", "num_classes": 3, "input_size": 16, "width": 8, "depth": 2,
-                               "dropout": 0.3, "base_size": 64, "in_channels": 3}
+                               "dropout": 0.3, "base_size": trained["params"]["model"]["base_size"],
+                               "in_channels": 3}
     assert all(v.device.type == "cpu" for v in saved["state_dict"].values())
     assert report["device"] == "cpu" and report["precision"] == "fp32"
     assert report["input_size"] == [16, 16]
@@ -240,3 +241,10 @@ def test_init_weights_initialise_the_body_and_drop_a_head_of_another_size(traine
     assert torch.equal(start["stem.0.weight"], trained["saved"]["state_dict"]["stem.0.weight"])
     assert torch.equal(start["head.1.weight"], fresh["head.1.weight"])  # not loaded: another shape
     assert not np.array_equal(start["stem.0.weight"].numpy(), fresh["stem.0.weight"].numpy())
+
+
+@pytest.mark.parametrize(("every", "expected_epochs"), [(1, [1, 2, 3, 4]), (2, [2, 4]), (3, [3, 4]), (0, [4])])
+def test_validation_runs_every_eval_every_epochs_and_after_the_last(toy, every, expected_epochs):
+    params = tiny_params(None, epochs=4, eval_every_epochs=every)
+    _, report = train(toy, params)
+    assert [h["step"] // STEPS_PER_EPOCH for h in report["history"]] == expected_epochs

@@ -44,7 +44,7 @@ def tiny_params(checkpoint_dir, **overrides) -> dict:
     """``params:classifier`` from conf/base, made tiny (the default selection, ``last``, unless overridden);
     ``checkpoint_dir`` None: no checkpoints."""
     tiny = {"epochs": EPOCHS, "batch_size": BATCH, "device": "cpu", "precision": "fp32", "model__width": 8,
-            "model__depth": 2, "augment_strength": 0.3,
+            "model__depth": 2, "augment_strength": 0.3, "eval_every_epochs": 1,
             "checkpoint_dir": None if checkpoint_dir is None else str(checkpoint_dir)}
     return base_params("classifier", **{**tiny, **overrides})
 

@@ -333,7 +333,8 @@ def test_a_custom_loss_from_conf_contributes_weight_times_its_value(data, tmp_pa
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ({"generator": {"arch": "edsr", "blocks": 1, "channels": 8, "bicubic_skip": True}}, r"srgan\.generator\.arch"),
+    ({"generator": {"arch": "edsr", "blocks": 1, "channels": 8, "bicubic_skip": True, "head_kernel": 3,
+                    "tail_kernel": 3, "upsample": "single"}}, r"srgan\.generator\.arch"),
     ({"discriminator": {"arch": "patchgan", "channels": 8}}, r"srgan\.discriminator\.arch"),
     ({"gan_losses": [{"type": "mse", "weight": 1.0}, {"type": "perceptual", "weight": 1.0}]},
      r"srgan\.gan_losses\[1\]\.type"),

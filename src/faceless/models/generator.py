@@ -2,11 +2,18 @@
 
 Layout, for ``channels`` = C and ``blocks`` = B::
 
-    head:      conv9x9(in -> C) + PReLU
+    head:      conv KxK (in -> C) + PReLU                   (K = head_kernel; the paper: 9)
     body:      B x [conv3x3, BN, PReLU, conv3x3, BN, + input]
                conv3x3 + BN, + head output (long skip)
-    upsample:  log2(scale) x [conv3x3(C -> 4C), PixelShuffle(2), PReLU]
-    tail:      conv9x9(C -> out)
+    upsample:  progressive (the paper): log2(scale) x [conv3x3(C -> 4C), PixelShuffle(2), PReLU],
+               then the tail conv KxK (C -> out) at the output resolution (K = tail_kernel; paper: 9)
+               single (ESPCN, Shi et al. 2016): one conv KxK (C -> out x scale^2) at the input
+               resolution, then PixelShuffle(scale): no convolution at the output resolution
+
+Where the FLOPs go (B=6, C=32, 4x, per input pixel): the paper's layout spends 70 % of them at 2x
+and 4x the input resolution (the upsampling convs and a 9x9 tail with 3 output channels, which CPUs
+run at a tenth of a 3x3 conv's rate); ``single`` with 3x3 kernels costs under a third and runs
+several times faster on a CPU (``bench/bench_srgan.py``). BasicSR's MSRResNet uses 3x3 heads and tails.
 
 With ``bicubic_skip`` the network predicts only the residual on top of a bicubic upscale of
 the input, and the tail starts at zero, so an untrained generator *is* bicubic: pretraining
@@ -23,6 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 SUPPORTED_SCALES = (2, 4, 8)
+UPSAMPLERS = ("progressive", "single")
+#: The layout of generator files saved before ``head_kernel``, ``tail_kernel`` and ``upsample`` existed.
+LEGACY_LAYOUT = {"head_kernel": 9, "tail_kernel": 9, "upsample": "progressive"}
 
 
 def _check_scale(scale: int) -> int:
@@ -76,6 +86,9 @@ class SRResNet(nn.Module):
         blocks: int,
         scale: int,
         bicubic_skip: bool,
+        head_kernel: int,
+        tail_kernel: int,
+        upsample: str,
         in_channels: int = 3,
         out_channels: int = 3,
     ) -> None:
@@ -86,6 +99,11 @@ class SRResNet(nn.Module):
         self.blocks = blocks
         self.scale = _check_scale(scale)
         self.bicubic_skip = bicubic_skip
+        if head_kernel % 2 == 0 or tail_kernel % 2 == 0 or min(head_kernel, tail_kernel) < 1:
+            raise ValueError(f"head_kernel and tail_kernel must be odd, got {head_kernel} and {tail_kernel}")
+        if upsample not in UPSAMPLERS:
+            raise ValueError(f"upsample must be one of {' | '.join(UPSAMPLERS)}, got {upsample!r}")
+        self.head_kernel, self.tail_kernel, self.upsample_mode = head_kernel, tail_kernel, upsample
         if bicubic_skip and in_channels != out_channels:
             raise ValueError(
                 "bicubic_skip needs in_channels == out_channels, "
@@ -93,20 +111,28 @@ class SRResNet(nn.Module):
             )
 
         self.head = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 9, padding=4), nn.PReLU(channels)
+            nn.Conv2d(in_channels, channels, head_kernel, padding=head_kernel // 2), nn.PReLU(channels)
         )
         self.body = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
         self.body_tail = nn.Sequential(
             nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels)
         )
-        self.upsample = nn.Sequential(
-            *(UpsampleBlock(channels) for _ in range(int(math.log2(scale))))
-        )
-        self.tail = nn.Conv2d(channels, out_channels, 9, padding=4)
+        if upsample == "progressive":
+            self.upsample = nn.Sequential(
+                *(UpsampleBlock(channels) for _ in range(int(math.log2(scale))))
+            )
+            self.tail = nn.Conv2d(channels, out_channels, tail_kernel, padding=tail_kernel // 2)
+        else:  # single: the tail predicts scale^2 sub-pixels per input pixel, then one shuffle
+            self.upsample = nn.Identity()
+            self.tail = nn.Sequential(
+                nn.Conv2d(channels, out_channels * scale * scale, tail_kernel, padding=tail_kernel // 2),
+                nn.PixelShuffle(scale),
+            )
         if bicubic_skip:
             # Zero residual at start: the untrained generator equals bicubic exactly.
-            nn.init.zeros_(self.tail.weight)
-            nn.init.zeros_(self.tail.bias)
+            last = self.tail if isinstance(self.tail, nn.Conv2d) else self.tail[0]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.head(x)
@@ -127,10 +153,15 @@ class SRResNet(nn.Module):
             "blocks": self.blocks,
             "scale": self.scale,
             "bicubic_skip": self.bicubic_skip,
+            "head_kernel": self.head_kernel,
+            "tail_kernel": self.tail_kernel,
+            "upsample": self.upsample_mode,
         }
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> SRResNet:
+        # Files saved before the head, tail and upsampler were options have the paper's layout.
+        cfg = {**LEGACY_LAYOUT, **cfg}
         return cls(**{k: v for k, v in cfg.items() if k != "arch"})
 
 
@@ -147,6 +178,9 @@ def srresnet_flops(
     scale: int,
     in_channels: int = 3,
     out_channels: int = 3,
+    head_kernel: int = 9,
+    tail_kernel: int = 9,
+    upsample: str = "progressive",
 ) -> float:
     """FLOPs (2 x multiply-adds) of the convolutions of one forward pass on an h x w input.
 
@@ -155,11 +189,13 @@ def srresnet_flops(
     """
     _check_scale(scale)
     c = channels
-    flops = _conv_flops(h, w, in_channels, c, 9)  # head
+    flops = _conv_flops(h, w, in_channels, c, head_kernel)  # head
     flops += blocks * 2 * _conv_flops(h, w, c, c, 3)  # residual blocks
     flops += _conv_flops(h, w, c, c, 3)  # conv before the long skip
+    if upsample == "single":
+        return flops + _conv_flops(h, w, c, out_channels * scale * scale, tail_kernel)
     for _ in range(int(math.log2(scale))):
         flops += _conv_flops(h, w, c, 4 * c, 3)
         h, w = 2 * h, 2 * w
-    flops += _conv_flops(h, w, c, out_channels, 9)  # tail, at output resolution
+    flops += _conv_flops(h, w, c, out_channels, tail_kernel)  # tail, at output resolution
     return flops

@@ -27,10 +27,14 @@ class BackboneConfig:
     width: int
     depth: int
     dropout: float
+    base_size: int        # the working resolution the stem brings every input to (px)
 
     def __post_init__(self) -> None:
         if self.arch not in BACKBONES:
             raise ConfigError(f"classifier.model.arch must be one of {' | '.join(BACKBONES)}, got {self.arch!r}")
+        for name in ("width", "depth", "base_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"classifier.model.{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class ClassifierConfig:
     jpeg_augment: JpegAugmentConfig
     normalisation: NormalisationConfig
     val_batch_size: int
+    eval_every_epochs: int   # validation every this many epochs (0: only after the last)
     seeds: list[int]         # one training per seed, same recipe; the first is the one predict uses
     device: Device
     precision: Precision
@@ -103,6 +108,8 @@ class ClassifierConfig:
         for name in ("epochs", "batch_size", "val_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"classifier.{name} must be at least 1, got {getattr(self, name)}")
+        if self.eval_every_epochs < 0:
+            raise ConfigError(f"classifier.eval_every_epochs must be 0 or more, got {self.eval_every_epochs}")
         if self.checkpoint_every_epochs < 0:  # 0: no checkpoints
             raise ConfigError("classifier.checkpoint_every_epochs must be 0 or more, "
                               f"got {self.checkpoint_every_epochs}")

@@ -67,7 +67,8 @@ class ClassifierTrainer:
             self.x_train, self.y_train = self.x_train.to(self.device), self.y_train.to(self.device)
         self.model = build_model("backbone", {
             "arch": cfg.model.arch, "num_classes": self.num_classes, "input_size": int(train_x.shape[1]),
-            "width": cfg.model.width, "depth": cfg.model.depth, "dropout": cfg.model.dropout})
+            "width": cfg.model.width, "depth": cfg.model.depth, "dropout": cfg.model.dropout,
+            "base_size": cfg.model.base_size})
         if cfg.init_weights:
             _load_init_weights(self.model, cfg.init_weights)
         self.model = self.model.to(self.device, memory_format=self.fmt)
@@ -151,7 +152,7 @@ class ClassifierTrainer:
         # classifier.seeds resumes each seed's own run); the first seed keeps a single run's metric names.
         repeat = "" if self.seed == cfg.seeds[0] else f"seed_{self.seed}"
         return LoopConfig(
-            steps=self.total_steps, eval_every=self.steps_per_epoch,
+            steps=self.total_steps, eval_every=self.steps_per_epoch * cfg.eval_every_epochs,
             checkpoint_every=self.steps_per_epoch * cfg.checkpoint_every_epochs,
             checkpoint_dir=f"{cfg.checkpoint_dir}/{variant}/seed_{self.seed}" if cfg.checkpoint_dir else None,
             resume=cfg.resume, desc=" ".join(filter(None, ("classifier", variant, repeat))),

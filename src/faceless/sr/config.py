@@ -25,6 +25,9 @@ class GeneratorConfig:
     blocks: int
     channels: int
     bicubic_skip: bool
+    head_kernel: int      # first conv's kernel (the paper: 9)
+    tail_kernel: int      # last conv's kernel (the paper: 9)
+    upsample: Literal["progressive", "single"]   # the paper's x2 steps | one shuffle at the input resolution
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ class SRConfig:
         """The constructor arguments ``faceless.models.build_model("generator", ...)`` takes."""
         g = self.generator
         return {"arch": g.arch, "channels": g.channels, "blocks": g.blocks, "scale": self.scale,
-                "bicubic_skip": g.bicubic_skip}
+                "bicubic_skip": g.bicubic_skip, "head_kernel": g.head_kernel, "tail_kernel": g.tail_kernel,
+                "upsample": g.upsample}
 
     def discriminator_config(self) -> dict[str, Any]:
         return {"arch": self.discriminator.arch, "channels": self.discriminator.channels}
