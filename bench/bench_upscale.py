@@ -1,27 +1,35 @@
 """Benchmark the batched, cached upscaling path against a per-image loop, and its peak memory.
 
     python bench/bench_upscale.py [--quick] [--frames 256] [--paper-frames 64] [--big-frames 20000]
-                                  [--budget-mb 1024] [--batch-size 8] [--tmp DIR]
+                                  [--repeats 3] [--batch-size N] [--precision auto] [--hash-mb 1024]
+                                  [--budget-mb 1024] [--tmp DIR]
 
 (a) This machine's dense matmul throughput, fp32 and bf16 (2048^3, median of 5): the yardstick
-    the generator's achieved FLOP/s is compared with.
-(b) 64 -> 256 px with the demo generator (6 blocks, 32 channels) and the paper generator
-    (16 blocks, 64 channels), fp32 and bf16 autocast (``upscaling.precision``), on random frames:
-    * batched: ``faceless.inference.upscale_cached`` (the upscaling node's path) into a temporary ``.npy``
-      (batches of ``--batch-size``, prefetching, one memory-mapped output), timed around the call
-      (hashing, model build and the final rename included);
-    * per image: the seed's way, one frame, one forward, one PNG written with PIL;
-    * cache hit: the same upscale again (hashes the input and weights, computes nothing).
+    the generator's achieved FLOP/s is compared with; the CPU's capability (AVX2 / AVX512 / AMX).
+(b) 64 -> 256 px with the default generator (conf/base's ``srgan.generator``) and the paper's
+    (16 blocks, 64 channels, 9x9 head and tail, two x2 steps), on random frames, in the precision
+    the pipeline would pick here (``--precision``), each case timed ``--repeats`` times (median):
+    * batched: ``faceless.inference.upscale_cached`` (the upscaling node's path) into a ``.npy``
+      (conf/base's CPU batch size unless ``--batch-size``, prefetching, one memory-mapped output),
+      timed around the call (hashing, model build and the final rename included);
+    * per image, same output: one frame, one forward, written into a memory-mapped ``.npy`` of the
+      same shape (the like-for-like baseline: only the batching differs);
+    * per image, PNG: the seed's way, one frame, one forward, one PNG written with PIL;
+    * cache hit: the same upscale again (keys read, nothing computed).
     Achieved GFLOP/s counts the convolutions only (``srresnet_flops``), a lower bound; "% mm" is
     it as a fraction of (a) in the same precision.
+(d) What a cache hit costs at the seed's scale: hashing ``--hash-mb`` of frames (a whole read-only
+    ``.npy``, as the cache key's input digest does on its first use), extrapolated to 500,000 64 px
+    frames, and the same key served from the digest record kept beside the file afterwards.
 (c) Peak memory of a bicubic upscale of ``--big-frames`` generated 64 px frames whose 256 px
     output is larger than ``--budget-mb``, streamed into a temporary memory-mapped file (deleted
     afterwards), measured in a child process: VmHWM / ru_maxrss (which count the pages of the
     memory-mapped input and output files, reclaimable page cache) and the peak anonymous RSS
     (the process's own memory, sampled every 10 ms from /proc/self/status).
 
-``--quick`` (fewer frames: 64 demo, 16 paper, 8000 big; 1024^3 matmul) finishes in well under
-3 minutes on a 2-core CPU. Nothing is written into the repository (a temporary folder is used).
+``--quick`` (fewer frames: 64 default, 16 paper, 8000 big, 256 MB hashed, 2 repeats; 1024^3 matmul)
+finishes in a few minutes on a 2-core CPU. Nothing is written into the repository (a temporary
+folder is used).
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,13 +55,27 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+import yaml  # noqa: E402
+
 from faceless.inference import UpscaleConfig, upscale_cached  # noqa: E402
-from faceless.models.generator import LEGACY_LAYOUT, SRResNet, srresnet_flops  # noqa: E402
+from faceless.models.generator import SRResNet, srresnet_flops  # noqa: E402
 from faceless.training.device import autocast, autocast_dtype  # noqa: E402
+from faceless.utils.digest import array_digest  # noqa: E402
 
 SIDE, FACTOR = 64, 4
-GENERATORS = {"demo": {"channels": 32, "blocks": 6}, "paper": {"channels": 64, "blocks": 16}}
-PRECISIONS = ("fp32", "bf16")
+CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
+SEED_FRAMES = 500_000
+
+
+def conf(stage: str) -> dict:
+    return yaml.safe_load((CONF / f"parameters_{stage}.yml").read_text())[stage]
+
+
+def generator_shapes() -> dict[str, dict]:
+    """The default generator (conf/base) and the paper's, as constructor arguments."""
+    default = {k: v for k, v in conf("srgan")["generator"].items() if k not in ("arch", "bicubic_skip")}
+    paper = {"channels": 64, "blocks": 16, "head_kernel": 9, "tail_kernel": 9, "upsample": "progressive"}
+    return {"default": default, "paper": paper}
 GB = 1e9
 MB = 1024 * 1024
 
@@ -76,12 +99,13 @@ def load_average() -> str:
 
 
 # (b) batched vs per image ------------------------------------------------------------------------
-def make_generator(channels: int, blocks: int) -> dict:
+def make_generator(shape: dict) -> dict:
     """A generator file as the srgan stage writes it; a non-zero tail so the output is not bicubic."""
     torch.manual_seed(0)
-    model = SRResNet(channels=channels, blocks=blocks, scale=FACTOR, bicubic_skip=True, **LEGACY_LAYOUT)
+    model = SRResNet(scale=FACTOR, bicubic_skip=True, **shape)
+    last = model.tail if isinstance(model.tail, torch.nn.Conv2d) else model.tail[0]
     with torch.no_grad():
-        torch.nn.init.normal_(model.tail.weight, std=1e-3)
+        torch.nn.init.normal_(last.weight, std=1e-3)
     return {"config": model.config(), "state_dict": model.state_dict()}
 
 
@@ -106,8 +130,9 @@ def run_batched(lr: np.ndarray, generator: dict, precision: str, target: Path, b
     return times[0], times[1]
 
 
-def run_per_image(lr: np.ndarray, generator: dict, precision: str, folder: Path) -> float:
-    """The seed's loop: build the model, then per frame one forward and one PNG."""
+def run_per_image(lr: np.ndarray, generator: dict, precision: str, folder: Path, output: str) -> float:
+    """A loop over frames: build the model, then per frame one forward, written as one PNG (the
+    seed's way) or into a memory-mapped ``.npy`` (the pipeline's output format)."""
     started = time.perf_counter()
     device = torch.device("cpu")
     dtype = autocast_dtype(device, precision)
@@ -115,57 +140,111 @@ def run_per_image(lr: np.ndarray, generator: dict, precision: str, folder: Path)
     model.load_state_dict(generator["state_dict"])
     model.eval()
     folder.mkdir(parents=True, exist_ok=True)
+    out = None
+    if output == "npy":
+        shape = (len(lr), SIDE * FACTOR, SIDE * FACTOR, 3)
+        out = np.lib.format.open_memmap(folder / "sr.npy", mode="w+", dtype=np.uint8, shape=shape)
     with torch.inference_mode():
         for index, frame in enumerate(lr):
             x = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div(255)
             with autocast(device, dtype):
                 y = model(x)
             pixels = y.float().clamp(0, 1).mul(255).round().to(torch.uint8)[0].permute(1, 2, 0).numpy()
-            Image.fromarray(pixels).save(folder / f"frame_{index:06d}.png")
+            if out is not None:
+                out[index] = pixels
+            else:
+                Image.fromarray(pixels).save(folder / f"frame_{index:06d}.png")
+    if out is not None:
+        out.flush()
+        del out
     return time.perf_counter() - started
 
 
-def bench_paths(counts: dict[str, int], batch_size: int, matmul: dict[str, float], folder: Path) -> list[dict]:
+def bench_paths(counts: dict[str, int], batch_size: int, precision: str, repeats: int, matmul: dict[str, float],
+                folder: Path) -> list[dict]:
     rows = []
-    for name, shape in GENERATORS.items():
-        generator = make_generator(**shape)
+    for name, shape in generator_shapes().items():
+        generator = make_generator(shape)
         n = counts[name]
         lr = random_frames(n)
         flops = srresnet_flops(SIDE, SIDE, scale=FACTOR, **shape) * n
-        for precision in PRECISIONS:
-            case = folder / f"{name}_{precision}"
-            # warm-up (oneDNN primitives, imports): 2 frames each way, not timed
-            run_batched(lr[:2], generator, precision, case / "warm.npy", batch_size)
-            run_per_image(lr[:2], generator, precision, case / "warm_png")
-            loop = run_per_image(lr, generator, precision, case / "png")
-            miss, hit = run_batched(lr, generator, precision, case / "sr.npy", batch_size)
-            shutil.rmtree(case)
-            base = {"generator": f"{name} b{shape['blocks']} c{shape['channels']}", "precision": precision,
-                    "frames": n}
-            for path, seconds in (("per-image PNG", loop), ("batched cached", miss), ("cache hit", hit)):
-                computed = path != "cache hit"
-                rows.append({**base, "path": path, "seconds": seconds, "images_per_s": n / seconds,
-                             "gflops": flops / seconds / GB if computed else None,
-                             "of_matmul": flops / seconds / GB / matmul[precision] if computed else None,
-                             "ratio": loop / miss if path == "batched cached" else None})
-            print(f"  {name} {precision}: per-image {n / loop:.1f} img/s, batched {n / miss:.1f} img/s, "
-                  f"hit {hit:.3f} s", flush=True)
+        case = folder / name
+        # warm-up (oneDNN primitives, imports): 2 frames each way, not timed
+        run_batched(lr[:2], generator, precision, case / "warm.npy", batch_size)
+        run_per_image(lr[:2], generator, precision, case / "warm_png", "png")
+        times: dict[str, list[float]] = {"per-image npy": [], "per-image PNG": [], "batched cached": [],
+                                         "cache hit": []}
+        for repeat in range(repeats):
+            times["per-image npy"].append(run_per_image(lr, generator, precision, case / f"npy{repeat}", "npy"))
+            times["per-image PNG"].append(run_per_image(lr, generator, precision, case / f"png{repeat}", "png"))
+            miss, hit = run_batched(lr, generator, precision, case / f"sr{repeat}.npy", batch_size)
+            times["batched cached"].append(miss)
+            times["cache hit"].append(hit)
+            shutil.rmtree(case / f"npy{repeat}")
+            shutil.rmtree(case / f"png{repeat}")
+        shutil.rmtree(case)
+        median = {path: statistics.median(seconds) for path, seconds in times.items()}
+        base = {"generator": f"{name} b{shape['blocks']} c{shape['channels']}", "precision": precision, "frames": n}
+        for path, seconds in median.items():
+            computed = path != "cache hit"
+            rows.append({**base, "path": path, "seconds": seconds, "spread": max(times[path]) - min(times[path]),
+                         "images_per_s": n / seconds,
+                         "gflops": flops / seconds / GB if computed else None,
+                         "of_matmul": flops / seconds / GB / matmul[precision] if computed else None,
+                         "ratio": median["per-image npy"] / seconds if computed else None})
+        print(f"  {name}: per-image npy {n / median['per-image npy']:.1f} img/s, PNG {n / median['per-image PNG']:.1f}, "
+              f"batched {n / median['batched cached']:.1f}, hit {median['cache hit']:.3f} s", flush=True)
     return rows
 
 
-def print_paths(rows: list[dict], batch_size: int) -> None:
-    print(f"\n(b) 64 -> 256 px, batched = inference.upscale_cached (batch {batch_size}), "
-          "per-image = 1 forward + 1 PNG per frame")
-    header = (f"{'generator':<16}{'prec':<6}{'path':<16}{'frames':>7}{'seconds':>9}{'img/s':>9}"
-              f"{'GFLOP/s':>9}{'% mm':>7}{'batched/per-img':>17}")
+def print_paths(rows: list[dict], batch_size: int, repeats: int) -> None:
+    print(f"\n(b) 64 -> 256 px, median of {repeats} (spread = max - min); batched = inference.upscale_cached "
+          f"(batch {batch_size}); per-image = 1 forward per frame into the same .npy, or into one PNG each")
+    header = (f"{'generator':<16}{'prec':<6}{'path':<16}{'frames':>7}{'seconds':>9}{'spread':>8}{'img/s':>9}"
+              f"{'GFLOP/s':>9}{'% mm':>7}{'vs per-img npy':>16}")
     print(header)
     print("-" * len(header))
     for row in rows:
         gflops = f"{row['gflops']:9.1f}" if row["gflops"] is not None else f"{'-':>9}"
         share = f"{100 * row['of_matmul']:6.1f}%" if row["of_matmul"] is not None else f"{'-':>7}"
-        ratio = f"{row['ratio']:16.2f}x" if row["ratio"] is not None else f"{'':>17}"
+        ratio = f"{row['ratio']:15.2f}x" if row["ratio"] is not None else f"{'':>16}"
         print(f"{row['generator']:<16}{row['precision']:<6}{row['path']:<16}{row['frames']:>7}"
-              f"{row['seconds']:>9.2f}{row['images_per_s']:>9.1f}{gflops}{share}{ratio}")
+              f"{row['seconds']:>9.2f}{row['spread']:>8.2f}{row['images_per_s']:>9.1f}{gflops}{share}{ratio}")
+
+
+# (d) the cache key's input digest at the seed's scale ----------------------------------------------
+def bench_digest(megabytes: int, folder: Path) -> dict:
+    frame_bytes = SIDE * SIDE * 3
+    frames = max(1, megabytes * MB // frame_bytes)
+    path = folder / "digest_frames.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(frames, SIDE, SIDE, 3))
+    rng = np.random.default_rng(0)
+    for start in range(0, frames, 4096):
+        stop = min(start + 4096, frames)
+        out[start:stop] = rng.integers(0, 256, (stop - start, SIDE, SIDE, 3), dtype=np.uint8)
+    out.flush()
+    del out
+    started = time.perf_counter()
+    first = array_digest(np.load(path, mmap_mode="r"))
+    hashed = time.perf_counter() - started
+    recorded = []
+    for _ in range(5):
+        started = time.perf_counter()
+        again = array_digest(np.load(path, mmap_mode="r"))
+        recorded.append(time.perf_counter() - started)
+        assert again == first
+    path.unlink()
+    return {"frames": frames, "bytes": frames * frame_bytes, "hash_s": hashed, "record_s": statistics.median(recorded)}
+
+
+def print_digest(result: dict) -> None:
+    rate = result["bytes"] / result["hash_s"]
+    seed_bytes = SEED_FRAMES * SIDE * SIDE * 3
+    print(f"\n(d) cache key input digest (blake2b, a whole read-only .npy; page cache warm)")
+    print(f"  hashing {result['frames']} frames ({result['bytes'] / GB:.2f} GB): {result['hash_s']:.2f} s "
+          f"({rate / GB:.2f} GB/s) -> {SEED_FRAMES} frames ({seed_bytes / GB:.1f} GB): ~{seed_bytes / rate:.1f} s, "
+          f"once per file")
+    print(f"  every later use, from the record beside the file: {1e3 * result['record_s']:.2f} ms (any size)")
 
 
 # (c) peak memory of a big bicubic upscale (child process) ----------------------------------------
@@ -299,7 +378,11 @@ def main() -> None:
     parser.add_argument("--paper-frames", type=int, default=None, help="frames for the paper generator (64; quick 16)")
     parser.add_argument("--big-frames", type=int, default=None, help="frames of the memory case (20000; quick 8000)")
     parser.add_argument("--budget-mb", type=int, default=1024, help="memory budget the big output exceeds")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per forward (conf/base: 8 on a CPU)")
+    parser.add_argument("--batch-size", type=int, default=None, help="frames per forward (conf/base's CPU size)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="as upscaling.precision (auto: what the pipeline picks here)")
+    parser.add_argument("--repeats", type=int, default=None, help="times each case runs (3; quick 2)")
+    parser.add_argument("--hash-mb", type=int, default=None, help="megabytes hashed in (d) (1024; quick 256)")
     parser.add_argument("--matmul-size", type=int, default=None, help="n of the n^3 matmul (2048; quick 1024)")
     parser.add_argument("--skip-memory", action="store_true", help="leave out (c)")
     parser.add_argument("--tmp", default=None, help="folder for the temporary files")
@@ -313,14 +396,19 @@ def main() -> None:
         return
 
     quick = args.quick
-    counts = {"demo": args.frames or (64 if quick else 256), "paper": args.paper_frames or (16 if quick else 64)}
+    batch_size = args.batch_size or int(conf("upscaling")["batch_size"]["cpu"])
+    precision = "bf16" if autocast_dtype(torch.device("cpu"), args.precision) is not None else "fp32"
+    repeats = args.repeats or (2 if quick else 3)
+    hash_mb = args.hash_mb or (256 if quick else 1024)
+    counts = {"default": args.frames or (64 if quick else 256), "paper": args.paper_frames or (16 if quick else 64)}
     big_frames = args.big_frames or (8000 if quick else 20000)
     matmul_size = args.matmul_size or (1024 if quick else 2048)
 
     began = time.perf_counter()
     print(f"machine: {cpu_model()} ({cpu_flags()}), {usable_cores()} usable cores of {os.cpu_count()}, "
           f"{platform.system()} {platform.release()}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}; "
+    print(f"torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"precision {precision}), {torch.get_num_threads()} threads, numpy {np.__version__}; "
           f"load average at start: {load_average()}")
 
     matmul = {"fp32": matmul_gflops(matmul_size, torch.float32), "bf16": matmul_gflops(matmul_size, torch.bfloat16)}
@@ -330,11 +418,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_upscale_", dir=args.tmp) as tmp:
         folder = Path(tmp)
         print(f"\nrunning (b) in {folder} ...", flush=True)
-        rows = bench_paths(counts, args.batch_size, matmul, folder)
-        print_paths(rows, args.batch_size)
+        rows = bench_paths(counts, batch_size, precision, repeats, matmul, folder)
+        print_paths(rows, batch_size, repeats)
+        print_digest(bench_digest(hash_mb, folder))
         if not args.skip_memory:
             print(f"\nrunning (c): {big_frames} frames ...", flush=True)
-            print_memory(bench_memory(big_frames, args.budget_mb, args.batch_size, folder))
+            print_memory(bench_memory(big_frames, args.budget_mb, batch_size, folder))
     print(f"\ntotal {time.perf_counter() - began:.0f} s; load average at end: {load_average()}")
 
 

@@ -209,3 +209,18 @@ def test_the_trainer_reencodes_its_uint8_batch_before_the_float_augmentation(mon
     assert all(bytes(frame.numpy()) in train_frames for frame in plain)  # probability 0: the frames as they are
     for p, r in zip(plain, reencoded):
         assert torch.equal(r, pil_jpeg(p, 15))
+
+
+def test_the_fused_colour_step_equals_contrast_then_saturation_then_gain_step_by_step():
+    from faceless.recognition.augment import _colour
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(5, 3, 12, 9, generator=gen)
+    contrast, saturation = (torch.rand(5, 1, 1, 1, generator=gen) + 0.5 for _ in range(2))
+    gain = torch.rand(5, 3, 1, 1, generator=gen) + 0.5
+    mean = x.mean((1, 2, 3), keepdim=True)
+    staged = (x - mean) * contrast + mean
+    grey = staged.mean(1, keepdim=True)
+    staged = ((staged - grey) * saturation + grey) * gain
+    assert torch.allclose(_colour(x, contrast, saturation, gain), staged.clamp(0, 1), atol=1e-6)
+    assert (staged > 1).any() or (staged < 0).any()  # the clamp was exercised

@@ -43,11 +43,21 @@ def augment(x: torch.Tensor, gen: torch.Generator, ranges: AugmentConfig, streng
     tint = uniform(1 - ranges.tint * s, 1 + ranges.tint * s, n, 3, 1, 1)
     contrast = uniform(1 - ranges.contrast * s, 1 + ranges.contrast * s, n, 1, 1, 1)
     saturation = uniform(1 - ranges.saturation * s, 1 + ranges.saturation * s, n, 1, 1, 1)
-    mean = x.mean((1, 2, 3), keepdim=True)
-    x = (x - mean) * contrast + mean
+    return _colour(x, contrast, saturation, gain * tint)
+
+
+def _colour(x: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Contrast about each image's mean m, then saturation about each pixel's grey g, then a
+    per-channel gain, clamped to [0, 1]: ``(((x - m) c + m - g') s + g') k`` with g' the grey after
+    the contrast step, ``(g - m) c + m``. Expanded, it is ``x A + g B + C`` (A = c s k,
+    B = c (1 - s) k, C = m (1 - c) k): one fused pass over the pixels instead of six, which at
+    256 px was most of the augmentation's time."""
+    m = x.mean((1, 2, 3), keepdim=True)
     grey = x.mean(1, keepdim=True)
-    x = (x - grey) * saturation + grey
-    return (x * gain * tint).clamp(0, 1)
+    a = contrast * saturation * scale
+    b = contrast * (1 - saturation) * scale
+    c = m * (1 - contrast) * scale
+    return torch.addcmul(c, x, a).addcmul_(grey, b).clamp_(0, 1)
 
 
 def jpeg_reencode(x_u8: torch.Tensor, gen: torch.Generator, config: JpegAugmentConfig) -> torch.Tensor:
