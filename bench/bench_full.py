@@ -102,7 +102,7 @@ def node_flops(data: Path) -> tuple[dict[str, float], dict[str, str]]:
         variant, seeds = report["variant"], len(report.get("seeds", [0]))
         per_image = forward_flops("backbone", report["config"], report["input_size"][0])
         train = 3 * per_image * report["train_frames"] * report["epochs"]
-        validate = per_image * report["val_frames"] * report["epochs"]
+        validate = per_image * report["val_frames"] * len(report["history"])  # classifier.eval_every_epochs
         flops[f"classifier.train_classifier_{variant}"] = seeds * (train + validate)
         precision[f"classifier.train_classifier_{variant}"] = report["precision"]
         evaluation = reporting / f"evaluation_{variant}.json"

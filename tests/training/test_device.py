@@ -1,6 +1,10 @@
 """Device and precision selection."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -58,3 +62,13 @@ def test_autocast_for_fp32_is_a_no_op_context():
         assert (x @ x).dtype == torch.float32
     with autocast(CPU, torch.bfloat16):
         assert (x @ x).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(("variable", "value"), [("ONEDNN_MAX_CPU_ISA", "AVX2"), ("ATEN_CPU_CAPABILITY", "avx2")])
+def test_a_cpu_path_capped_at_avx2_runs_fp32(variable, value):
+    """The switches that run an AVX2-only CPU's path on a bigger one make ``auto`` pick fp32 there too."""
+    code = ("import torch; from faceless.training.device import autocast_dtype; "
+            "print(autocast_dtype(torch.device('cpu'), 'auto'))")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, variable: value}, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "None"

@@ -58,8 +58,19 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     return None
 
 
+#: oneDNN ISA limits (``ONEDNN_MAX_CPU_ISA``) under which bf16 has no native instructions.
+_ISAS_WITHOUT_BF16 = ("sse41", "avx", "avx2", "avx2_vnni", "avx2_vnni_2", "avx512_core", "avx512_core_vnni")
+
+
 @lru_cache(maxsize=None)
 def _cpu_has_fast_bf16() -> bool:
+    """oneDNN has native bf16 kernels here (AVX-512 BF16 or AMX), and nothing caps it below them:
+    neither ATen's dispatch (``ATEN_CPU_CAPABILITY=avx2``) nor oneDNN's (``ONEDNN_MAX_CPU_ISA=AVX2``),
+    the switches that run another CPU's path on this one."""
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").lower() in _ISAS_WITHOUT_BF16:
+        return False
+    if torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "NO AVX", "AVX2"):
+        return False
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
