@@ -1,8 +1,11 @@
 """End to end through the real ``kedro`` command, on a tiny demo, in a copy of the project."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from .conftest import TINY_DEMO_PARAMS, make_project_copy
 
@@ -98,6 +102,62 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     assert "Paired differences" in result.stdout and "| srgan − lr |" in result.stdout
 
 
+def test_full_run_output_is_quiet_and_says_what_runs(full_run) -> None:
+    from importlib.metadata import entry_points
+
+    assert any(ep.value == "faceless.settings:quiet_library_warnings" for ep in entry_points(group="kedro.init")), \
+        "the kedro.init entry point is not installed: reinstall the project (pip install -e .)"
+    _, result = full_run
+    lines = (result.stdout + result.stderr).splitlines()
+    # No warning but Kedro's own notice about `--pipeline` (its record line, its wrapped text, the
+    # `warnings.warn(` source line Rich shows under it).
+    notice = [i for i, line in enumerate(lines) if "KedroDeprecationWarning: Option '--pipeline'" in line]
+    assert len(notice) == 1, [line for line in lines if "Warning" in line]
+    others = [line for i, line in enumerate(lines) if not notice[0] <= i <= notice[0] + 3]
+    assert not [line for line in others if "Warning" in line or "WARNING" in line or "warnings.warn" in line]
+    # Progress text is never glued to a log line: every record starts its line (after Rich's time
+    # column), and no bar text is left in a captured run.
+    for line in lines:
+        if re.search(r"\b(INFO|WARNING|ERROR)\b", line):
+            assert re.match(r"^(\[[\d/: ]+\])?\s*(INFO|WARNING|ERROR)\b", line), line
+        assert not re.search(r"\d+%\||it/s|step/s|img/s\]", line), line
+    text = "\n".join(lines)
+    assert "Loading data from" not in text and "Saving data to" not in text  # catalog chatter: DEBUG level
+    assert re.search(r"srgan\.train_srgan: done in [\d.]+ s \(\d+/\d+\)", text)
+    assert "MLflow: creating its tracking store mlflow.db" in text and "Creating initial MLflow database" not in text
+
+
+def test_full_run_logs_a_servable_model_and_a_run_that_reads_well(full_run) -> None:
+    import mlflow.pyfunc
+    from mlflow.tracking import MlflowClient
+
+    project, _ = full_run
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("faceless")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # opens on the runs table
+    run = client.search_runs([experiment.experiment_id])[0]
+    tags = run.data.tags
+    assert "run_id" not in tags and tags["kedro.runner"] == "SequentialRunner" and "kedro.session_id" in tags
+    assert "| srgan |" in tags["mlflow.note.content"]  # the comparison is the run's description
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/faceless")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    lr_test = np.load(project / "data" / "05_model_input" / "lr_test.npy")[:6]
+    images = []
+    for frame in lr_test:  # the documented input: image files, base64
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG")
+        images.append(base64.b64encode(buffer.getvalue()).decode())
+    answer = model.predict(pd.DataFrame({"sequence": ["a", "a", "a", "b", "b", "b"], "image": images}))
+    people = set(pd.read_parquet(project / "data" / "02_intermediate" / "frame_index.parquet")["person_name"])
+    assert list(answer["sequence"]) == ["a", "b"] and list(answer["frames"]) == [3, 3]
+    assert set(answer[[f"person_{r}" for r in range(1, 5)]].to_numpy().ravel()) <= people
+
+
 def test_notebook_runs_top_to_bottom_on_a_finished_run(full_run) -> None:
     import nbformat
     from nbclient import NotebookClient
@@ -122,7 +182,7 @@ def test_default_pipeline_and_new_spelling_are_full(project_copy: Path) -> None:
     assert "already matches the parameters" in second.stdout + second.stderr
     for out in (first, second):
         log = out.stdout + out.stderr
-        assert "Completed node: evaluation.compare_variants" in log and "Completed node: ingestion.scan_frames" in log
+        assert "evaluation.compare_variants: done in" in log and "ingestion.scan_frames: done in" in log
 
 
 def test_config_error_is_one_line_naming_the_parameter(project_copy: Path) -> None:

@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from faceless.models import load_model
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
@@ -46,6 +45,7 @@ from faceless.training.tracker import NullTracker, Tracker
 from faceless.utils.atomic import read_json, write_json
 from faceless.utils.digest import array_digest, weights_digest
 from faceless.utils.errors import ConfigError
+from faceless.utils.progress import tqdm
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +261,26 @@ def _report(tracker: Tracker | None, name: str, stats: dict[str, Any]) -> None:
     numbers = {k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     numbers["cache_hit"] = 1.0 if stats["cache"] == "hit" else 0.0
     (tracker or NullTracker()).log_metrics({f"upscaling.{name}.{k}": v for k, v in numbers.items()}, 0)
+
+
+def upscale_frames(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: UpscaleConfig,
+                   factor: int | None = None) -> np.ndarray:
+    """What :func:`upscale_cached` computes, frame for frame (the same batches, precision and
+    rounding), into memory and without a cache: a served model's few frames per request."""
+    factor = config.factor if factor is None else factor
+    if lr.ndim != 4 or lr.shape[-1] != 3 or lr.dtype != np.uint8:
+        raise ConfigError(f"upscaling: input must be uint8 (N, H, W, 3), got {lr.dtype} {lr.shape}")
+    torch_device = select_device(config.device)
+    dtype = autocast_dtype(torch_device, config.precision) if sr_generator is not None else None
+    batch_size, n = config.batch_size_on(torch_device), len(lr)
+    batches = [(b, min(b + batch_size, stop)) for start in range(0, n, config.shard_size)
+               for stop in [min(start + config.shard_size, n)] for b in range(start, stop, batch_size)]
+    generator = None
+    if sr_generator is not None:
+        generator = load_generator(sr_generator).to(torch_device, memory_format=memory_format(torch_device, dtype))
+    out = np.empty((n, lr.shape[1] * factor, lr.shape[2] * factor, 3), dtype=np.uint8)
+    _stream_upscale(lr, generator, factor, out, batches, torch_device, dtype, lambda start, stop: None)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from faceless.pipelines.upscaling import pipeline as upscaling
 from faceless.pipelines.classifier import pipeline as classifier
 from faceless.pipelines.evaluation import pipeline as evaluation
 from faceless.pipelines.predict import pipeline as predict
+from faceless.pipelines.serving import pipeline as serving
 
 STAGES = {
     "ingestion": ingestion.create_pipeline,
@@ -24,6 +25,7 @@ STAGES = {
     "upscaling": upscaling.create_pipeline,
     "classifier": classifier.create_pipeline,
     "evaluation": evaluation.create_pipeline,
+    "serving": serving.create_pipeline,
 }
 
 

@@ -1,11 +1,58 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
+import logging
 import os
+import re
+import warnings
 
 # Offline by default: no usage telemetry from MLflow (kedro's own is off through `.telemetry`).
 # `faceless/__init__.py` sets the same, for processes that import the package before settings.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow's own tqdm bars (downloading a model's artifacts to check its input example) write
+# `\r`-updates between the log's lines; the log says what was done.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-# kedro-mlflow registers its hooks through its entry point; nothing else to add here.
+#: Library warnings a user can do nothing about, by message. Filtered before the library that
+#: raises them is imported: kedro imports kedro-mlflow (whose pipeline model has an untyped
+#: `predict`, hence MLflow's advice) before it reads this module, so the `kedro` command calls
+#: :func:`quiet_library_warnings` first, through this package's `kedro.init` entry point
+#: (pyproject.toml); importing this module applies it too (notebooks, `KedroSession.create`).
+LIBRARY_WARNINGS = (
+    r"register_new_resolver\(\) is deprecated",      # omegaconf, through kedro and kedro-mlflow
+    r"Add type hints to the `predict` method",       # MLflow, about kedro-mlflow's pipeline model
+    r"Operation with range is deprecated",           # pandas 3, in MLflow's input-example check
+)
+
+
+class _LibraryWarningFilter(logging.Filter):
+    """Drops the captured warnings (logger ``py.warnings``) that :data:`LIBRARY_WARNINGS` names."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not any(re.search(pattern, text) for pattern in LIBRARY_WARNINGS)
+
+
+def quiet_library_warnings() -> None:
+    for pattern in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=f".*{pattern}")
+    # MLflow checks a model class inside `catch_warnings()` with its own "once" filter for
+    # UserWarning, which outranks any filter set outside; Kedro's log handler captures warnings
+    # into the `py.warnings` logger, so the advice is dropped there.
+    captured = logging.getLogger("py.warnings")
+    if not any(isinstance(f, _LibraryWarningFilter) for f in captured.filters):
+        captured.addFilter(_LibraryWarningFilter())
+
+
+quiet_library_warnings()
+
+# Imported after the filters above: this pulls in kedro and mlflow.
+from faceless.pipelines.console import ConsoleHooks  # noqa: E402
+from faceless.pipelines.tracking import MlflowRunHooks  # noqa: E402
+
+# kedro-mlflow registers its own hooks through its entry point. Ours: node starts and ends with
+# durations, a message while MLflow prepares a new store; the experiment opens on its runs table,
+# run tags that say what they are, the comparison table as the run's description.
+HOOKS = (ConsoleHooks(), MlflowRunHooks())
+
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
@@ -13,11 +60,3 @@ CONFIG_LOADER_ARGS = {
     # instead of replacing a whole top-level section.
     "merge_strategy": {"parameters": "soft"},
 }
-
-
-# Third-party deprecation chatter that users can do nothing about (omegaconf via kedro and
-# kedro-mlflow; MLflow's pyfunc type-hint advice): keep the run log readable.
-import warnings  # noqa: E402
-
-warnings.filterwarnings("ignore", message=r".*register_new_resolver\(\) is deprecated.*")
-warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method.*")

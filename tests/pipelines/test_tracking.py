@@ -43,3 +43,79 @@ def test_metrics_land_in_the_active_mlflow_run_with_their_steps(tmp_path, monkey
     assert sorted((m.step, m.value) for m in losses) == [(2, pytest.approx(0.5)), (4, pytest.approx(0.25))]
     evals = client.get_metric_history(run.info.run_id, "t.metric")
     assert sorted((m.step, m.value) for m in evals) == [(2, pytest.approx(0.2)), (4, pytest.approx(0.4))]
+
+
+# --- the project's MLflow hooks ---------------------------------------------------------------
+def test_runner_repr_becomes_its_class_name():
+    from faceless.pipelines.tracking import runner_name
+
+    assert runner_name("<kedro.runner.sequential_runner.SequentialRunner object at 0x7fded8b33ed0>") == \
+        "SequentialRunner"
+    assert runner_name("ThreadRunner") == "ThreadRunner"
+
+
+def test_run_description_is_cut_at_a_line_within_the_tag_limit():
+    from faceless.pipelines.tracking import MAX_TAG_LENGTH, run_description
+
+    short = "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert run_description(short) == short
+    long = "".join(f"| row {i} | {'x' * 60} |\n" for i in range(400))
+    cut = run_description(long)
+    assert len(cut) <= MAX_TAG_LENGTH and cut.startswith("| row 0 |")
+    assert cut.rstrip().endswith("reports/comparison.md)")
+    body = cut.split("\n\n... (cut here")[0]
+    assert all(line.endswith("|") for line in body.splitlines())  # whole lines only
+
+
+def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(tmp_path, monkeypatch):
+    import mlflow
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+    from mlflow.tracking import MlflowClient
+
+    from faceless.pipelines.tracking import MlflowRunHooks
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("made_before")  # as an older kedro-mlflow run left it: no kind
+    runner = "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f00>"
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.set_tags({"run_id": "2026-11-30T21.59.41.981Z", "runner": runner, "env": "local"})  # as kedro-mlflow
+        hooks = MlflowRunHooks()
+        hooks.before_pipeline_run(run_params={"runner": runner})
+        hooks.after_node_run(outputs={"comparison_md": "## table\n| a |\n"})
+        hooks.after_node_run(outputs={"other": 1})
+    assert client.get_experiment(experiment).tags["mlflow.experimentKind"] == "custom_model_development"
+    tags = client.get_run(run.info.run_id).data.tags
+    assert "run_id" not in tags and "runner" not in tags
+    assert tags["kedro.session_id"] == "2026-11-30T21.59.41.981Z" and tags["kedro.runner"] == "SequentialRunner"
+    assert tags["env"] == "local" and tags["mlflow.note.content"] == "## table\n| a |\n"
+
+
+def test_without_an_active_run_the_hooks_do_nothing():
+    import mlflow
+
+    from faceless.pipelines.tracking import MlflowRunHooks
+
+    assert mlflow.active_run() is None
+    MlflowRunHooks().before_pipeline_run(run_params={})
+    MlflowRunHooks().after_node_run(outputs={"comparison_md": "x"})
+
+
+def test_a_new_sqlite_store_is_announced_an_existing_one_is_not(tmp_path):
+    from types import SimpleNamespace
+
+    from faceless.pipelines.tracking import new_sqlite_store
+
+    class Loader(dict):
+        config_patterns: dict = {}
+
+    def context(uri):
+        return SimpleNamespace(project_path=tmp_path, config_loader=Loader(mlflow={"server": {"mlflow_tracking_uri": uri}}))
+
+    assert new_sqlite_store(context("sqlite:///mlflow.db")) == tmp_path / "mlflow.db"
+    (tmp_path / "mlflow.db").touch()
+    assert new_sqlite_store(context("sqlite:///mlflow.db")) is None
+    assert new_sqlite_store(context("http://127.0.0.1:5000")) is None

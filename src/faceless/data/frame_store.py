@@ -27,10 +27,10 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from faceless.utils.errors import ConfigError
 from faceless.utils.atomic import atomic_path
+from faceless.utils.progress import tqdm
 
 logger = logging.getLogger(__name__)
 

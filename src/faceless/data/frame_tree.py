@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
 from faceless.utils.errors import ConfigError, choice
 from faceless.data.frame_store import FolderStore, TarStore, open_frame, open_store
 from faceless.data.layouts import LAYOUTS, ExampleCounter, FrameFile, Layout, ParsedTree, get_layout, parse_listing
+from faceless.utils.progress import tqdm
 
 VALIDATE_MODES = ("full", "header", "none")
 ACCEPTED_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})

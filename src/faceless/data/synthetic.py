@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from faceless.utils.errors import ConfigError
+from faceless.utils.progress import tqdm
 
 #: Bump when the renderer changes, so a cached demo tree made by older code is regenerated.
 RENDERER_VERSION = 3
@@ -440,8 +441,6 @@ def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progres
     plan = plan_tree(size)
     jobs = [(size, person_plan, str(tmp)) for person_plan in plan]
     frames = 0
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(jobs), desc="rendering demo people", unit="person", disable=not progress)
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from faceless.training.tracker import NullTracker, PrefixedTracker, Tracker
 from faceless.utils.atomic import atomic_path
 from faceless.utils.errors import ConfigError
+from faceless.utils.progress import tqdm
 
 logger = logging.getLogger(__name__)
 

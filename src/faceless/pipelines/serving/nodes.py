@@ -1,0 +1,67 @@
+"""Serving node: the model ``predict`` runs, logged to the run as an MLflow model (pyfunc)."""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import torch
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+from faceless.data.people import class_names
+from faceless.pipelines.predict.nodes import PredictConfig
+from faceless.pipelines.serving import served
+from faceless.pipelines.serving.model import FacelessModel, input_example
+from faceless.utils.config import from_params
+from faceless.utils.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: The documented input: one row per frame (see faceless.pipelines.serving.model).
+SIGNATURE = ModelSignature(inputs=Schema([ColSpec("string", "sequence"), ColSpec("string", "image")]))
+
+
+def model_parts(sr_generator: dict[str, Any], classifier_lr: dict[str, Any], classifier_bicubic: dict[str, Any],
+                classifier_srgan: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any]
+                ) -> dict[str, Any]:
+    """``predict.variant``'s classifier, the generator where that variant needs it, its class names."""
+    variant = from_params(PredictConfig, predict_params, "predict").variant
+    classifier = {"lr": classifier_lr, "bicubic": classifier_bicubic, "srgan": classifier_srgan}[variant]
+    if "skipped" in classifier:
+        raise ConfigError(f"predict.variant={variant}: that classifier was not trained ({classifier['skipped']}), "
+                          "so there is no model to serve; choose a variant the run trains")
+    names = classifier.get("class_names") or class_names(int(classifier["config"]["num_classes"]), train_index)
+    return {"variant": variant, "classifier": classifier, "generator": sr_generator if variant == "srgan" else None,
+            "class_names": list(names)}
+
+
+def log_served_model(sr_generator: dict[str, Any], classifier_lr: dict[str, Any], classifier_bicubic: dict[str, Any],
+                     classifier_srgan: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],
+                     upscaling_params: dict[str, Any], serving_params: dict[str, Any]) -> dict[str, Any]:
+    """Log the model to this run as ``serving.name`` (``runs:/<run id>/<name>``); a report of it."""
+    parts = model_parts(sr_generator, classifier_lr, classifier_bicubic, classifier_srgan, train_index, predict_params)
+    settings = {"predict": predict_params, "upscaling": upscaling_params}
+    FacelessModel.from_parts(parts, settings)  # checks the settings now, not at the first request
+    name, registered = serving_params["name"], serving_params["registered_model_name"]
+    report = {"name": name, "variant": parts["variant"], "people": len(parts["class_names"]), "model_uri": None}
+    if mlflow.active_run() is None:
+        logger.info("serving: no MLflow run, so no model is logged")
+        return report
+    with tempfile.TemporaryDirectory() as folder:
+        torch.save(parts, Path(folder) / "model.pt")
+        (Path(folder) / "settings.json").write_text(json.dumps(settings, indent=2))
+        info = mlflow.pyfunc.log_model(
+            name=name, python_model=served.__file__, signature=SIGNATURE, registered_model_name=registered,
+            input_example=input_example(parts, int(upscaling_params["factor"])),
+            artifacts={"model": str(Path(folder) / "model.pt"), "settings": str(Path(folder) / "settings.json")},
+            # Given, not inferred (MLflow would load the model in a subprocess to guess them).
+            pip_requirements=["torch", "torchvision", "numpy", "pandas", "pillow", "mlflow"])
+    report["model_uri"] = f"runs:/{mlflow.active_run().info.run_id}/{name}"
+    logger.info("serving: logged the %s model as %s (mlflow models serve -m %s --env-manager local)",
+                parts["variant"], report["model_uri"], report["model_uri"])
+    return {**report, "logged_model_id": info.model_id}
