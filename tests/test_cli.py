@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image
 
 from .conftest import TINY_DEMO_PARAMS, make_project_copy
+from .models.pretrained_files import basicsr_state, krasserm_layers, write_basicsr_pth, write_krasserm_h5
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +32,11 @@ def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """One real `kedro run --pipeline=full` on the tiny demo, shared by the tests that inspect it."""
+    """One real `kedro run --pipeline=full` on the tiny demo, shared by the tests that inspect it; with
+    a krasserm Keras .h5 generator (the tests' writer) as srgan_pretrained, so every variant runs."""
     project = make_project_copy(tmp_path_factory.mktemp("full") / "project")
-    result = kedro(project, "run", "--pipeline=full", "--params", TINY_DEMO_PARAMS)
+    h5 = write_krasserm_h5(project / "data" / "06_models" / "gan_generator.h5", krasserm_layers(4, 1, seed=0))
+    result = kedro(project, "run", "--pipeline=full", "--params", f"{TINY_DEMO_PARAMS},srgan.pretrained_weights={h5}")
     assert result.returncode == 0, result.stderr[-3000:]
     return project, result
 
@@ -79,7 +83,7 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     project, result = full_run
     reporting = project / "data" / "08_reporting"
     comparison = pd.read_csv(reporting / "comparison.csv")
-    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "srgan_self", "clean64", "hr"]
+    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "srgan_self", "srgan_pretrained", "clean64", "hr"]
     assert comparison["note"].isna().all(), comparison["note"].tolist()
     for column in ("frame_top1", "frame_top5", "sequence_top1", "sequence_top5"):  # fractions
         assert comparison[column].between(0, 1).all(), comparison[column].tolist()
@@ -96,8 +100,9 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     assert (comparison["sequence_top1_low"] <= comparison["sequence_top1"]).all()
     assert (comparison["sequence_top1"] <= comparison["sequence_top1_high"]).all()
     differences = pd.read_csv(reporting / "differences.csv")
-    assert {"srgan vs lr", "srgan_self vs lr", "clean64 vs lr"} <= {f"{a} vs {b}" for a, b in
-                                                                  zip(differences["variant"], differences["baseline"])}
+    assert {"srgan vs lr", "srgan_self vs lr", "clean64 vs lr", "srgan_pretrained vs lr",
+            "srgan_pretrained vs bicubic"} <= {f"{a} vs {b}" for a, b in zip(differences["variant"],
+                                                                            differences["baseline"])}
     assert (reporting / "differences.png").stat().st_size > 0
     assert "Paired differences" in result.stdout and "| srgan − lr |" in result.stdout
 
@@ -156,6 +161,35 @@ def test_full_run_logs_a_servable_model_and_a_run_that_reads_well(full_run) -> N
     people = set(pd.read_parquet(project / "data" / "02_intermediate" / "frame_index.parquet")["person_name"])
     assert list(answer["sequence"]) == ["a", "b"] and list(answer["frames"]) == [3, 3]
     assert set(answer[[f"person_{r}" for r in range(1, 5)]].to_numpy().ravel()) <= people
+
+
+def test_the_pretrained_variant_is_the_imported_generator_as_it_is(full_run) -> None:
+    """srgan_pretrained from the .h5: imported (not trained), its frames upscaled and classified."""
+    project, result = full_run
+    report = json.loads((project / "data" / "08_reporting" / "sr_report_pretrained.json").read_text())
+    assert report["source"]["format"] == "keras_h5" and report["generator"]["arch"] == "krasserm_srresnet"
+    assert report["trained_here"] is False and report["val"]["val_psnr"] > 0
+    sr = np.load(project / "data" / "07_model_output" / "sr_pretrained_test.npy", mmap_mode="r")
+    assert sr.shape[1:] == (128, 128, 3)
+    assert "| srgan_pretrained |" in result.stdout and "| srgan_pretrained − bicubic |" in result.stdout
+
+
+def test_a_basicsr_pth_takes_the_pretrained_row_rerunning_only_what_depends_on_it(full_run, tmp_path) -> None:
+    """The same finished run with a BasicSR .pth instead: from the import node on, nothing else retrained."""
+    done, _ = full_run
+    project = tmp_path / "project"
+    shutil.copytree(done, project, ignore=shutil.ignore_patterns("mlflow.db", "mlruns"))
+    pth = write_basicsr_pth(project / "data" / "06_models" / "MSRResNet_x4.pth", basicsr_state(4, 1, 4, seed=0))
+    result = kedro(project, "run", "--pipeline=full", "--from-nodes=srgan.import_srgan_pretrained", "--params",
+                   f"{TINY_DEMO_PARAMS},srgan.pretrained_weights={pth}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train_srgan" not in result.stderr + result.stdout and "train_classifier_lr" not in result.stderr
+    report = json.loads((project / "data" / "08_reporting" / "sr_report_pretrained.json").read_text())
+    assert report["source"]["format"] == "basicsr_pth" and report["generator"]["arch"] == "msrresnet"
+    comparison = pd.read_csv(project / "data" / "08_reporting" / "comparison.csv").set_index("variant")
+    row = comparison.loc["srgan_pretrained"]
+    assert pd.isna(row["note"]) and row["sequence_top1_low"] <= row["sequence_top1"] <= row["sequence_top1_high"]
+    assert "| srgan_pretrained |" in result.stdout
 
 
 def test_notebook_runs_top_to_bottom_on_a_finished_run(full_run) -> None:

@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from faceless.data.datasets import TorchWeightsDataset
 from faceless.inference import load_generator
-from faceless.pipelines.srgan.nodes import plot_sr_samples, sr_metrics, train_srgan, train_srgan_self
+from faceless.pipelines.srgan.nodes import (import_srgan_pretrained, plot_sr_samples, sr_metrics, train_srgan,
+                                           train_srgan_self)
 from faceless.pipelines.srgan.pipeline import create_pipeline
 from faceless.sr.config import load_config
 from faceless.sr.trainer import SRTrainer, train_self_supervised
@@ -26,6 +27,7 @@ from faceless.utils.config import to_params
 from faceless.utils.errors import ConfigError
 
 from ..conftest import assert_state_equal
+from ..models.pretrained_files import krasserm_layers, write_krasserm_h5
 from ..sr.helpers import EMPTY_HR, LR_SIZE, frame_data, tiny_params
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -104,10 +106,11 @@ def test_train_srgan_with_a_bad_parameter_fails_before_any_work(data, tmp_path):
 def test_pipeline_is_the_srgan_namespace_with_the_dataset_names_users_type():
     pipeline = create_pipeline()
     assert {n.name for n in pipeline.nodes} == {"srgan.train_srgan", "srgan.train_srgan_self", "srgan.plot_sr_samples",
-                                                "srgan.sr_metrics"}
+                                                "srgan.sr_metrics", "srgan.import_srgan_pretrained"}
     assert pipeline.inputs() == {"lr_train", "hr_train", "lr_val", "hr_val", "params:srgan"}
     assert pipeline.all_outputs() == {"sr_generator", "sr_report", "sr_samples", "sr_final_metrics",
-                                      "sr_generator_self", "sr_report_self"}
+                                      "sr_generator_self", "sr_report_self", "sr_generator_pretrained",
+                                      "sr_report_pretrained"}
     assert {n.namespace for n in pipeline.nodes} == {"srgan"}
 
 
@@ -343,3 +346,33 @@ def test_sr_metrics_shape(trained):
 def test_sr_metrics_drops_non_finite_values():
     metrics = sr_metrics({"val": {"val_psnr": 30, "val_ssim": float("nan"), "note": "x"}})
     assert metrics == {"val_psnr": {"value": 30.0, "step": 0}}
+
+
+# ----------------------------------------------------------------------------------------------
+# import_srgan_pretrained: srgan_pretrained, a generator pretrained elsewhere used as it is
+# ----------------------------------------------------------------------------------------------
+def test_srgan_pretrained_is_skipped_with_the_reason_when_no_file_is_named(data, tmp_path):
+    generator, report = import_srgan_pretrained(data["lr_val"], data["hr_val"], tiny_params(tmp_path))
+    assert generator == {"skipped": "srgan.pretrained_weights is null (name a pretrained generator file to compare it)"}
+    assert report == {"variant": "srgan_pretrained", **generator}
+
+
+def test_srgan_pretrained_imports_the_named_file_and_saves_as_an_sr_generator(data, tmp_path):
+    path = write_krasserm_h5(tmp_path / "gan_generator.h5", krasserm_layers(channels=4, blocks=1, seed=0))
+    generator, report = import_srgan_pretrained(data["lr_val"], data["hr_val"],
+                                                tiny_params(tmp_path, pretrained_weights=str(path)))
+    assert generator["config"]["arch"] == "krasserm_srresnet" and report["source"]["file"] == str(path)
+    dataset = TorchWeightsDataset(str(tmp_path / "sr_generator_pretrained.pt"))
+    dataset.save(generator)
+    lr = torch.from_numpy(data["lr_val"]).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        assert torch.equal(load_generator(dataset.load())(lr), load_generator(generator)(lr))
+
+
+def test_srgan_pretrained_with_a_file_that_does_not_match_is_one_line(data, tmp_path):
+    path = tmp_path / "notes.h5"
+    path.write_text("not a model")
+    match = r"^srgan\.pretrained_weights: '.*notes\.h5' is not a generator file"
+    with pytest.raises(ConfigError, match=match) as error:
+        import_srgan_pretrained(data["lr_val"], data["hr_val"], tiny_params(tmp_path, pretrained_weights=str(path)))
+    assert "\n" not in str(error.value)

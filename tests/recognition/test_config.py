@@ -76,6 +76,7 @@ def test_conf_base_evaluation_statistics():
     # every variant against lr, and srgan against bicubic
     assert [pair for pair in cfg.comparisons if pair[1] == "lr"] == [[v, "lr"] for v in VARIANTS if v != "lr"]
     assert ["srgan", "bicubic"] in cfg.comparisons
+    assert ["srgan_pretrained", "bicubic"] in cfg.comparisons  # generic pretrained SR vs plain upscaling
 
 
 @pytest.mark.parametrize("key, value, name", [

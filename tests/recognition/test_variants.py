@@ -23,9 +23,9 @@ def area_reference(hr: np.ndarray, factor: int) -> np.ndarray:
 
 # the variants ---------------------------------------------------------------------------------
 def test_variants_in_table_order_with_their_arrays():
-    assert VARIANTS == ("lr", "bicubic", "srgan", "srgan_self", "clean64", "hr")
+    assert VARIANTS == ("lr", "bicubic", "srgan", "srgan_self", "srgan_pretrained", "clean64", "hr")
     assert VARIANT_ARRAYS == {"lr": "lr", "bicubic": "bicubic", "srgan": "sr", "srgan_self": "sr_self",
-                              "clean64": "clean64", "hr": "hr"}
+                              "srgan_pretrained": "sr_pretrained", "clean64": "clean64", "hr": "hr"}
 
 
 def test_conf_base_trains_every_variant():
@@ -44,6 +44,7 @@ def test_a_variant_not_asked_for_is_skipped_whatever_its_data():
     ("hr", "needs a source with high-resolution truth"),
     ("clean64", "truth downscaled: it needs a source with truth"),
     ("srgan_self", "on a source without truth srgan already is the self-trained generator"),
+    ("srgan_pretrained", "no pretrained generator was imported: srgan.pretrained_weights is null"),
 ])
 def test_a_variant_without_frames_says_why(variant, says):
     reason = variant_skip_reason(variant, list(VARIANTS), EMPTY)

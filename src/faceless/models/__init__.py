@@ -3,6 +3,8 @@
 A new backbone or generator is a new file plus one line in a registry below; saved files name
 their ``arch``, so whatever loads them (inference, predict, fine-tuning) rebuilds the right module.
 Files saved before configs carried ``arch`` are read as the first architecture of their kind.
+Generators pretrained elsewhere (a krasserm Keras ``.h5``, a BasicSR ``.pth``) are read into the same
+``{"config", "state_dict"}`` form by :mod:`faceless.models.pretrained`.
 """
 from __future__ import annotations
 
@@ -13,9 +15,13 @@ from torch import nn
 from faceless.models.classifier import FrameClassifier
 from faceless.models.discriminator import SRGANDiscriminator
 from faceless.models.generator import SRResNet
+from faceless.models.krasserm_srresnet import KrassermSRResNet
+from faceless.models.msrresnet import MSRResNet
 from faceless.utils.errors import ConfigError
 
-GENERATORS: dict[str, type[nn.Module]] = {SRResNet.arch: SRResNet}
+# The first is this project's; the others read generators trained elsewhere (faceless.models.pretrained).
+GENERATORS: dict[str, type[nn.Module]] = {SRResNet.arch: SRResNet, KrassermSRResNet.arch: KrassermSRResNet,
+                                          MSRResNet.arch: MSRResNet}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {SRGANDiscriminator.arch: SRGANDiscriminator}
 BACKBONES: dict[str, type[nn.Module]] = {FrameClassifier.arch: FrameClassifier}
 

@@ -66,6 +66,7 @@ class SRConfig:
     checkpoint_dir: str | None
     resume: bool
     init_weights: str | None
+    pretrained_weights: str | None   # srgan_pretrained: a generator file used as it is (faceless.models.pretrained)
     sample_count: int
 
     def generator_config(self) -> dict[str, Any]:

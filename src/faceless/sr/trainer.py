@@ -36,8 +36,9 @@ from faceless.sr.config import STAGE, SRConfig, smallest_measurable_px, self_var
 from faceless.sr.losses import LossContext, WeightedLoss, adversarial_d_loss
 from faceless.sr.metrics import SSIM_WINDOW, evaluate_sr
 from faceless.sr.pairs import make_pairs, random_batch
+from faceless.sr.pretrained import initial_generator
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
-from faceless.training.loop import LoopConfig, read_weights_file, run_loop, step_generator
+from faceless.training.loop import LoopConfig, run_loop, step_generator
 from faceless.training.tracker import NullTracker, Tracker
 from faceless.utils.config import to_params
 from faceless.utils.digest import array_digest
@@ -53,7 +54,8 @@ FALLBACK_VAL_PAIRS = 64
 
 #: Parameters that do not change the trained weights: a checkpoint resumes across changes to them.
 NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "eval_every", "checkpoint_every", "device", "compile",
-                     "val_frames", "eval_batch_size", "eval_border", "sample_count", "self_variant")
+                     "val_frames", "eval_batch_size", "eval_border", "sample_count", "self_variant",
+                     "pretrained_weights")
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,8 @@ class SRTrainer:
         if self.data_on_device:
             self.lr_train, self.hr_train = self.lr_train.to(self.device), self.hr_train.to(self.device)
 
-        generator = build_model("generator", config.generator_config())
-        if config.init_weights:  # fine-tuning: a local generator file in the sr_generator format
-            generator.load_state_dict(read_weights_file(config.init_weights, f"{STAGE}.init_weights"))
-            logger.info("%s: generator initialised from %s", name, config.init_weights)
+        # Fine-tuning (init_weights): the generator in that file, which may be pretrained elsewhere.
+        generator = initial_generator(config, name)
         self.generator = generator.to(self.device, memory_format=self.fmt)
         discriminator = build_model("discriminator", config.discriminator_config())
         self.discriminator = discriminator.to(self.device, memory_format=self.fmt)

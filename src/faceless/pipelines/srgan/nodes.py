@@ -2,7 +2,8 @@
 
 Training uses the training side only (truth pairs where the source has them, else self-supervised);
 validation PSNR/SSIM against bicubic uses the validation side, never the test side. ``srgan_self``
-is the self-supervised path trained next to the truth-trained one where the source has truth.
+is the self-supervised path trained next to the truth-trained one where the source has truth;
+``srgan_pretrained`` a generator pretrained elsewhere, imported as it is.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.sr.config import load_config, self_variant_skip_reason
+from faceless.sr.pretrained import PRETRAINED_NAME, import_pretrained, pretrained_skip_reason
 from faceless.sr.samples import sample_grid
 from faceless.sr.trainer import SELF_NAME, SRTrainer, train_self_supervised
 
@@ -42,6 +44,19 @@ def train_srgan_self(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndar
         logger.info("%s: skipped (%s)", SELF_NAME, reason)
         return {"skipped": reason}, {"variant": SELF_NAME, "skipped": reason}
     return train_self_supervised(config, lr_train, lr_val, hr_val, MlflowTracker())
+
+
+def import_srgan_pretrained(lr_val: np.ndarray, hr_val: np.ndarray,
+                            params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The seed's method (``srgan_pretrained``): the generic generator in ``srgan.pretrained_weights``
+    (krasserm .h5, BasicSR .pth or an sr_generator file), as it is, no training; its report says what
+    was read and its validation PSNR/SSIM. A skip marker with the reason where no file is named."""
+    config = load_config(params)
+    reason = pretrained_skip_reason(config)
+    if reason:
+        logger.info("%s: skipped (%s)", PRETRAINED_NAME, reason)
+        return {"skipped": reason}, {"variant": PRETRAINED_NAME, "skipped": reason}
+    return import_pretrained(config, lr_val, hr_val, MlflowTracker())
 
 
 def plot_sr_samples(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np.ndarray,

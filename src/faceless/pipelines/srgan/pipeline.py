@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import plot_sr_samples, sr_metrics, train_srgan, train_srgan_self
+from .nodes import import_srgan_pretrained, plot_sr_samples, sr_metrics, train_srgan, train_srgan_self
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -10,6 +10,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="train_srgan"),
         Node(train_srgan_self, {**frames, "params": "params:srgan"}, ["sr_generator_self", "sr_report_self"],
              name="train_srgan_self"),
+        Node(import_srgan_pretrained, {"lr_val": "lr_val", "hr_val": "hr_val", "params": "params:srgan"},
+             ["sr_generator_pretrained", "sr_report_pretrained"], name="import_srgan_pretrained"),
         Node(plot_sr_samples, {"sr_generator": "sr_generator", "lr_val": "lr_val", "hr_val": "hr_val",
                                "params": "params:srgan"}, "sr_samples", name="plot_sr_samples"),
         Node(sr_metrics, {"sr_report": "sr_report"}, "sr_final_metrics", name="sr_metrics"),
