@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from faceless.models.generator import SRResNet
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.utils.errors import ConfigError
 
 #: Keras' BatchNormalization default, which krasserm's model keeps.
@@ -36,7 +36,7 @@ class KrassermSRResNet(SRResNet):
     def __init__(self, *, channels: int, blocks: int, scale: int, in_channels: int = 3,
                  out_channels: int = 3) -> None:
         super().__init__(channels=channels, blocks=blocks, scale=scale, bicubic_skip=False,
-                         in_channels=in_channels, out_channels=out_channels)
+                         in_channels=in_channels, out_channels=out_channels, **LEGACY_LAYOUT)
         for module in self.modules():
             if isinstance(module, nn.BatchNorm2d):
                 module.eps = KERAS_BN_EPSILON
@@ -45,11 +45,13 @@ class KrassermSRResNet(SRResNet):
         return (torch.tanh(super().forward(x)) + 1) / 2
 
     def config(self) -> dict[str, Any]:
-        return {k: v for k, v in super().config().items() if k != "bicubic_skip"}
+        # Its layout is the paper's, fixed: not part of its config.
+        return {k: v for k, v in super().config().items() if k != "bicubic_skip" and k not in LEGACY_LAYOUT}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> KrassermSRResNet:
-        cfg = {k: v for k, v in cfg.items() if k != "arch"}
+        # srgan.generator's head_kernel, tail_kernel and upsample shape srresnet only: this layout is fixed.
+        cfg = {k: v for k, v in cfg.items() if k != "arch" and k not in LEGACY_LAYOUT}
         # srgan.generator carries bicubic_skip for every arch; this one has none (its output is a tanh image).
         if cfg.pop("bicubic_skip", False):
             raise ConfigError(f"the {cls.arch} generator has no bicubic skip (its output is a tanh image): "
