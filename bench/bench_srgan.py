@@ -55,11 +55,22 @@ from faceless.sr.config import load_config  # noqa: E402
 from faceless.sr.trainer import SRData, SRTrainer  # noqa: E402
 
 SCALE = 4
-#: generator blocks / channels and discriminator channels of the two configurations.
-CONFIGS: dict[str, dict[str, int]] = {
-    "demo": {"blocks": 6, "channels": 32, "disc": 32},  # conf/base/parameters_srgan.yml
-    "paper": {"blocks": 16, "channels": 64, "disc": 64},  # Ledig et al. 2017
+_DEFAULT = yaml.safe_load(SRGAN_PARAMS.read_text())["srgan"]
+_LAYOUT_KEYS = ("head_kernel", "tail_kernel", "upsample")
+#: generator blocks / channels / layout and discriminator channels of the configurations compared.
+CONFIGS: dict[str, dict[str, Any]] = {
+    # conf/base/parameters_srgan.yml, as it is
+    "demo": {"blocks": _DEFAULT["generator"]["blocks"], "channels": _DEFAULT["generator"]["channels"],
+             "disc": _DEFAULT["discriminator"]["channels"],
+             **{k: _DEFAULT["generator"][k] for k in _LAYOUT_KEYS}},
+    # the same size in the paper's layout (9x9 head and tail, two x2 steps): the default until it was measured
+    "demo-paper-layout": {"blocks": 6, "channels": 32, "disc": 32, **LEGACY_LAYOUT},
+    "paper": {"blocks": 16, "channels": 64, "disc": 64, **LEGACY_LAYOUT},  # Ledig et al. 2017
 }
+
+
+def layout(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: cfg[k] for k in _LAYOUT_KEYS}
 PRECISIONS = ("fp32", "bf16")
 FLOPS_CONVENTION = (
     "FLOPs = 2 x multiply-adds of convs + linears only (lower bound); "
@@ -127,7 +138,7 @@ def counted_flops(module: nn.Module, input_shape: tuple[int, ...]) -> float:
 
 def generator_flops(cfg: dict[str, int], h: int, w: int) -> float:
     """Forward FLOPs of one image through the generator, from the project's ``srresnet_flops``."""
-    return srresnet_flops(h, w, channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE)
+    return srresnet_flops(h, w, channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, **layout(cfg))
 
 
 def discriminator_flops(cfg: dict[str, int], hr: int) -> float:
@@ -140,7 +151,7 @@ def discriminator_flops(cfg: dict[str, int], hr: int) -> float:
 def check_srresnet_flops(cfg: dict[str, int], h: int = 24) -> tuple[float, float]:
     """(srresnet_flops, hook-counted FLOPs) of one image, which should agree exactly."""
     with torch.device("meta"):
-        gen = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, bicubic_skip=True, **LEGACY_LAYOUT)
+        gen = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, bicubic_skip=True, **layout(cfg))
     return generator_flops(cfg, h, h), counted_flops(gen, (1, 3, h, h))
 
 
@@ -151,7 +162,7 @@ def srgan_params(cfg: dict[str, int], device: torch.device, dtype: torch.dtype |
                  seed: int) -> dict[str, Any]:
     """``params:srgan`` from conf/base (the only source of defaults) with this cell's sizes."""
     params = yaml.safe_load(SRGAN_PARAMS.read_text())["srgan"]
-    params["generator"].update(blocks=cfg["blocks"], channels=cfg["channels"])
+    params["generator"].update(blocks=cfg["blocks"], channels=cfg["channels"], **layout(cfg))
     params["discriminator"].update(channels=cfg["disc"])
     params.update(device=device.type, precision="fp32" if dtype is None else "bf16", batch_size=batch, crop=crop,
                   seed=seed, compile=False, checkpoint_dir=None, init_weights=None)
@@ -231,7 +242,7 @@ def time_steps(fn: Callable[[], object], device: torch.device, warmup: int, step
 # ----------------------------------------------------------------------------------------------
 def inference_generator(cfg: dict[str, int], device: torch.device, seed: int = 0) -> SRResNet:
     torch.manual_seed(seed)
-    gen = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, bicubic_skip=True, **LEGACY_LAYOUT)
+    gen = SRResNet(channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, bicubic_skip=True, **layout(cfg))
     return gen.to(device, memory_format=memory_format(device)).eval()
 
 
