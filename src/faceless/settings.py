@@ -49,8 +49,9 @@ from faceless.pipelines.console import ConsoleHooks  # noqa: E402
 from faceless.pipelines.tracking import MlflowRunHooks  # noqa: E402
 
 # kedro-mlflow registers its own hooks through its entry point. Ours: node starts and ends with
-# durations, a message while MLflow prepares a new store; the experiment opens on its runs table,
-# run tags that say what they are, the comparison table as the run's description.
+# durations, a message while MLflow prepares a new store; the experiment's kind, a saved runs-table
+# view of the headline metrics and its URL, run tags that say what they are, the comparison table as
+# the run's description.
 HOOKS = (ConsoleHooks(), MlflowRunHooks())
 
 CONFIG_LOADER_ARGS = {

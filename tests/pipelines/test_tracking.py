@@ -94,6 +94,60 @@ def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(tmp_path, mo
     assert tags["env"] == "local" and tags["mlflow.note.content"] == "## table\n| a |\n"
 
 
+def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_training_mode(tmp_path, monkeypatch,
+                                                                                            caplog):
+    import json
+
+    import mlflow
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+    from mlflow.tracking import MlflowClient
+
+    from faceless.pipelines.tracking import MlflowRunHooks
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("views")
+    saved = {"lr.sequence_top1": {"value": 0.5, "step": 0}, "lr.frame_top1": {"value": 0.4, "step": 0},
+             "srgan.challenge_score": {"value": 80.0, "step": 0},
+             "diff.srgan_vs_lr.sequence_top1": {"value": 0.1, "step": 0}}
+    hooks = MlflowRunHooks()
+    hooks._ui = "http://127.0.0.1:5000"  # as after_context_created reads it from mlflow.yml
+    caplog.set_level(logging.INFO, logger="faceless")
+    with mlflow.start_run(experiment_id=experiment):
+        # as kedro-mlflow's MlflowMetricsHistoryDataset logs them, with the catalog's prefix
+        mlflow.log_metrics({f"test.{k}": v["value"] for k, v in saved.items()}, step=0)
+        hooks.before_pipeline_run(run_params={})  # no view yet: the plain runs URL
+        hooks.after_dataset_saved(dataset_name="other", data=saved)
+        assert not any(k.startswith("mlflow.sharedViewState.") for k in client.get_experiment(experiment).tags)
+        hooks.after_dataset_saved(dataset_name="evaluation_metrics", data=saved)
+        hooks.before_pipeline_run(run_params={})  # a later run: the URL opens the view
+    envelope = json.loads(client.get_experiment(experiment).tags["mlflow.sharedViewState.faceless-headline"])
+    assert envelope["name"] == "faceless: headline metrics" and isinstance(envelope["createdAt"], int)
+    assert json.loads(envelope["state"]) == {
+        "selectedColumns": ["metrics.`test.lr.sequence_top1`", "metrics.`test.srgan.challenge_score`"]}
+    urls = [m.split(" ")[-1] for m in caplog.messages if "http://" in m]
+    base = f"http://127.0.0.1:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"
+    assert urls == [base, base + "&viewStateShareKey=faceless-headline", base + "&viewStateShareKey=faceless-headline"]
+
+
+def test_the_ui_address_comes_from_mlflow_yml(tmp_path):
+    from types import SimpleNamespace
+
+    from faceless.pipelines.tracking import ui_address
+
+    class Loader(dict):
+        config_patterns: dict = {}
+
+    def context(mlflow):
+        return SimpleNamespace(project_path=tmp_path, config_loader=Loader(mlflow=mlflow))
+
+    assert ui_address(context({"ui": {"host": "127.0.0.1", "port": "5000"}})) == "http://127.0.0.1:5000"
+    assert ui_address(context({"server": {}})) is None
+
+
 def test_without_an_active_run_the_hooks_do_nothing():
     import mlflow
 
@@ -102,6 +156,7 @@ def test_without_an_active_run_the_hooks_do_nothing():
     assert mlflow.active_run() is None
     MlflowRunHooks().before_pipeline_run(run_params={})
     MlflowRunHooks().after_node_run(outputs={"comparison_md": "x"})
+    MlflowRunHooks().after_dataset_saved(dataset_name="evaluation_metrics", data={"lr.sequence_top1": 1.0})
 
 
 def test_a_new_sqlite_store_is_announced_an_existing_one_is_not(tmp_path):

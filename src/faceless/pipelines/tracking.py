@@ -3,9 +3,16 @@
 kedro-mlflow opens the run, logs the parameters and the catalog's MLflow datasets. What it does not
 let ``mlflow.yml`` configure is done here, after it:
 
-* the experiment carries ``mlflow.experimentKind = custom_model_development`` (MLflow 3's UI opens
-  an experiment without it in its GenAI view: traces, not runs). ``mlflow.yml`` sets the tag when
-  kedro-mlflow creates the experiment; this hook adds it to an experiment made before;
+* the experiment carries ``mlflow.experimentKind = custom_model_development``, MLflow's record of
+  its kind (``mlflow.yml`` sets it when kedro-mlflow creates the experiment; this hook adds it to one
+  made before). MLflow 3.17's UI does not open the experiment from it: its workflow-based navigation
+  (a flag built in as on) takes the kind from the browser's GenAI / Model training switch (URL
+  ``?workflowType=``, else localStorage, else GenAI), so the run's log gives the runs table's URL with
+  ``workflowType=machine_learning``;
+* the headline metrics (``sequence_top1``, ``challenge_score`` per variant) are a saved view of the
+  runs table: MLflow 3.17 keeps saved views as experiment tags ``mlflow.sharedViewState.<id>``, lists
+  them under "Views" and opens one with ``?viewStateShareKey=<id>`` (it has no server-side default
+  columns);
 * kedro-mlflow tags every run with every ``run_params`` entry, with no option to choose: ``run_id``
   (Kedro's session id, not MLflow's run id) becomes ``kedro.session_id``, ``runner`` (an object's
   repr) becomes ``kedro.runner`` with the class name;
@@ -15,8 +22,10 @@ let ``mlflow.yml`` configure is done here, after it:
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,8 +39,16 @@ from faceless.training.tracker import finite
 
 logger = logging.getLogger(__name__)
 
-#: MLflow 3's UI reads this experiment tag: the training kind opens on the runs table.
+#: MLflow's experiment kind tag and its model-training value.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+#: MLflow 3.17's UI: the query parameter that puts it in model-training mode, landing on the runs table.
+TRAINING_WORKFLOW = ("workflowType", "machine_learning")
+#: The saved runs-table view: experiment tag prefix (the UI's), view id, name, and which metrics.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+HEADLINE_VIEW = ("faceless-headline", "faceless: headline metrics")
+HEADLINE_METRICS = ("sequence_top1", "challenge_score")
+#: The catalog entry with the test metrics (``<variant>.<metric>``; ``diff.<a>_vs_<b>.<metric>`` skipped).
+METRICS_DATASET = "evaluation_metrics"
 #: Run tags kedro-mlflow sets that say something else than their name: old name -> new name.
 RENAMED_TAGS = {"run_id": "kedro.session_id", "runner": "kedro.runner"}
 #: The catalog entry whose text becomes the run's description.
@@ -52,11 +69,15 @@ class MlflowTracker:
 class MlflowRunHooks:
     """Runs after kedro-mlflow's hooks (before it, for the first-run message)."""
 
+    def __init__(self) -> None:
+        self._ui: str | None = None  # http://host:port of `kedro mlflow ui`, from mlflow.yml
+
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
         store = new_sqlite_store(context)
         if store is not None:
             logger.info("MLflow: creating its tracking store %s (first run only, this takes a while)...", store.name)
+        self._ui = ui_address(context)
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
@@ -66,8 +87,10 @@ class MlflowRunHooks:
         client = MlflowClient()
         mark_training_experiment(client, run.info.experiment_id)
         rename_run_tags(client, run.info.run_id, run_params)
-        logger.info("MLflow run %s in experiment %s: see it with `kedro mlflow ui`", run.info.run_id,
-                    client.get_experiment(run.info.experiment_id).name)
+        experiment = client.get_experiment(run.info.experiment_id)
+        view = HEADLINE_VIEW[0] if VIEW_TAG_PREFIX + HEADLINE_VIEW[0] in experiment.tags else None
+        logger.info("MLflow run %s in experiment %s: see it with `kedro mlflow ui`%s", run.info.run_id,
+                    experiment.name, f", then {runs_url(self._ui, experiment.experiment_id, view)}" if self._ui else "")
 
     @hook_impl
     def after_node_run(self, outputs: dict[str, Any]) -> None:
@@ -75,14 +98,63 @@ class MlflowRunHooks:
             mlflow.set_tag("mlflow.note.content", run_description(str(outputs[DESCRIPTION_DATASET])))
 
 
-def new_sqlite_store(context: Any) -> Path | None:
-    """The sqlite file ``mlflow.yml`` names, when it does not exist yet; else None."""
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        run = mlflow.active_run()
+        if dataset_name != METRICS_DATASET or run is None or not isinstance(data, Mapping):
+            return
+        client = MlflowClient()
+        columns = headline_columns(data, client.get_run(run.info.run_id).data.metrics)
+        if columns:
+            view, name = HEADLINE_VIEW
+            client.set_experiment_tag(run.info.experiment_id, VIEW_TAG_PREFIX + view, saved_view(name, columns))
+            if self._ui:
+                logger.info("MLflow: the runs table with the headline metrics: %s",
+                            runs_url(self._ui, run.info.experiment_id, view))
+
+
+def mlflow_config(context: Any) -> dict[str, Any]:
+    """``mlflow.yml`` as kedro-mlflow reads it; empty without one."""
     try:
         patterns = context.config_loader.config_patterns
         patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])  # as kedro-mlflow does
-        uri = (context.config_loader["mlflow"].get("server") or {}).get("mlflow_tracking_uri")
+        return dict(context.config_loader["mlflow"] or {})
     except MissingConfigException:
-        return None
+        return {}
+
+
+def ui_address(context: Any) -> str | None:
+    """``http://<host>:<port>`` of ``kedro mlflow ui`` (``mlflow.yml``'s ``ui``); None without it."""
+    ui = mlflow_config(context).get("ui") or {}
+    return f"http://{ui['host']}:{ui['port']}" if ui.get("host") and ui.get("port") else None
+
+
+def runs_url(ui: str, experiment_id: str, view: str | None = None) -> str:
+    """The experiment's runs table in MLflow 3.17's model-training mode, with a saved view if given."""
+    key, value = TRAINING_WORKFLOW
+    query = f"{key}={value}" + (f"&viewStateShareKey={view}" if view else "")
+    return f"{ui}/#/experiments/{experiment_id}/runs?{query}"
+
+
+def headline_columns(saved: Mapping[str, Any], logged: Mapping[str, Any]) -> list[str]:
+    """Runs-table columns of the headline metrics: ``<variant>.<metric>`` keys as MLflow logged them."""
+    columns = []
+    for key in saved:
+        parts = str(key).split(".")
+        if len(parts) == 2 and parts[1] in HEADLINE_METRICS:
+            columns += [f"metrics.`{name}`" for name in logged if name == key or name.endswith(f".{key}")]
+    return columns
+
+
+def saved_view(name: str, columns: list[str]) -> str:
+    """A saved view as MLflow 3.17's runs page stores it (JSON, the view state as a JSON string)."""
+    now = int(time.time() * 1000)
+    return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps({"selectedColumns": columns})})
+
+
+def new_sqlite_store(context: Any) -> Path | None:
+    """The sqlite file ``mlflow.yml`` names, when it does not exist yet; else None."""
+    uri = (mlflow_config(context).get("server") or {}).get("mlflow_tracking_uri")
     if not isinstance(uri, str) or not uri.startswith("sqlite:///"):
         return None
     path = Path(uri.removeprefix("sqlite:///"))
