@@ -5,7 +5,11 @@ import os
 # `faceless/__init__.py` sets the same, for processes that import the package before settings.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-# kedro-mlflow registers its hooks through its entry point; nothing else to add here.
+from faceless.hooks import ProjectHooks  # noqa: E402
+
+# kedro-mlflow registers its hooks through its entry point. Ours: one run at a time per project, the
+# MLflow store created under a lock, parameters and inputs checked up front, one-line user errors.
+HOOKS = (ProjectHooks(),)
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
