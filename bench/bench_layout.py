@@ -92,13 +92,19 @@ def main() -> None:
     precisions = {"fp32": None, **({"bf16": torch.bfloat16} if native_bf16 else {})}
     sr, clf = conf("srgan"), conf("classifier")
     default_g = {k: v for k, v in sr["generator"].items() if k not in ("arch", "bicubic_skip")}
-    paper_g = {"channels": 64, "blocks": 16, "head_kernel": 9, "tail_kernel": 9, "upsample": "progressive"}
+    paper_layout = {"head_kernel": 9, "tail_kernel": 9, "upsample": "progressive"}
+    same_size_paper_layout = {**default_g, **paper_layout}
+    paper_g = {"channels": 64, "blocks": 16, **paper_layout}
     cases = {
         "classifier 64 px, train": classifier_case(64, clf["batch_size"]),
         "classifier 256 px, train": classifier_case(256, clf["batch_size"]),
         "generator default, train": generator_train_case(default_g, sr["crop"], sr["batch_size"]),
+        "generator default size, paper layout, train": generator_train_case(same_size_paper_layout, sr["crop"],
+                                                                            sr["batch_size"]),
         "generator paper, train": generator_train_case(paper_g, sr["crop"], sr["batch_size"]),
         "generator default, upscale": generator_infer_case(default_g, conf("upscaling")["batch_size"]["cpu"]),
+        "generator default size, paper layout, upscale": generator_infer_case(
+            same_size_paper_layout, conf("upscaling")["batch_size"]["cpu"]),
         "generator paper, upscale": generator_infer_case(paper_g, conf("upscaling")["batch_size"]["cpu"]),
     }
     formats = {"NCHW": torch.contiguous_format, "channels_last": torch.channels_last}
@@ -121,7 +127,7 @@ def main() -> None:
                     step(fmt, dtype)
                     times.setdefault((name, prec, fmt_name), []).append(time.perf_counter() - started)
     print(f"\nmedian ms per step of {args.repeats}; * = the format the pipeline uses for that precision here")
-    header = f"{'case':<30}{'precision':<11}{'NCHW':>10}{'channels_last':>15}{'CL / NCHW':>11}"
+    header = f"{'case':<46}{'precision':<11}{'NCHW':>10}{'channels_last':>15}{'CL / NCHW':>11}"
     print(header)
     print("-" * len(header))
     for name in cases:
@@ -130,7 +136,7 @@ def main() -> None:
             nchw = statistics.median(times[(name, prec, "NCHW")]) * 1e3
             cl = statistics.median(times[(name, prec, "channels_last")]) * 1e3
             marks = {"NCHW": "*" if chosen == "NCHW" else " ", "channels_last": "*" if chosen != "NCHW" else " "}
-            print(f"{name:<30}{prec:<11}{nchw:>9.1f}{marks['NCHW']}{cl:>14.1f}{marks['channels_last']}{cl / nchw:>11.2f}")
+            print(f"{name:<46}{prec:<11}{nchw:>9.1f}{marks['NCHW']}{cl:>14.1f}{marks['channels_last']}{cl / nchw:>11.2f}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ RANKS = {
     "inference": 3,
     "sr": 4, "recognition": 4, "distributed": 4,
     "pipelines": 5,
-    "pipeline_registry": 6, "settings": 6, "hooks": 6, "__main__": 6, "__init__": 6,
+    "pipeline_registry": 6, "hooks": 6, "__main__": 6, "__init__": 6,
+    "settings": 7,  # registers the project's hooks, as Kedro's template does (HOOKS = (ProjectHooks(),))
 }
 #: The Kedro-facing modules below the glue layer: the catalog's own datasets.
 KEDRO_DATASETS = {"data.datasets"}

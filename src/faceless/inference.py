@@ -42,9 +42,10 @@ import torch.nn.functional as F
 from faceless.models import load_model
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 from faceless.training.tracker import NullTracker, Tracker
-from faceless.utils.atomic import read_json, write_json
+from faceless.utils.atomic import read_json, remove_stale_temporaries, write_json
 from faceless.utils.digest import array_digest, weights_digest
 from faceless.utils.errors import ConfigError
+from faceless.utils.lock import FileLock
 from faceless.utils.progress import tqdm
 
 logger = logging.getLogger(__name__)
@@ -179,33 +180,55 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
     if sr_generator is not None and int(sr_generator["config"]["scale"]) != factor:
         raise ConfigError(f"upscaling.factor={factor} but the generator upscales {sr_generator['config']['scale']}x")
     torch_device = select_device(config.device)
-    batch_size, shard_size = config.batch_size_on(torch_device), config.shard_size
+    config.batch_size_on(torch_device)  # names the device type it lacks, before any work
     dtype = autocast_dtype(torch_device, config.precision) if sr_generator is not None else None
     key = upscale_key(lr, sr_generator, factor, precision_name(dtype))
     paths = _CachePaths(Path(config.cache_dir), name)
+    paths.final.parent.mkdir(parents=True, exist_ok=True)
+    # One writer per entry: a second process is told who holds it instead of sharing its partial file.
+    with FileLock(paths.lock, f"the upscaling cache entry {paths.final}").acquire():
+        remove_stale_temporaries(paths.final.parent)  # records of killed writes
+        return _upscale_through_cache(lr, sr_generator, config, name, tracker, factor, torch_device, dtype, key,
+                                      paths, t0)
+
+
+def _upscale_through_cache(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: UpscaleConfig, name: str,
+                           tracker: Tracker | None, factor: int, torch_device: torch.device,
+                           dtype: torch.dtype | None, key: str, paths: _CachePaths, t0: float
+                           ) -> tuple[np.ndarray, dict[str, Any]]:
+    batch_size, shard_size = config.batch_size_on(torch_device), config.shard_size
     n, h, w, c = lr.shape
     shape = (n, h * factor, w * factor, c)
     record = read_json(paths.meta)
     if paths.final.is_file() and record.get("key") == key and record.get("complete"):
-        # A cheap check that the entry is whole (a truncated or replaced file is rebuilt, not served).
-        if paths.final.stat().st_size == record.get("bytes"):
+        # Verified before it is served: size, .npy header and a sample of frames against what was
+        # recorded when it was made; a damaged entry is removed and rebuilt, never served.
+        damage = _damage(paths.final, shape, record.get("bytes"), record.get("sample_digest"))
+        if damage is None:
             stats = {"cache": "hit", "seconds": round(time.perf_counter() - t0, 3), "images": n,
                      "bytes": paths.final.stat().st_size}
             logger.info("%s: cache hit (%s), nothing to compute", name, paths.final)
             _report(tracker, name, stats)
             return np.load(paths.final, mmap_mode="r"), stats
-        logger.warning("%s: cache entry %s is damaged (%d bytes, %s recorded), rebuilding it", name, paths.final,
-                       paths.final.stat().st_size, record.get("bytes"))
+        logger.warning("%s: cache entry %s is damaged (%s): removed, computing it again", name, paths.final, damage)
+        paths.meta.unlink(missing_ok=True)
+        paths.final.unlink(missing_ok=True)
     shards = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
     progress = read_json(paths.progress)
     first = 0
+    damage = "another key"
     if paths.partial.is_file() and progress.get("key") == key:
-        # Frames, not shard numbers, are recorded: a rerun with another shard_size resumes at the
-        # last shard boundary at or before the frames already done.
-        frames_done = int(progress.get("frames_done", 0))
-        first = max((i for i, (start, _) in enumerate(shards) if start <= frames_done), default=0)
-        logger.info("%s: resuming at shard %d/%d of an interrupted run", name, first, len(shards))
-    else:
+        frames_done = progress.get("frames_done")
+        damage = "no frame count" if not isinstance(frames_done, int) or not 0 <= frames_done <= n else _damage(
+            paths.partial, shape, None, progress.get("sample_digest"), frames_done)
+        if damage is None:
+            # Frames, not shard numbers, are recorded: a rerun with another shard_size resumes at the
+            # last shard boundary at or before the frames already done.
+            first = max((i for i, (start, _) in enumerate(shards) if start <= frames_done), default=0)
+            logger.info("%s: resuming at shard %d/%d of an interrupted run", name, first, len(shards))
+        else:
+            logger.warning("%s: the partial file of an interrupted run is damaged (%s): starting over", name, damage)
+    if damage is not None:
         paths.clear_partial()
     paths.final.parent.mkdir(parents=True, exist_ok=True)
     out = np.lib.format.open_memmap(paths.partial, mode="r+" if first else "w+", dtype=np.uint8, shape=shape)
@@ -221,12 +244,14 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
         bar.update(stop - start)
         if stop in shard_of_end:
             out.flush()  # the shard is on disk before it is recorded as done
-            write_json(paths.progress, {"key": key, "frames_done": stop, "shard_size": shard_size})
+            write_json(paths.progress, {"key": key, "frames_done": stop, "shard_size": shard_size,
+                                        "sample_digest": sample_digest(out, stop)})
 
     t1 = time.perf_counter()
     _stream_upscale(lr, generator, factor, out, batches, torch_device, dtype, on_batch)
     bar.close()
     out.flush()
+    digest = sample_digest(out, n)
     del out
     compute_seconds = time.perf_counter() - t1
     # The old "complete" record goes first: a crash between the rename and the new record must not
@@ -237,12 +262,57 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
     stats = {"cache": "miss", "seconds": round(time.perf_counter() - t0, 3), "images": images,
              "images_per_s": round(images / compute_seconds, 2) if compute_seconds > 0 else None,
              "bytes": paths.final.stat().st_size, "resumed_from_shard": first, "precision": precision_name(dtype)}
-    write_json(paths.meta, {"key": key, "complete": True, "shape": list(shape), "factor": factor, **stats})
+    write_json(paths.meta, {"key": key, "complete": True, "shape": list(shape), "factor": factor,
+                            "sample_digest": digest, **stats})
     paths.progress.unlink(missing_ok=True)
     logger.info("%s: cache miss, upscaled %d frames in %.1f s (%.1f img/s) -> %s", name, images, compute_seconds,
                 stats["images_per_s"] or 0.0, paths.final)
     _report(tracker, name, stats)
     return np.load(paths.final, mmap_mode="r"), stats
+
+
+#: Frames a cache entry's check reads back (spread evenly, first and last included).
+SAMPLE_FRAMES = 64
+
+
+def sample_digest(array: np.ndarray, upto: int) -> str:
+    """A hash of ``array``'s shape and of up to :data:`SAMPLE_FRAMES` frames spread over ``[0, upto)``:
+    what a cache entry is checked against before it is served (a zeroed or swapped file fails it
+    without reading every byte; one damaged frame between the samples does not)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps([list(array.shape), str(array.dtype), upto]).encode())
+    if upto > 0:
+        for i in np.unique(np.linspace(0, upto - 1, min(upto, SAMPLE_FRAMES)).round().astype(np.int64)):
+            h.update(np.ascontiguousarray(array[i]).tobytes())
+    return h.hexdigest()
+
+
+def _damage(path: Path, shape: tuple[int, ...], size: int | None, digest: str | None,
+            upto: int | None = None) -> str | None:
+    """What is wrong with the uint8 ``.npy`` at ``path`` of ``shape`` (None: nothing found): its
+    header, its size (the recorded ``size`` too), its sampled frames against ``digest``."""
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                return f"unknown .npy version {version}"
+            found_shape, fortran, dtype = read_header(handle)
+            header = handle.tell()
+        actual = path.stat().st_size
+    except (OSError, ValueError) as err:
+        return f"unreadable header: {err}"
+    if tuple(found_shape) != tuple(shape) or dtype != np.uint8 or fortran:
+        return f"holds {dtype} {tuple(found_shape)}, expected uint8 {tuple(shape)}"
+    expected = header + int(np.prod(shape))
+    if actual != expected or (size is not None and actual != size):
+        return f"{actual} bytes, expected {expected}"
+    if not digest:
+        return "no record of its content (written by an older version)"
+    if sample_digest(np.load(path, mmap_mode="r"), shape[0] if upto is None else upto) != digest:
+        return "its frames differ from those written"
+    return None
 
 
 class _CachePaths:
@@ -251,6 +321,7 @@ class _CachePaths:
         self.meta = cache_dir / f"{name}.meta.json"
         self.partial = cache_dir / f"{name}.partial.npy"
         self.progress = cache_dir / f"{name}.partial.json"
+        self.lock = cache_dir / f"{name}.lock"
 
     def clear_partial(self) -> None:
         self.partial.unlink(missing_ok=True)

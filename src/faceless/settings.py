@@ -45,14 +45,16 @@ def quiet_library_warnings() -> None:
 quiet_library_warnings()
 
 # Imported after the filters above: this pulls in kedro and mlflow.
+from faceless.hooks import ProjectHooks  # noqa: E402
 from faceless.pipelines.console import ConsoleHooks  # noqa: E402
 from faceless.pipelines.tracking import MlflowRunHooks  # noqa: E402
 
-# kedro-mlflow registers its own hooks through its entry point. Ours: node starts and ends with
-# durations, a message while MLflow prepares a new store; the experiment's kind, a saved runs-table
-# view of the headline metrics and its URL, run tags that say what they are, the comparison table as
-# the run's description.
-HOOKS = (ConsoleHooks(), MlflowRunHooks())
+# kedro-mlflow registers its own hooks through its entry point. Ours: one run at a time per project,
+# the MLflow store created under a lock, parameters and inputs checked up front, one-line user
+# errors (ProjectHooks); node starts and ends with durations, a message while MLflow prepares a new
+# store (ConsoleHooks); the experiment's kind, a saved runs-table view of the headline metrics and its
+# URL, run tags that say what they are, the comparison table as the run's description (MlflowRunHooks).
+HOOKS = (ProjectHooks(), ConsoleHooks(), MlflowRunHooks())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

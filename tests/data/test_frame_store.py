@@ -534,7 +534,7 @@ def test_broken_members_are_skipped_like_broken_files(tmp_path, validate):
     truncated = 1 if validate == "full" else 0
     assert report["skipped_by_reason"] == {
         "empty": 1, "not_image": 1, "truncated": truncated, "unsupported_mode": 0,
-        "wrong_size": 1, "duplicate": 0, "hr_missing": 0, "hr_invalid": 0,
+        "wrong_size": 1, "too_large": 0, "duplicate": 0, "hr_missing": 0, "hr_invalid": 0,
     }  # fmt: skip
     assert report["skipped_by_reason"] == folder_report["skipped_by_reason"]
     assert report["skipped_examples"] == folder_report["skipped_examples"]

@@ -144,6 +144,7 @@ def test_hostile_files_are_skipped_with_exact_reasons(tmp_path):
         "truncated": 1,
         "unsupported_mode": 2,
         "wrong_size": 1,
+        "too_large": 0,
         "duplicate": 1,
         "hr_missing": 0,
         "hr_invalid": 0,

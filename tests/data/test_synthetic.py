@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceless.utils.atomic import OWNED_MARKER
 from faceless.data.frame_tree import scan_frame_tree
 from faceless.data.synthetic import PARAMS_FILE, DemoSize, generate_demo, person_traits
 from faceless.utils.errors import ConfigError
@@ -73,7 +74,7 @@ def test_generate_reports_what_it_wrote(demo):
 
 def test_tree_is_in_the_orcam_layout(demo):
     root, _ = demo
-    assert sorted(p.name for p in root.iterdir()) == sorted(["lr", "hr", PARAMS_FILE])
+    assert sorted(p.name for p in root.iterdir()) == sorted(["lr", "hr", PARAMS_FILE, OWNED_MARKER])
     lr = [p.relative_to(root / "lr").as_posix() for p in files_under(root / "lr")]
     hr = [p.relative_to(root / "hr").as_posix() for p in files_under(root / "hr")]
     assert lr and all(LR_FILE.fullmatch(rel) for rel in lr), lr[:5]
@@ -184,7 +185,8 @@ def test_an_interrupted_partial_folder_is_cleaned_up(tmp_path):
     stale = tmp_path / "demo.partial"
     (stale / "lr" / "person_0000").mkdir(parents=True)
     (stale / "junk.txt").write_text("left by a killed run")
-    render(tmp_path / "demo", people=1)
+    (stale / OWNED_MARKER).write_text("")  # written first thing into every partial folder
+    render(tmp_path / "demo", people=2)
     assert partial_folders(tmp_path) == []
     assert not (tmp_path / "demo" / "junk.txt").exists()
 

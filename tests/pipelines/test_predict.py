@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from faceless.utils.atomic import OWNED_MARKER
 from faceless.data import unlabeled
 from faceless.data.datasets import NpyArrayDataset
 from faceless.inference import normalise, to_nchw_uint8
@@ -183,8 +184,10 @@ def test_demo_test_side_is_exported_unlabeled_with_its_answers_apart(tmp_path):
     assert source["exported"] and export == tmp_path / "out/unlabeled"
     answers = json.loads(Path(source["answer_key"]).read_text())["answers"]
     assert not Path(source["answer_key"]).is_relative_to(export)  # the key is not in the tree
-    assert sorted(p.name for p in export.iterdir()) == sorted(answers) and len(answers) == 4
-    for sequence_dir in export.iterdir():
+    sequence_dirs = [p for p in export.iterdir() if p.name != OWNED_MARKER]  # the marker: a tree we made
+    assert sorted(p.name for p in sequence_dirs) == sorted(answers) and len(answers) == 4
+    assert (export / OWNED_MARKER).is_file()
+    for sequence_dir in sequence_dirs:
         exported = sorted(sequence_dir.iterdir())
         originals = test_index.loc[test_index["person_name"] == answers[sequence_dir.name], "path"]
         # Each exported sequence holds the frames of one original sequence of that person.
@@ -194,7 +197,7 @@ def test_demo_test_side_is_exported_unlabeled_with_its_answers_apart(tmp_path):
     assert not again["exported"] and again["root"] == source["root"]  # unchanged: not redone
     assert prepare_predict_source(test_index, {**params, "root": "/data/test"})["root"] == "/data/test"
     reseeded = prepare_predict_source(test_index, {**params, "seed": 1})  # our own export: redone in place
-    assert reseeded["exported"] and len(list(export.iterdir())) == 4
+    assert reseeded["exported"] and len(list(export.glob("seq_*"))) == 4
 
 
 def test_the_export_never_replaces_a_folder_it_did_not_make(tmp_path):
@@ -203,7 +206,7 @@ def test_the_export_never_replaces_a_folder_it_did_not_make(tmp_path):
     (theirs / "notes").mkdir(parents=True)
     (theirs / "notes/keep.txt").write_text("mine")
     params = {**PARAMS, "root": None, "demo_export": str(theirs), "seed": 0}
-    with pytest.raises(ConfigError, match=r"^predict\.demo_export: .*was not exported here") as error:
+    with pytest.raises(ConfigError, match=r"^predict\.demo_export: .*was not made by this project") as error:
         prepare_predict_source(test_index, params)
     assert "\n" not in str(error.value)
     assert (theirs / "notes/keep.txt").read_text() == "mine"

@@ -298,7 +298,7 @@ def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
         assert np.array_equal(catalog[f"clean64_{side}"].load(), area_reference(hr[side], FACTOR))
     assert sorted(path.name for path in folder.iterdir() if path.is_file()) == sorted(
         f"{name}.npy" for name in OUTPUTS)  # no temporary files left
-    assert sorted(path.name for path in cache_dir.iterdir() if not path.name.endswith(".meta.json")) == sorted(
+    assert sorted(path.name for path in cache_dir.iterdir() if not path.name.endswith((".meta.json", ".lock"))) == sorted(
         f"{name}.npy" for name in CACHED)  # no partial files left
     misses = [m for m in messages(cache_log) if "cache miss" in m]
     assert {m.split(":")[0] for m in misses} == CACHED

@@ -11,7 +11,7 @@ from torch import nn
 from faceless.training import loop as loop_module
 from faceless.training.tracker import MemoryTracker
 from faceless.training.loop import (
-    CHECKPOINT_NAME,
+    CHECKPOINT_NAME, PREVIOUS_NAME,
     Checkpointer,
     LoopConfig,
     fingerprint_of,
@@ -162,7 +162,7 @@ def test_checkpoint_loads_weights_only_and_leaves_no_temp_file(tmp_path):
     assert saved["fingerprint"] == fingerprint_of({"a": 1})
     assert_same(saved["state"]["model"], trainer.model.state_dict())
     assert list(tmp_path.glob("*.tmp-*")) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT_NAME, PREVIOUS_NAME])
 
 
 def test_a_crash_inside_torch_save_leaves_the_existing_checkpoint_intact(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import numpy as np
 from kedro.io import AbstractDataset
 
 from faceless.utils.atomic import atomic_path
+from faceless.utils.torchfile import DamagedFileError, load_torch_file
 
 MMAP_MODES = (None, "r", "r+", "c")
 
@@ -45,7 +46,13 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
         self.metadata = metadata
 
     def load(self) -> np.ndarray:
-        return np.load(self._filepath, mmap_mode=self._mmap_mode, allow_pickle=False)
+        try:
+            return np.load(self._filepath, mmap_mode=self._mmap_mode, allow_pickle=False)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError) as err:  # cut short, overwritten, not an .npy
+            raise DamagedFileError(f"array file: '{self._filepath}' is damaged ({str(err).splitlines()[0][:120]}); "
+                                   "run the stage that writes it again") from err
 
     def save(self, data: np.ndarray) -> None:
         source = _whole_npy_file(data)
@@ -107,9 +114,8 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
         self.metadata = metadata
 
     def load(self) -> dict:
-        import torch
-
-        return torch.load(self._filepath, map_location="cpu", weights_only=True)
+        # Checked first: a damaged file is one line naming it, not a deep torch error.
+        return load_torch_file(self._filepath, "model file (run the stage that writes it again)")
 
     def save(self, data: dict) -> None:
         import torch

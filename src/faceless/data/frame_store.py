@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import stat
 import tarfile
 import threading
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from faceless.utils.errors import ConfigError
-from faceless.utils.atomic import atomic_path
+from faceless.utils.atomic import OWNED_MARKER, atomic_path
 from faceless.utils.progress import tqdm
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ ARCHIVE_SEPARATOR = "::"
 INDEX_SUFFIX = ".index.parquet"
 #: Bump when the index file's content changes meaning.
 INDEX_VERSION = 1
-EXAMPLES_PER_KIND = 20  # refused members, stray files, non-matching folders
+EXAMPLES_PER_KIND = 20
+#: The largest archive member read as a frame (a header can declare 10^12 bytes; a frame is KBs).
+MAX_MEMBER_BYTES = 256 * 1024 * 1024  # refused members, stray files, non-matching folders
 _COMPRESSED_MAGIC = {
     b"\x1f\x8b": ("gzip", "gunzip -k"),
     b"BZh": ("bzip2", "bunzip2 -k"),
@@ -86,6 +89,24 @@ def unsafe_member_reason(name: str) -> str | None:
     return None
 
 
+def _undecodable(name: str) -> str | None:
+    """Why a name read from the disk cannot be used: bytes that are not UTF-8 (Python keeps them as
+    lone surrogates, which no report, index or parquet file can hold)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "name is not UTF-8"
+    return None
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _os_reason(err: OSError) -> str:
+    return err.strerror or type(err).__name__
+
+
 def _clean_member_name(name: str) -> str:
     # `tar -C dir -cf x.tar .` stores "./person_1/..."; the "./" says nothing.
     while name.startswith("./"):
@@ -98,34 +119,76 @@ def _clean_member_name(name: str) -> str:
 
 
 class FolderStore:
-    """Frames as files under a folder."""
+    """Frames as files under a folder.
+
+    The walk trusts nothing it finds: regular files only (a FIFO, device or socket is refused, never
+    opened: opening a FIFO would wait forever); a folder symlink is never followed (no loops, no
+    escape), a file symlink only when it resolves to a regular file inside the root; a folder that
+    cannot be read (permissions, a name too long, a loop) and a name that is not UTF-8 are refused.
+    Each refusal is counted with its reason (``refused_members`` in the report), never fatal."""
 
     kind = "folder"
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, config_name: str = "ingestion.root") -> None:
         self.root = root
+        self.config_name = config_name
+        self._real_root = os.path.realpath(root)
+        self._refused = ExampleCounter()
 
     def listing(self) -> Listing:
         files: list[str] = []
         dirs: list[str] = []
+        self._refused = refused = ExampleCounter()
         stack = [("", self.root)]
         while stack:
             rel, folder = stack.pop()
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    relpath = f"{rel}{entry.name}"
-                    if entry.is_dir():
-                        dirs.append(relpath)
-                        stack.append((relpath + "/", entry.path))
-                    else:
-                        files.append(relpath)
+            try:
+                with os.scandir(folder) as scan:
+                    entries = list(scan)
+            except OSError as err:
+                if not rel:
+                    raise ConfigError(f"{self.config_name}: '{folder}' cannot be read: {_os_reason(err)}") from None
+                refused.add(f"{rel.rstrip('/')!r}: unreadable folder ({_os_reason(err)})")
+                continue
+            for entry in entries:
+                relpath = f"{rel}{entry.name}"
+                why = _undecodable(entry.name)
+                if why is None:
+                    try:
+                        why = self._entry_kind(entry, relpath, files, dirs, stack)
+                    except OSError as err:
+                        why = f"unreadable ({_os_reason(err)})"
+                if why is not None:
+                    refused.add(f"{_printable(relpath)!r}: {why}")
         files.sort()
         dirs.sort()
-        return Listing(files, dirs)
+        return Listing(files, dirs, refused.as_dict())
+
+    def _entry_kind(self, entry: os.DirEntry, relpath: str, files: list[str], dirs: list[str],
+                    stack: list[tuple[str, str]]) -> str | None:
+        """File the entry where it belongs; the reason it is refused, or None."""
+        if entry.is_symlink():
+            if entry.is_dir():  # follows the link: a folder link is never walked
+                return "folder symlink (never followed)"
+            target = os.path.realpath(entry.path)
+            if os.path.commonpath([target, self._real_root]) != self._real_root:
+                return "symlink out of the root"
+            if not os.path.isfile(target) or not stat.S_ISREG(os.stat(target).st_mode):
+                return "symlink to something other than a regular file"
+            files.append(relpath)
+            return None
+        if entry.is_dir(follow_symlinks=False):
+            dirs.append(relpath)
+            stack.append((relpath + "/", entry.path))
+            return None
+        if entry.is_file(follow_symlinks=False):
+            if entry.name != OWNED_MARKER:  # the mark of a tree this project wrote: not data
+                files.append(relpath)
+            return None
+        return "not a regular file (FIFO, device or socket)"
 
     def listing_refused(self) -> dict:
-        return {"count": 0, "examples": []}  # a folder has no member names to distrust
-
+        return self._refused.as_dict()
     def locator(self, relpath: str) -> str:
         return os.path.join(self.root, *relpath.split("/"))
 
@@ -186,8 +249,14 @@ class TarStore:
             with self._lock:
                 if self._fd is None:
                     self._fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        size, offset = int(self._sizes[row]), int(self._offsets[row])
+        # A header may declare any size: checked against the archive before a buffer is allocated.
+        if size > MAX_MEMBER_BYTES:
+            raise OSError(f"'{relpath}' in '{self.root}' declares {size} bytes, over {MAX_MEMBER_BYTES}")
+        if offset + size > os.fstat(self._fd).st_size:
+            raise OSError(f"'{relpath}' is cut short in '{self.root}' (declares {size} bytes past the archive's end)")
         # pread is positionless, so threads can share the descriptor.
-        data = os.pread(self._fd, int(self._sizes[row]), int(self._offsets[row]))
+        data = os.pread(self._fd, size, offset)
         if len(data) != self._sizes[row]:
             raise OSError(f"'{relpath}' is cut short in '{self.root}' (archive truncated?)")
         return data
@@ -232,9 +301,9 @@ def _scan_members(archive: str, config_name: str, progress: bool) -> tuple[pd.Da
                 # tarfile keeps every TarInfo it has read; 500k of them would hold ~300 MB.
                 tar.members.clear()
                 bar.update(tar.offset - bar.n)
-                why = unsafe_member_reason(member.name)
+                why = _undecodable(member.name) or unsafe_member_reason(member.name)
                 if why is not None:
-                    refuse(member.name, why)
+                    refuse(_printable(member.name), why)
                     continue
                 name = _clean_member_name(member.name)
                 if member.isdir():
@@ -250,13 +319,30 @@ def _scan_members(archive: str, config_name: str, progress: bool) -> tuple[pd.Da
                     names.append(name)
                     offsets.append(member.offset_data)
                     sizes.append(member.size)
+            end = tar.offset
     except tarfile.ReadError as err:
         raise ConfigError(f"{config_name}: '{archive}' is not a readable tar archive ({err})") from err
+    lost = _bytes_lost_at_end(archive, end, total)
+    if lost:
+        # tarfile ends quietly at a header cut short or damaged: what followed is gone, say how much.
+        refuse("(end of archive)", f"ends in a damaged or cut-short header at byte {end}: the {lost} bytes "
+                                   "after it (their members) were not read")
+        logger.warning("'%s' ends in a damaged or cut-short header at byte %d: %d bytes after it were not read",
+                       archive, end, lost)
     index = pd.DataFrame({"name": names, "offset": np.asarray(offsets, dtype=np.int64),
                           "size": np.asarray(sizes, dtype=np.int64)})
     # A later member of the same name wins, as when a tar is extracted.
     index = index.drop_duplicates("name", keep="last").sort_values("name").reset_index(drop=True)
     return index, sorted(set(dirs)), refused.as_dict()
+
+
+def _bytes_lost_at_end(archive: str, end: int, total: int) -> int:
+    """Bytes after the last member header read that are not the archive's zero end blocks (0: the
+    archive ends as a tar should, or only its zero padding is missing)."""
+    with open(archive, "rb") as handle:
+        handle.seek(end)
+        tail = handle.read(2 * tarfile.BLOCKSIZE)
+    return 0 if not tail.strip(b"\0") else total - end
 
 
 def _next_member(tar: tarfile.TarFile, archive: str) -> tarfile.TarInfo | None:
@@ -345,11 +431,13 @@ def is_archive_path(path: str | os.PathLike) -> bool:
 def open_store(root: str | os.PathLike, config_name: str, hint: str,
                progress: bool = True) -> FolderStore | TarStore:
     """A folder or ``.tar`` root as a store; ConfigError naming ``config_name`` if it is neither."""
+    if "\x00" in os.fspath(root):
+        raise ConfigError(f"{config_name}: {os.fspath(root)!r} contains a NUL character; no file can have that name")
     absolute = os.path.abspath(os.fspath(root))
     if not os.path.exists(absolute):
         raise ConfigError(f"{config_name}: '{absolute}' does not exist (expected a folder or .tar of {hint})")
     if os.path.isdir(absolute):
-        return FolderStore(absolute)
+        return FolderStore(absolute, config_name)
     if not os.path.isfile(absolute):
         raise ConfigError(f"{config_name}: '{absolute}' is neither a folder nor a file")
     _check_uncompressed(absolute, config_name)

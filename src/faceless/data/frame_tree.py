@@ -33,11 +33,16 @@ SKIP_REASONS = (
     "truncated",
     "unsupported_mode",
     "wrong_size",
+    "too_large",
     "duplicate",
     "hr_missing",
     "hr_invalid",
 )
 EXAMPLES_PER_REASON = 5
+#: Frames larger than this (width x height, read from the header) are refused before decoding: a
+#: tiny file can declare 100 megapixels and cost half a gigabyte to decode. 4096 x 4096 is far beyond
+#: any face crop this project trains on.
+MAX_FRAME_PIXELS = 4096 * 4096
 PATHS_PER_TASK = 256  # big enough to amortise thread hand-off, small enough for a smooth bar
 
 FileCheck = tuple[str | None, tuple[int, int] | None]  # (skip reason or None, (w, h) or None)
@@ -72,6 +77,8 @@ def _check_image(handle, validate: str) -> FileCheck:
     except Exception:  # corrupt headers raise many types (SyntaxError, struct.error, ...)
         return "not_image", None
     with image:
+        if image.width * image.height > MAX_FRAME_PIXELS:
+            return "too_large", image.size
         if image.mode not in ACCEPTED_MODES:
             return "unsupported_mode", image.size
         if validate == "full":
@@ -354,6 +361,8 @@ def scan_frame_tree(
 def _read_rgb(path: str) -> np.ndarray:
     try:
         with open_frame(path) as handle, Image.open(handle) as image:
+            if image.width * image.height > MAX_FRAME_PIXELS:
+                raise ValueError(f"{image.width}x{image.height} is over {MAX_FRAME_PIXELS} pixels")
             return np.asarray(image.convert("RGB"))
     except Exception as exc:
         raise OSError(f"cannot load frame '{path}': {exc}") from exc

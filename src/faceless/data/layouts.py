@@ -30,13 +30,16 @@ from faceless.utils.errors import ConfigError, choice
 from faceless.data.frame_store import ExampleCounter, Listing
 
 IMAGE_SUFFIX = r"\.(?:jpg|jpeg|png)"
-_ORCAM_LEVELS = (re.compile(r"person_(\d+)"), re.compile(r"video_(\d+)"), re.compile(r"seq_(\d+)"))
-_ORCAM_FRAME = re.compile(r"frame_(\d+)" + IMAGE_SUFFIX, re.IGNORECASE)
-_YTF_VIDEO = re.compile(r"(\d+)")
-_YTF_FRAME = re.compile(r"(?:aligned_detect_)?(\d+)\.(\d+)" + IMAGE_SUFFIX, re.IGNORECASE)
+#: A number in a name: at most 18 digits, so it fits the index's int64 (a longer one makes the name a
+#: stray, listed in the report, instead of an overflow).
+NUMBER = r"(\d{1,18})"
+_ORCAM_LEVELS = (re.compile(r"person_" + NUMBER), re.compile(r"video_" + NUMBER), re.compile(r"seq_" + NUMBER))
+_ORCAM_FRAME = re.compile(r"frame_" + NUMBER + IMAGE_SUFFIX, re.IGNORECASE)
+_YTF_VIDEO = re.compile(NUMBER)
+_YTF_FRAME = re.compile(r"(?:aligned_detect_)?" + NUMBER + r"\." + NUMBER + IMAGE_SUFFIX, re.IGNORECASE)
 _ANY_IMAGE = re.compile(r"[^.].*" + IMAGE_SUFFIX, re.IGNORECASE)
 _NAME = re.compile(r"[^.].*")  # any folder name that is not hidden
-_SEQ = re.compile(r"seq_(\d+)")
+_SEQ = re.compile(r"seq_" + NUMBER)
 
 
 class FrameFile(NamedTuple):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from faceless.utils.atomic import check_replaceable, fresh_folder, publish_folder, read_json
 from faceless.utils.errors import ConfigError
 from faceless.utils.progress import tqdm
 
@@ -73,7 +73,9 @@ class DemoSize:
         for key, upper in RANGE_LIMITS.items():
             known[key] = _as_range(known[key], f"ingestion.demo.{key}", upper)
         for key in ("people", "lookalike_group_size", "hr_size", "scale", "seed"):
-            known[key] = _as_int(known[key], f"ingestion.demo.{key}", low=0 if key == "seed" else 1)
+            # Two people at least: recognising one is no task (sampling and the classifier need two).
+            low = {"seed": 0, "people": 2}.get(key, 1)
+            known[key] = _as_int(known[key], f"ingestion.demo.{key}", low=low)
         size = cls(**known)
         if size.scale < 2:
             raise ConfigError(f"ingestion.demo.scale must be >= 2, got {size.scale}")
@@ -431,13 +433,13 @@ def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progres
     root = Path(root)
     wanted = demo_fingerprint(size)
     marker = root / PARAMS_FILE
-    if marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == wanted:
-        info = json.loads(marker.read_text())
+    info = read_json(marker)  # {} when missing or unreadable: then it vouches for nothing
+    if info.get("fingerprint") == wanted:
         return {**info, "generated": False}
 
-    tmp = root.with_name(root.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    # Only a tree this project rendered is ever replaced; a user's folder is refused before any work.
+    check_replaceable(root, "ingestion.demo.root", also=(marker,))
+    tmp = fresh_folder(root, "ingestion.demo.root")
     plan = plan_tree(size)
     jobs = [(size, person_plan, str(tmp)) for person_plan in plan]
     frames = 0
@@ -454,7 +456,5 @@ def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progres
     bar.close()
     info = {"fingerprint": wanted, "frames": frames, "people": size.people}
     (tmp / PARAMS_FILE).write_text(json.dumps(info, indent=2))
-    if root.exists():
-        shutil.rmtree(root)
-    tmp.rename(root)
+    publish_folder(tmp, root, "ingestion.demo.root", also=(marker,))
     return {**info, "generated": True}

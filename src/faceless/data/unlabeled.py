@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,7 @@ import pandas as pd
 
 from faceless.data.frame_store import open_frame, split_locator
 from faceless.data.people import person_name_of
-from faceless.utils.atomic import read_json, write_json
-from faceless.utils.errors import ConfigError
+from faceless.utils.atomic import check_replaceable, fresh_folder, publish_folder, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +35,11 @@ def export_unlabeled(test_index: pd.DataFrame, export: str | os.PathLike, seed: 
     if read_json(answers_path).get("fingerprint") == fingerprint and export.is_dir():
         logger.info("predict: demo test side already exported to %s", export)
         return {"root": str(export), "answer_key": str(answers_path), "exported": False}
-    # The answer key beside it marks a tree this project exported; anything else is the user's.
-    if export.exists() and not answers_path.is_file() and not (export.is_dir() and not any(export.iterdir())):
-        raise ConfigError(f"predict.demo_export: {export} exists and was not exported here (no {answers_path.name} "
-                          f"beside it); move it away or choose another folder")
-    # Written beside, then renamed: an interrupted export is never taken for a finished one.
-    temporary = export.with_name(export.name + ".partial")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)  # a test side without sequences still exports (an empty tree)
+    # Ours to replace: it carries the project's marker (or, from older versions, its answer key
+    # beside it); anything else is the user's and is refused before any work.
+    check_replaceable(export, "predict.demo_export", also=(answers_path,))
+    # Built beside, then swapped in: an interrupted export is never taken for a finished one.
+    temporary = fresh_folder(export, "predict.demo_export")
     answers = {"fingerprint": fingerprint, "answers": {}}
     for key, rows in sequences:
         seq_dir = temporary / names[key]
@@ -53,10 +48,9 @@ def export_unlabeled(test_index: pd.DataFrame, export: str | os.PathLike, seed: 
             with open_frame(path) as source:
                 (seq_dir / f"frame_{position:05d}{Path(member_name(path)).suffix}").write_bytes(source.read())
         answers["answers"][names[key]] = person_name_of(rows, key[0])
-    # Until the new key is written, the key file vouches for no tree but still marks it as ours.
+    # Until the new key is written, the key file vouches for no tree.
     write_json(answers_path, {"fingerprint": None, "answers": {}}, indent=1)
-    shutil.rmtree(export, ignore_errors=True)
-    os.replace(temporary, export)
+    publish_folder(temporary, export, "predict.demo_export", also=(answers_path,))
     write_json(answers_path, answers, indent=1)
     logger.info("predict: exported the demo test side (%d sequences) to %s; answers in %s",
                 len(names), export, answers_path)

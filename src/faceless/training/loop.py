@@ -26,13 +26,15 @@ from typing import Any
 import torch
 
 from faceless.training.tracker import NullTracker, PrefixedTracker, Tracker
-from faceless.utils.atomic import atomic_path
+from faceless.utils.atomic import atomic_path, remove_stale_temporaries
 from faceless.utils.errors import ConfigError
 from faceless.utils.progress import tqdm
+from faceless.utils.torchfile import DamagedFileError, load_torch_file
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
+PREVIOUS_NAME = "previous.pt"
 
 
 @dataclass(kw_only=True)
@@ -62,19 +64,23 @@ def fingerprint_of(obj: Any) -> str:
 
 def read_weights_file(path: str | os.PathLike, param: str) -> dict[str, torch.Tensor]:
     """The state_dict in a local weights file: a bare state_dict or a ``{"state_dict": ...}`` model
-    file as the pipeline saves them; loaded ``weights_only``. A missing file is one line naming
-    ``param``."""
+    file as the pipeline saves them; checked, then loaded ``weights_only``. A missing or damaged
+    file is one line naming ``param``."""
     if not Path(path).is_file():
         raise ConfigError(f"{param}: no file at '{path}'")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = load_torch_file(path, param)
     return saved.get("state_dict", saved) if isinstance(saved, dict) else saved
 
 
 class Checkpointer:
-    """Atomic save/load of a training state dict in ``checkpoint_dir/last.pt``."""
+    """Atomic save/load of a training state dict in ``checkpoint_dir/last.pt``; the one before it is
+    kept as ``previous.pt``. A checkpoint is checked before it is used: a damaged one is logged in
+    one line and moved aside (``<name>.damaged``), and the run resumes from the previous one, or
+    starts fresh. Temporary files of killed saves are removed."""
 
     def __init__(self, directory: str | os.PathLike | None, fingerprint: str):
         self.path = Path(directory) / CHECKPOINT_NAME if directory else None
+        self.previous = Path(directory) / PREVIOUS_NAME if directory else None
         self.fingerprint = fingerprint
 
     def save(self, state: dict[str, Any], step: int) -> None:
@@ -82,16 +88,35 @@ class Checkpointer:
             return
         with atomic_path(self.path) as temporary:
             torch.save({"step": step, "fingerprint": self.fingerprint, "state": state}, temporary)
+            if self.path.is_file():
+                # Until the rename below, previous.pt alone holds a checkpoint: load() falls back to it.
+                os.replace(self.path, self.previous)
 
     def load(self) -> tuple[int, dict[str, Any]] | None:
-        """The saved (step, state) if there is a checkpoint of this same run, else None."""
-        if self.path is None or not self.path.is_file():
+        """The saved (step, state) of the newest sound checkpoint of this same run, else None."""
+        if self.path is None:
             return None
-        saved = torch.load(self.path, map_location="cpu", weights_only=True)
-        if saved.get("fingerprint") != self.fingerprint:
-            logger.info("checkpoint %s belongs to another configuration or data: starting fresh", self.path)
-            return None
-        return int(saved["step"]), saved["state"]
+        removed = remove_stale_temporaries(self.path.parent)
+        if removed:
+            logger.info("removed %d temporary files of interrupted checkpoint saves in %s", len(removed),
+                        self.path.parent)
+        for path in (self.path, self.previous):
+            if not path.is_file():
+                continue
+            try:
+                saved = load_torch_file(path, "checkpoint")
+                if not isinstance(saved, dict) or not {"step", "fingerprint", "state"} <= set(saved):
+                    raise DamagedFileError(f"checkpoint: '{path}' is damaged or not a weights file: not a checkpoint")
+            except DamagedFileError as err:
+                aside = path.with_name(path.name + ".damaged")
+                os.replace(path, aside)
+                logger.warning("%s; moved aside to %s", err, aside.name)
+                continue
+            if saved.get("fingerprint") != self.fingerprint:
+                logger.info("checkpoint %s belongs to another configuration or data: starting fresh", path)
+                return None
+            return int(saved["step"]), saved["state"]
+        return None
 
 
 def run_loop(

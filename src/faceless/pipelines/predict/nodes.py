@@ -49,6 +49,11 @@ class PredictConfig:
     device: Literal["auto", "cuda", "mps", "cpu"]
     precision: Literal["auto", "bf16", "fp32"]
 
+    def __post_init__(self) -> None:
+        for name in ("top_k", "workers", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"predict.{name} must be >= 1, got {getattr(self, name)}")
+
 
 def _config(params: dict[str, Any]) -> PredictConfig:
     return from_params(PredictConfig, params, "predict")

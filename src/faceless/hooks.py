@@ -1,0 +1,204 @@
+"""Project hooks: one run at a time per project folder, parameters and inputs checked before any
+work, stale temporary files swept, and user errors printed as one line.
+
+Order relative to kedro-mlflow (its hooks come from its entry point and are registered after
+``settings.HOOKS``; pluggy calls later registrations first, so the order is set explicitly):
+
+* ``after_context_created`` is a *wrapper* around every other implementation: kedro-mlflow creates
+  and migrates ``mlflow.db`` there, so it runs holding ``.faceless/mlflow-setup.lock``; two
+  processes started together take turns instead of racing on the schema (the race left the store
+  broken for every later run). Waits, never fails: it lasts a second.
+* ``before_pipeline_run`` runs first (``tryfirst``), before kedro-mlflow opens its run: it takes
+  ``.faceless/run.lock`` or stops at once with one line naming the holder; then checks every stage's
+  parameters and the pipeline's inputs, and removes temporary files of killed writes.
+* ``after_pipeline_run`` / ``on_pipeline_error`` run last (``trylast``) and release the run lock.
+
+The lock is an ``flock``: the OS drops it when its holder dies, so a killed run never leaves the
+project locked. ``kedro viz`` and ``kedro mlflow ui`` take only the short setup lock.
+
+User errors (:class:`~faceless.utils.errors.ConfigError` and its kinds, also when Kedro wraps one in
+a ``DatasetError``) print as one line on stderr with no traceback; anything else keeps Rich's
+traceback. ``FACELESS_TRACEBACK=1`` shows the traceback of user errors too.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import DatasetError
+
+from faceless.data.sampling import SamplingConfig
+from faceless.inference import UpscaleConfig
+from faceless.pipelines.ingestion.nodes import IngestionConfig
+from faceless.pipelines.predict.nodes import PredictConfig
+from faceless.recognition.config import ClassifierConfig, EvaluationConfig
+from faceless.sr.config import load_config as load_sr_config
+from faceless.utils.atomic import remove_stale_temporaries
+from faceless.utils.config import from_params
+from faceless.utils.errors import ConfigError
+from faceless.utils.lock import FileLock
+
+logger = logging.getLogger(__name__)
+
+LOCK_DIR = ".faceless"
+RUN_LOCK = "run.lock"
+SETUP_LOCK = "mlflow-setup.lock"
+SETUP_WAIT_S = 300  # the setup lock is held for about a second; a long wait means a hung process
+#: Folders under data/ never swept for temporaries (inputs the project reads, not writes).
+SWEEP_SKIP = ("01_raw",)
+
+
+class MissingInputError(ConfigError):
+    """A pipeline's input that an earlier run makes is not there."""
+
+
+#: Every stage's typed config, built from its parameters before any node runs.
+CONFIG_BUILDERS = {
+    "ingestion": lambda p: from_params(IngestionConfig, p, "ingestion"),
+    "sampling": lambda p: from_params(SamplingConfig, p, "sampling"),
+    "srgan": load_sr_config,
+    "upscaling": lambda p: from_params(UpscaleConfig, p, "upscaling"),
+    "classifier": lambda p: from_params(ClassifierConfig, p, "classifier"),
+    "evaluation": lambda p: from_params(EvaluationConfig, p, "evaluation"),
+    "predict": lambda p: from_params(PredictConfig, p, "predict"),
+}
+
+
+def validate_parameters(parameters: dict[str, Any], stages: set[str]) -> dict[str, Any]:
+    """Build the typed config of each of ``stages`` (a ConfigError line at the first bad value) and
+    check what one stage's value means for another's; returns the configs."""
+    configs = {stage: CONFIG_BUILDERS[stage](parameters.get(stage)) for stage in sorted(stages)
+               if stage in CONFIG_BUILDERS}
+    sr, upscaling = configs.get("srgan"), configs.get("upscaling")
+    if sr is not None and upscaling is not None and sr.scale != upscaling.factor:
+        raise ConfigError(f"upscaling.factor={upscaling.factor} must equal srgan.scale={sr.scale} "
+                          "(the generator upscales srgan.scale x)")
+    return configs
+
+
+def stages_of(pipeline: Any) -> set[str]:
+    """The stages whose ``params:<stage>`` the pipeline reads."""
+    return {name.split(":", 1)[1].split(".")[0] for name in pipeline.inputs() if name.startswith("params:")}
+
+
+def missing_inputs(pipeline: Any, catalog: Any) -> list[str]:
+    """The pipeline's free inputs that the catalog cannot load (not made yet)."""
+    missing = []
+    for name in sorted(pipeline.inputs()):
+        if name == "parameters" or name.startswith("params:"):
+            continue
+        try:
+            exists = catalog.exists(name)
+        except Exception:  # a dataset that cannot tell: let loading speak for it
+            exists = True
+        if not exists:
+            missing.append(name)
+    return missing
+
+
+def missing_inputs_message(missing: list[str], pipeline_names: Any) -> str:
+    names = ", ".join(pipeline_names or ["__default__"])
+    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    return (f"--pipeline={names} needs {shown}, which an earlier run makes and which are not there: "
+            "run `kedro run --pipeline=full` first")
+
+
+def user_error(error: BaseException | None) -> ConfigError | None:
+    """The user error ``error`` is, or wraps (Kedro's DatasetError around a dataset's ConfigError);
+    None for anything else (a bug keeps its traceback)."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, ConfigError):
+            return error
+        if not isinstance(error, DatasetError):
+            return None
+        error, seen = error.__cause__, seen + 1
+    return None
+
+
+def install_one_line_errors() -> None:
+    """Print user errors as one line at exit, wrapping whatever ``sys.excepthook`` is (Rich's)."""
+    previous = sys.excepthook
+    if getattr(previous, "faceless_one_line", False):
+        return
+
+    def excepthook(exc_type, exc, tb) -> None:
+        found = user_error(exc)
+        if found is None or os.environ.get("FACELESS_TRACEBACK"):
+            previous(exc_type, exc, tb)
+            return
+        sys.stderr.write(f"Error: {found} (FACELESS_TRACEBACK=1 shows the traceback)\n")
+
+    excepthook.faceless_one_line = True  # type: ignore[attr-defined]
+    sys.excepthook = excepthook
+
+
+class ProjectHooks:
+    def __init__(self) -> None:
+        self._project: Path | None = None
+        self._run_lock: FileLock | None = None
+
+    @hook_impl(wrapper=True)
+    def after_context_created(self, context: Any):
+        install_one_line_errors()
+        self._project = Path(context.project_path)
+        setup = FileLock(self._project / LOCK_DIR / SETUP_LOCK, f"the MLflow store of {self._project}")
+        setup.acquire(wait=SETUP_WAIT_S)
+        try:
+            return (yield)
+        finally:
+            setup.release()
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        project = self._project or Path(run_params.get("project_path") or Path.cwd())
+        if self._run_lock is None:
+            self._run_lock = FileLock(project / LOCK_DIR / RUN_LOCK, f"the project {project}")
+        self._run_lock.acquire(busy_hint="one run at a time per project folder: wait for it to end, or stop it")
+        try:
+            parameters = catalog.load("parameters") if "parameters" in catalog else {}
+            validate_parameters(parameters or {}, stages_of(pipeline))
+            missing = missing_inputs(pipeline, catalog)
+            if missing:
+                raise MissingInputError(missing_inputs_message(missing, run_params.get("pipeline_names")))
+            sweep_temporaries(project / "data")
+        except BaseException:
+            # Kedro calls no on_pipeline_error for a failure here: let go of the lock now.
+            self._release()
+            raise
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl(trylast=True)
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+
+
+def sweep_temporaries(data_dir: Path) -> int:
+    """Remove the temporary files of killed writes under ``data_dir`` (``<name>.tmp-<pid>``, whose
+    writer is gone); one log line with their number."""
+    removed = 0
+    if not data_dir.is_dir():
+        return 0
+    for folder in sorted(data_dir.iterdir()):
+        if folder.is_dir() and not folder.is_symlink() and folder.name not in SWEEP_SKIP:
+            for directory, _, files in os.walk(folder):
+                if any(_TEMPORARY.search(name) for name in files):
+                    removed += len(remove_stale_temporaries(directory))
+    if removed:
+        logger.warning("removed %d temporary files left by interrupted writes under %s", removed, data_dir)
+    return removed
+
+
+_TEMPORARY = re.compile(r"\.tmp-\d+")
