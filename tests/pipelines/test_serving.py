@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from faceless.models.classifier import FrameClassifier
-from faceless.models.generator import SRResNet
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.pipelines.predict.nodes import load_unlabeled_frames, predict_input, predict_sequences, scan_unlabeled
 from faceless.pipelines.serving.model import FacelessModel
 from faceless.pipelines.serving.nodes import log_served_model, model_parts
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def models() -> tuple[dict, dict]:
     torch.manual_seed(0)
-    generator = SRResNet(channels=8, blocks=1, scale=4, bicubic_skip=True)
+    generator = SRResNet(channels=8, blocks=1, scale=4, bicubic_skip=True, **LEGACY_LAYOUT)
     with torch.no_grad():
         torch.nn.init.normal_(generator.tail.weight, std=0.05)
     classifier = FrameClassifier(len(NAMES), input_size=4 * SIZE, width=8, depth=2, dropout=0.0)
