@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 def upscale_with_generator(lr: np.ndarray, sr_generator: dict[str, Any], params: dict[str, Any],
                            name: str) -> np.ndarray:
     """4x with the trained SR generator; no frames where its training was skipped (``srgan_self``
-    where the source has no truth), which the classifier stage reports as a skip."""
+    where the source has no truth, ``srgan_id`` where it is off), which the classifier stage reports
+    as a skip."""
     config = from_params(UpscaleConfig, params, "upscaling")
     if "skipped" in sr_generator:
         logger.info("%s: no frames, the generator was not trained (%s)", name, sr_generator["skipped"])
