@@ -240,7 +240,7 @@ def bench_digest(megabytes: int, folder: Path) -> dict:
 def print_digest(result: dict) -> None:
     rate = result["bytes"] / result["hash_s"]
     seed_bytes = SEED_FRAMES * SIDE * SIDE * 3
-    print(f"\n(d) cache key input digest (blake2b, a whole read-only .npy; page cache warm)")
+    print("\n(d) cache key input digest (blake2b, a whole read-only .npy; page cache warm)")
     print(f"  hashing {result['frames']} frames ({result['bytes'] / GB:.2f} GB): {result['hash_s']:.2f} s "
           f"({rate / GB:.2f} GB/s) -> {SEED_FRAMES} frames ({seed_bytes / GB:.1f} GB): ~{seed_bytes / rate:.1f} s, "
           f"once per file")

@@ -17,6 +17,8 @@ TINY_DEMO_PARAMS = (
     "ingestion.demo.frames_per_sequence=3,ingestion.demo.hr_size=128,ingestion.workers=1,"
     "srgan.generator.blocks=1,srgan.generator.channels=8,srgan.discriminator.channels=8,"
     "srgan.pretrain_steps=4,srgan.gan_steps=2,srgan.batch_size=4,srgan.eval_every=3,srgan.checkpoint_every=3,"
+    "srgan.recogniser.steps=3,srgan.recogniser.batch_size=4,srgan.recogniser.model.width=8,"
+    "srgan.recogniser.model.depth=2,"
     "classifier.epochs=2,classifier.batch_size=16,classifier.model.width=8,classifier.model.depth=2"
 )
 

@@ -33,10 +33,12 @@ def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     """One real `kedro run --pipeline=full` on the tiny demo, shared by the tests that inspect it; with
-    a krasserm Keras .h5 generator (the tests' writer) as srgan_pretrained, so every variant runs."""
+    srgan_id (recognition-aware SR) on and a krasserm Keras .h5 generator (the tests' writer) as
+    srgan_pretrained, so every variant runs."""
     project = make_project_copy(tmp_path_factory.mktemp("full") / "project")
     h5 = write_krasserm_h5(project / "data" / "06_models" / "gan_generator.h5", krasserm_layers(4, 1, seed=0))
-    result = kedro(project, "run", "--pipeline=full", "--params", f"{TINY_DEMO_PARAMS},srgan.pretrained_weights={h5}")
+    result = kedro(project, "run", "--pipeline=full", "--params",
+                   f"{TINY_DEMO_PARAMS},srgan.id_variant=true,srgan.pretrained_weights={h5}")
     assert result.returncode == 0, result.stderr[-3000:]
     return project, result
 
@@ -73,17 +75,21 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
     # Training curves are metric histories; the comparison and plots are artifacts.
     assert len(client.get_metric_history(runs[0].info.run_id, "srgan.val_psnr")) >= 2
     assert client.get_metric_history(runs[0].info.run_id, "classifier.hr.val_sequence_top1")
+    for name in ("srgan_id.val_psnr", "srgan_id.loss_identity", "srgan_id.recogniser.loss", "srgan_id.final.val_psnr"):
+        assert client.get_metric_history(runs[0].info.run_id, name), name
     artifacts = {a.path for folder in ("reports", "plots", "models")
                  for a in client.list_artifacts(runs[0].info.run_id, folder)}
     assert {"reports/comparison.md", "reports/comparison.csv", "plots/confusion_matrices.png",
-            "plots/sr_samples.png", "models/sr_generator.pt", "models/classifier_srgan.pt"} <= artifacts
+            "plots/sr_samples.png", "models/sr_generator.pt", "models/classifier_srgan.pt",
+            "models/sr_generator_id.pt", "reports/sr_report_id.json", "models/classifier_srgan_id.pt"} <= artifacts
 
 
 def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     project, result = full_run
     reporting = project / "data" / "08_reporting"
     comparison = pd.read_csv(reporting / "comparison.csv")
-    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "srgan_self", "srgan_pretrained", "clean64", "hr"]
+    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "srgan_self", "srgan_id", "srgan_pretrained",
+                                           "clean64", "hr"]
     assert comparison["note"].isna().all(), comparison["note"].tolist()
     for column in ("frame_top1", "frame_top5", "sequence_top1", "sequence_top5"):  # fractions
         assert comparison[column].between(0, 1).all(), comparison[column].tolist()
@@ -100,11 +106,23 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     assert (comparison["sequence_top1_low"] <= comparison["sequence_top1"]).all()
     assert (comparison["sequence_top1"] <= comparison["sequence_top1_high"]).all()
     differences = pd.read_csv(reporting / "differences.csv")
-    assert {"srgan vs lr", "srgan_self vs lr", "clean64 vs lr", "srgan_pretrained vs lr",
+    assert {"srgan vs lr", "srgan_self vs lr", "clean64 vs lr", "srgan_id vs srgan", "srgan_pretrained vs lr",
             "srgan_pretrained vs bicubic"} <= {f"{a} vs {b}" for a, b in zip(differences["variant"],
                                                                             differences["baseline"])}
     assert (reporting / "differences.png").stat().st_size > 0
     assert "Paired differences" in result.stdout and "| srgan − lr |" in result.stdout
+    # srgan_id (recognition-aware SR): its own generator and arrays, its paired difference with srgan,
+    # its SR PSNR/SSIM in the comparison.
+    id_vs_srgan = differences[(differences["variant"] == "srgan_id") & (differences["baseline"] == "srgan")].iloc[0]
+    assert pd.isna(id_vs_srgan["note"]) and id_vs_srgan["videos"] > 0
+    assert id_vs_srgan["sequence_top1_low"] <= id_vs_srgan["sequence_top1_difference"] <= id_vs_srgan[
+        "sequence_top1_high"]
+    assert "| srgan_id − srgan |" in result.stdout and "srgan_id generator (with the identity loss)" in result.stdout
+    sr_id = np.load(project / "data" / "07_model_output" / "sr_id_test.npy", mmap_mode="r")
+    assert sr_id.shape == sr.shape and not np.array_equal(sr_id, sr)
+    report_id = json.loads((reporting / "sr_report_id.json").read_text())
+    assert {"val_psnr", "val_ssim", "val_recogniser_top1_sr"} <= set(report_id["val"])
+    assert report_id["recogniser"]["source"] == "train"
 
 
 def test_full_run_output_is_quiet_and_says_what_runs(full_run) -> None:
@@ -239,7 +257,8 @@ def test_viz_build_shows_every_stage(project_copy: Path) -> None:
     assert {"ingestion.prepare_source", "ingestion.scan_frames", "sampling.split_frames", "sampling.sample_splits",
             "sampling.load_test_frames", "srgan.train_srgan", "upscaling.upscale_sr_test",
             "classifier.train_classifier_srgan", "evaluation.compare_variants", "srgan.train_srgan_self",
-            "upscaling.upscale_sr_self_test", "upscaling.make_clean64_test"} <= tasks
+            "upscaling.upscale_sr_self_test", "upscaling.make_clean64_test", "srgan.train_srgan_id",
+            "upscaling.upscale_sr_id_test"} <= tasks
     # Each stage is a collapsible namespace, and datasets sit on the catalog's layers.
     assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation"} <= set(main["modular_pipelines"])
     layers = {n["name"]: n.get("layer") for n in main["nodes"] if n.get("type") == "data"}

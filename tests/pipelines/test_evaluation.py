@@ -425,7 +425,7 @@ def test_evaluation_nodes_read_their_variant_test_arrays(pipelines):
         assert node.outputs == [f"evaluation_{variant}"]
     assert by_name["evaluation.evaluate_srgan"].inputs[1] == "sr_test"
     compare = by_name["evaluation.compare_variants"]
-    assert compare.inputs == ["sampling_report", "sr_report", "params:evaluation",
+    assert compare.inputs == ["sampling_report", "sr_report", "params:evaluation", "sr_report_id",
                               *[f"evaluation_{v}" for v in VARIANTS], *[f"classifier_report_{v}" for v in VARIANTS]]
     assert compare.outputs == OUTPUTS
 
@@ -442,6 +442,7 @@ def test_classifier_and_evaluation_run_as_kedro_pipelines(pipelines, toy, tmp_pa
     catalog["params:evaluation"] = EVAL_PARAMS
     catalog["sampling_report"] = SAMPLING_REPORT
     catalog["sr_report"] = SR_REPORT
+    catalog["sr_report_id"] = {"variant": "srgan_id", "skipped": "srgan.id_variant is false"}
     catalog["metrics"] = MemoryDataset(copy_mode="assign")
     catalog["differences"] = MemoryDataset(copy_mode="assign")
     SequentialRunner().run(pipelines["classifier"] + pipelines["evaluation"], catalog)

@@ -105,13 +105,17 @@ def test_train_srgan_with_a_bad_parameter_fails_before_any_work(data, tmp_path):
 
 def test_pipeline_is_the_srgan_namespace_with_the_dataset_names_users_type():
     pipeline = create_pipeline()
-    assert {n.name for n in pipeline.nodes} == {"srgan.train_srgan", "srgan.train_srgan_self", "srgan.plot_sr_samples",
-                                                "srgan.sr_metrics", "srgan.import_srgan_pretrained"}
-    assert pipeline.inputs() == {"lr_train", "hr_train", "lr_val", "hr_val", "params:srgan"}
+    assert {n.name for n in pipeline.nodes} == {"srgan.train_srgan", "srgan.train_srgan_self", "srgan.train_srgan_id",
+                                                "srgan.plot_sr_samples", "srgan.sr_metrics", "srgan.sr_metrics_id",
+                                                "srgan.import_srgan_pretrained"}
+    assert pipeline.inputs() == {"lr_train", "hr_train", "lr_val", "hr_val", "train_index", "val_index",
+                                 "params:srgan"}
     assert pipeline.all_outputs() == {"sr_generator", "sr_report", "sr_samples", "sr_final_metrics",
-                                      "sr_generator_self", "sr_report_self", "sr_generator_pretrained",
-                                      "sr_report_pretrained"}
+                                      "sr_generator_self", "sr_report_self", "sr_generator_id", "sr_report_id",
+                                      "sr_final_metrics_id", "sr_generator_pretrained", "sr_report_pretrained"}
     assert {n.namespace for n in pipeline.nodes} == {"srgan"}
+    # Nothing of the test side reaches an SR training (nor srgan_id's recogniser); validation only measures.
+    assert not {name for name in pipeline.inputs() if "test" in name}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -28,9 +28,10 @@ SIDES = ("train", "val", "test")
 SIDE, FACTOR = 8, 4
 COUNTS = {"train": 7, "val": 3, "test": 2}
 #: What goes through the upscaling cache (clean64 is a plain downscale: no cache).
-CACHED = {f"{kind}_{side}" for kind in ("sr", "sr_self", "sr_pretrained", "bicubic") for side in SIDES}
+CACHED = {f"{kind}_{side}" for kind in ("sr", "sr_self", "sr_id", "sr_pretrained", "bicubic") for side in SIDES}
 OUTPUTS = CACHED | {f"clean64_{side}" for side in SIDES}
 SKIPPED = {"skipped": "srgan.self_variant is false"}
+SKIPPED_ID = {"skipped": "srgan.id_variant is false"}
 NOT_IMPORTED = {"skipped": "srgan.pretrained_weights is null"}
 EMPTY = np.zeros((0, 0, 0, 3), dtype=np.uint8)
 
@@ -230,7 +231,8 @@ def test_a_miss_after_publishing_leaves_the_published_file_whole(tmp_path):
 def test_registered_pipeline_wiring():
     upscaling = register_pipelines()["upscaling"]
     assert upscaling.inputs() == {"lr_train", "lr_val", "lr_test", "hr_train", "hr_val", "hr_test", "sr_generator",
-                                  "sr_generator_self", "sr_generator_pretrained", "params:upscaling"}
+                                  "sr_generator_self", "sr_generator_id", "sr_generator_pretrained",
+                                  "params:upscaling"}
     assert upscaling.outputs() == OUTPUTS
     assert {node.name for node in upscaling.nodes} == (
         {f"upscaling.upscale_{name}" for name in CACHED} | {f"upscaling.make_clean64_{side}" for side in SIDES})
@@ -238,23 +240,26 @@ def test_registered_pipeline_wiring():
     assert upscaling.nodes[0].inputs  # partials keep a usable signature
     by_name = {node.name: node for node in upscaling.nodes}
     assert by_name["upscaling.upscale_sr_self_val"].inputs == ["lr_val", "sr_generator_self", "params:upscaling"]
+    assert by_name["upscaling.upscale_sr_id_test"].inputs == ["lr_test", "sr_generator_id", "params:upscaling"]
     assert by_name["upscaling.upscale_sr_pretrained_test"].inputs == ["lr_test", "sr_generator_pretrained",
                                                                       "params:upscaling"]
     assert by_name["upscaling.make_clean64_test"].inputs == ["hr_test", "params:upscaling"]
 
 
 def make_catalog(folder: Path, cache_dir: Path, lr: dict[str, np.ndarray], generator: dict,
-                 hr: dict[str, np.ndarray], generator_self: dict, generator_pretrained: dict) -> DataCatalog:
-    """sr_* / sr_self_* / sr_pretrained_* / bicubic_* / clean64_* as conf/base/catalog.yml declares them:
-    NpyArrayDataset files."""
+                 hr: dict[str, np.ndarray], generator_self: dict, generator_id: dict,
+                 generator_pretrained: dict) -> DataCatalog:
+    """sr_* / sr_self_* / sr_id_* / sr_pretrained_* / bicubic_* / clean64_* as conf/base/catalog.yml declares
+    them: NpyArrayDataset files."""
     catalog = DataCatalog()
     for side in SIDES:
         catalog[f"lr_{side}"] = lr[side]
         catalog[f"hr_{side}"] = hr[side]
-        for kind in ("sr", "sr_self", "sr_pretrained", "bicubic", "clean64"):
+        for kind in ("sr", "sr_self", "sr_id", "sr_pretrained", "bicubic", "clean64"):
             catalog[f"{kind}_{side}"] = NpyArrayDataset(filepath=str(folder / f"{kind}_{side}.npy"))
     catalog["sr_generator"] = generator
     catalog["sr_generator_self"] = generator_self
+    catalog["sr_generator_id"] = generator_id
     catalog["sr_generator_pretrained"] = generator_pretrained
     catalog["params:upscaling"] = params(cache_dir)
     return catalog
@@ -263,7 +268,7 @@ def make_catalog(folder: Path, cache_dir: Path, lr: dict[str, np.ndarray], gener
 def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
     lr = {side: frames(COUNTS[side], seed=i) for i, side in enumerate(SIDES)}
     hr = {side: frames(COUNTS[side], seed=10 + i, side=SIDE * FACTOR) for i, side in enumerate(SIDES)}
-    generator, generator_self = generator_file(), generator_file(seed=1)
+    generator, generator_self, generator_id = generator_file(), generator_file(seed=1), generator_file(seed=2)
     # srgan_pretrained's: BasicSR's MSRResNet, imported from a .pth as the srgan stage does
     state = basicsr_state(channels=8, blocks=1, scale=FACTOR, seed=2)
     pth = write_basicsr_pth(tmp_path / "MSRResNet_x4.pth", state)
@@ -271,14 +276,14 @@ def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
     folder, cache_dir = tmp_path / "07_model_output", tmp_path / "07_model_output" / "upscale_cache"
     upscaling = register_pipelines()["upscaling"]
 
-    catalog = make_catalog(folder, cache_dir, lr, generator, hr, generator_self, generator_pretrained)
+    catalog = make_catalog(folder, cache_dir, lr, generator, hr, generator_self, generator_id, generator_pretrained)
     free = SequentialRunner().run(upscaling, catalog)
 
     # kedro 1.x hands back the pipeline's outputs as datasets
     assert set(free) == OUTPUTS
     assert all(free[name] is catalog[name] for name in free)
     for side in SIDES:
-        for kind in ("sr", "sr_self", "sr_pretrained", "bicubic"):
+        for kind in ("sr", "sr_self", "sr_id", "sr_pretrained", "bicubic"):
             name = f"{kind}_{side}"
             dataset = catalog[name]
             assert dataset.exists()
@@ -291,6 +296,7 @@ def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
         # srgan_self's frames: its own generator, its own cache entry
         assert np.array_equal(catalog[f"sr_self_{side}"].load(), generator_reference(lr[side], generator_self))
         assert not np.array_equal(catalog[f"sr_self_{side}"].load(), catalog[f"sr_{side}"].load())
+        assert np.array_equal(catalog[f"sr_id_{side}"].load(), generator_reference(lr[side], generator_id))
         # srgan_pretrained's: BasicSR's MSRResNet as the functional reference computes it (to rounding)
         x = torch.from_numpy(lr[side]).permute(0, 3, 1, 2).float() / 255
         expected = (msrresnet_reference(state, x, FACTOR).clamp(0, 1) * 255).round().permute(0, 2, 3, 1).numpy()
@@ -307,7 +313,7 @@ def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
     cache_log.clear()
     cached_files = {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")
                     if path.stem in CACHED}
-    SequentialRunner().run(upscaling, make_catalog(folder, cache_dir, lr, generator, hr, generator_self,
+    SequentialRunner().run(upscaling, make_catalog(folder, cache_dir, lr, generator, hr, generator_self, generator_id,
                                                    generator_pretrained))
     hits = [m for m in messages(cache_log) if "cache hit" in m]
     assert {m.split(":")[0] for m in hits} == CACHED and len(hits) == len(CACHED)
@@ -317,15 +323,16 @@ def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
 
 
 def test_pipeline_slice_without_truth_passes_the_skips_on(tmp_path):
-    """A source without truth: srgan_self was skipped and there is no hr; their outputs are empty
-    files (the classifier stage reports each as skipped with its reason), the rest as always."""
+    """A source without truth: srgan_self was skipped and there is no hr (and srgan_id is off); their
+    outputs are empty files (the classifier stage reports each as skipped with its reason), the rest as always."""
     lr = {side: frames(COUNTS[side], seed=i) for i, side in enumerate(SIDES)}
     folder = tmp_path / "07_model_output"
     catalog = make_catalog(folder, folder / "upscale_cache", lr, generator_file(), {side: EMPTY for side in SIDES},
-                           SKIPPED, NOT_IMPORTED)
+                           SKIPPED, SKIPPED_ID, NOT_IMPORTED)
     SequentialRunner().run(register_pipelines()["upscaling"], catalog)
     for side in SIDES:
         assert catalog[f"sr_self_{side}"].load().shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
+        assert catalog[f"sr_id_{side}"].load().shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
         assert catalog[f"sr_pretrained_{side}"].load().shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
         assert catalog[f"clean64_{side}"].load().shape == (0, 0, 0, 3)
         assert catalog[f"sr_{side}"].load().shape == (COUNTS[side], SIDE * FACTOR, SIDE * FACTOR, 3)

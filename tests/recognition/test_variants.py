@@ -23,9 +23,9 @@ def area_reference(hr: np.ndarray, factor: int) -> np.ndarray:
 
 # the variants ---------------------------------------------------------------------------------
 def test_variants_in_table_order_with_their_arrays():
-    assert VARIANTS == ("lr", "bicubic", "srgan", "srgan_self", "srgan_pretrained", "clean64", "hr")
+    assert VARIANTS == ("lr", "bicubic", "srgan", "srgan_self", "srgan_id", "srgan_pretrained", "clean64", "hr")
     assert VARIANT_ARRAYS == {"lr": "lr", "bicubic": "bicubic", "srgan": "sr", "srgan_self": "sr_self",
-                              "srgan_pretrained": "sr_pretrained", "clean64": "clean64", "hr": "hr"}
+                              "srgan_id": "sr_id", "srgan_pretrained": "sr_pretrained", "clean64": "clean64", "hr": "hr"}
 
 
 def test_conf_base_trains_every_variant():

@@ -125,19 +125,19 @@ def test_rerun_resumes_at_the_final_step_with_identical_weights(trained, data):
 
 def test_resumed_after_a_crash_equals_an_uninterrupted_run(trained, data, tmp_path, monkeypatch):
     params = tiny_params(tmp_path)
-    real_random_batch = trainer_module.random_batch
+    real_random_crops = trainer_module.random_crops
     calls = {"n": 0}
 
     def crash_at_step_7(*args, **kwargs):
         if calls["n"] == 7:
             raise RuntimeError("killed")
         calls["n"] += 1
-        return real_random_batch(*args, **kwargs)
+        return real_random_crops(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "random_batch", crash_at_step_7)
+    monkeypatch.setattr(trainer_module, "random_crops", crash_at_step_7)
     with pytest.raises(RuntimeError, match="killed"):
         train(data, params)
-    monkeypatch.setattr(trainer_module, "random_batch", real_random_batch)
+    monkeypatch.setattr(trainer_module, "random_crops", real_random_crops)
 
     sr_generator, report = train(data, params)
     assert report["steps"]["resumed_from"] == 5

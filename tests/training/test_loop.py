@@ -1,7 +1,6 @@
 """The shared training loop: exact resume, fingerprints, atomic checkpoints, eval cadence, tracking."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest

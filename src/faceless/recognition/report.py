@@ -63,8 +63,10 @@ class Comparison:
 
 def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
             evaluations: Mapping[str, dict[str, Any]], train_reports: Mapping[str, dict[str, Any]],
-            cfg: EvaluationConfig) -> Comparison:
-    """``evaluations`` and ``train_reports`` by variant, in the order the table lists them."""
+            cfg: EvaluationConfig, sr_report_id: Mapping[str, Any] | None = None) -> Comparison:
+    """``evaluations`` and ``train_reports`` by variant, in the order the table lists them;
+    ``sr_report_id``: the recognition-aware generator's report (srgan_id), where it was trained."""
+    sr_report_id = sr_report_id or {}
     rows, tracked, intervals = [], {}, {}
     for variant, ev in evaluations.items():
         if "skipped" in ev:
@@ -95,8 +97,9 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
                              "seed": cfg.bootstrap.seed, "unit": "test video"},
                "permutations": cfg.permutations, "flip_tta": cfg.flip_tta,
                "leakage_split": leakage, "split_by": sampling_report.get("split_by"),
-               "sr_val": sr_report.get("val", {})}
-    markdown = _markdown(table, differences, evaluations, cfg, leakage, sampling_report, sr_report, present)
+               "sr_val": sr_report.get("val", {}), "sr_val_id": sr_report_id.get("val", {})}
+    markdown = _markdown(table, differences, evaluations, cfg, leakage, sampling_report, sr_report, present,
+                         sr_report_id)
     return Comparison(summary=summary, table=table, markdown=markdown,
                       confusion=confusion_figure(list(evaluations.values())),
                       curves=curves_figure(list(train_reports.values())), tracked=tracked,
@@ -201,7 +204,7 @@ def _p(value: float) -> str:
 
 def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mapping[str, dict[str, Any]],
               cfg: EvaluationConfig, leakage: Mapping, sampling_report: Mapping, sr_report: Mapping,
-              present: list[int]) -> str:
+              present: list[int], sr_report_id: Mapping) -> str:
     chance = chance_levels(present)
     videos = max((ev.get("test_videos", 0) for ev in evaluations.values()), default=0)
     level = f"{100 * cfg.bootstrap.confidence:g} %"
@@ -262,6 +265,18 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
         lines += ["", f"SR generator on validation: PSNR {val.get('val_psnr', nan):.2f} dB vs bicubic "
                       f"{val.get('val_psnr_bicubic', nan):.2f} dB; SSIM {val.get('val_ssim', nan):.4f} "
                       f"vs {val.get('val_ssim_bicubic', nan):.4f}."]
+    val_id = sr_report_id.get("val", {})
+    if val_id:
+        nan = float("nan")
+        line = (f"srgan_id generator (with the identity loss) on validation: PSNR "
+                f"{val_id.get('val_psnr', nan):.2f} dB "
+                f"vs bicubic {val_id.get('val_psnr_bicubic', nan):.2f} dB; SSIM {val_id.get('val_ssim', nan):.4f} "
+                f"vs {val_id.get('val_ssim_bicubic', nan):.4f}.")
+        if "val_recogniser_top1_sr" in val_id:
+            line += (" Its recogniser's top-1 on the validation crops: truth "
+                     f"{_fmt(val_id['val_recogniser_top1_hr'])} %, SR {_fmt(val_id['val_recogniser_top1_sr'])} %, "
+                     f"bicubic {_fmt(val_id['val_recogniser_top1_bicubic'])} %.")
+        lines += ["", line]
     lines += ["", "Leakage audit (shared between sides at the split; 0 = none):", "",
               "| sides | videos | sequences | frames |", "|---|---|---|---|"]
     for pair, counts in leakage.items():

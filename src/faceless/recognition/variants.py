@@ -7,6 +7,8 @@ Defined once here: the classifier, evaluation and predict stages all name varian
   truth pairs (self pairs where it has none);
 * ``srgan_self``: 4x by the generator trained on self pairs (the training frames downscaled 4x ->
   the frames), as on data without truth: the real-world path, measured where there is truth;
+* ``srgan_id``: 4x by the recognition-aware generator: srgan's recipe plus an identity loss (a
+  recogniser's features of SR vs of the target), off unless ``srgan.id_variant``;
 * ``srgan_pretrained``: 4x by a generic generator pretrained elsewhere (``srgan.pretrained_weights``:
   krasserm's Keras .h5, BasicSR's .pth), used as it is, never trained on this data: the seed's method;
 * ``clean64``: the 256 px truth area-downscaled 4x, never compressed (and, on the demo, without
@@ -21,14 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-Variant = Literal["lr", "bicubic", "srgan", "srgan_self", "srgan_pretrained", "clean64", "hr"]
+Variant = Literal["lr", "bicubic", "srgan", "srgan_self", "srgan_id", "srgan_pretrained", "clean64", "hr"]
 
 #: Every variant, in the order tables and plots list them.
 VARIANTS: tuple[str, ...] = get_args(Variant)
 
 #: The prefix of the arrays feeding each variant (``<prefix>_train``, ``<prefix>_val``, ``<prefix>_test``).
 VARIANT_ARRAYS: dict[str, str] = {"lr": "lr", "bicubic": "bicubic", "srgan": "sr", "srgan_self": "sr_self",
-                                  "srgan_pretrained": "sr_pretrained", "clean64": "clean64", "hr": "hr"}
+                                  "srgan_id": "sr_id", "srgan_pretrained": "sr_pretrained", "clean64": "clean64",
+                                  "hr": "hr"}
 
 #: Why a variant has no frames: the variants that have none on some sources.
 NO_DATA_REASONS: dict[str, str] = {
@@ -36,6 +39,8 @@ NO_DATA_REASONS: dict[str, str] = {
     "clean64": "clean64 is the high-resolution truth downscaled: it needs a source with truth",
     "srgan_self": "its generator was not trained, sr_report_self says why: e.g. on a source without truth "
                   "srgan already is the self-trained generator",
+    "srgan_id": "its generator was not trained, sr_report_id says why: srgan.id_variant is false by default "
+                "(the CPU budget)",
     "srgan_pretrained": "no pretrained generator was imported: srgan.pretrained_weights is null "
                         "(sr_report_pretrained says so)",
 }

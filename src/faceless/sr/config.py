@@ -10,8 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from faceless.models import DISCRIMINATORS, GENERATORS
-from faceless.sr.losses import parse_loss_specs
+from faceless.models import BACKBONES, DISCRIMINATORS, GENERATORS
+from faceless.sr.losses import LOSS_TERMS, parse_loss_specs
 from faceless.sr.metrics import SSIM_WINDOW
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError, choice
@@ -37,9 +37,54 @@ class DiscriminatorConfig:
 
 
 @dataclass(frozen=True)
+class RecogniserModelConfig:
+    """The recogniser trained inside the stage: a backbone of ``faceless.models.BACKBONES``."""
+
+    arch: str
+    width: int
+    depth: int
+    dropout: float
+
+
+@dataclass(frozen=True)
+class RecogniserNormalisation:
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class RecogniserConfig:
+    """Where the identity terms' recogniser comes from and how it learns (:mod:`faceless.sr.identity`)."""
+
+    source: Literal["train", "file"]   # train: inside the stage on the training targets; file: a classifier file
+    file: str | None                   # source: file: a local classifier_<variant>.pt of an earlier run
+    model: RecogniserModelConfig       # source: train (a file carries its own)
+    normalisation: RecogniserNormalisation  # source: train (a file carries its own)
+    steps: int                         # training steps on the training targets' crops before the generator's
+    batch_size: int
+    lr: float
+    weight_decay: float
+    label_smoothing: float
+    update: Literal["frozen", "alternate"]  # alternate: also trained between generator steps (SR4IR)
+    update_every: int                  # alternate: one recogniser step every this many generator steps
+    mix_grid: int                      # alternate: the SR/HR mixed crops' grid of cells (SR4IR's CQMix: 4)
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """srgan_id's terms, appended to srgan's own loss lists of each stage."""
+
+    pretrain_terms: list[dict[str, Any]]
+    gan_terms: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class SRConfig:
     pairs: Literal["auto", "truth", "self"]
     self_variant: bool    # also train srgan_self (self pairs) where the source has truth
+    id_variant: bool      # also train srgan_id (srgan's recipe plus the identity terms)
+    identity: IdentityConfig
+    recogniser: RecogniserConfig
     scale: int
     generator: GeneratorConfig
     discriminator: DiscriminatorConfig
@@ -95,7 +140,49 @@ def load_config(params: Any) -> SRConfig:
             raise ConfigError(f"{STAGE}.{name} must be >= 1, got {getattr(config, name)}")
     parse_loss_specs(config.pretrain_losses, f"{STAGE}.pretrain_losses", discriminator=False)
     parse_loss_specs(config.gan_losses, f"{STAGE}.gan_losses", discriminator=True)
+    parse_loss_specs(config.identity.pretrain_terms, f"{STAGE}.identity.pretrain_terms", discriminator=False,
+                     allow_empty=True)
+    parse_loss_specs(config.identity.gan_terms, f"{STAGE}.identity.gan_terms", discriminator=True, allow_empty=True)
+    _check_recogniser(config.recogniser, f"{STAGE}.recogniser")
     return config
+
+
+def _check_recogniser(rec: RecogniserConfig, param: str) -> None:
+    choice(rec.model.arch, f"{param}.model.arch", BACKBONES)
+    for name in ("batch_size", "update_every", "mix_grid"):
+        if getattr(rec, name) < 1:
+            raise ConfigError(f"{param}.{name} must be >= 1, got {getattr(rec, name)}")
+    if rec.steps < 0:
+        raise ConfigError(f"{param}.steps must be >= 0, got {rec.steps}")
+    if rec.normalisation.std <= 0:
+        raise ConfigError(f"{param}.normalisation.std must be positive, got {rec.normalisation.std}")
+    if rec.source == "file" and not rec.file:
+        raise ConfigError(f"{param}.source=file needs {param}.file: a local classifier file (e.g. "
+                          "data/06_models/classifier_hr.pt of an earlier run on the same split)")
+
+
+def uses_recogniser(config: SRConfig) -> bool:
+    """Whether a loss list of ``config`` names a term that reads the recogniser (``identity``)."""
+    entries = [*config.pretrain_losses, *config.gan_losses]
+    return any(LOSS_TERMS[entry["type"]].uses_recogniser for entry in entries)
+
+
+def id_variant_skip_reason(config: SRConfig) -> str | None:
+    """Why ``srgan_id`` is not trained, or None when it is."""
+    if not config.id_variant:
+        return f"{STAGE}.id_variant is false (off by default on CPU: it costs another SR training and classifier)"
+    if not config.identity.pretrain_terms and not config.identity.gan_terms:
+        return f"{STAGE}.identity lists no term: srgan_id would be srgan again"
+    return None
+
+
+def id_variant_config(config: SRConfig) -> SRConfig:
+    """``config`` for ``srgan_id``: srgan's loss lists with ``identity``'s terms appended (so srgan_id -
+    srgan is the identity terms' effect, every other setting alike), its own checkpoints."""
+    checkpoint_dir = f"{config.checkpoint_dir}/id" if config.checkpoint_dir else None
+    return dataclasses.replace(config, pretrain_losses=[*config.pretrain_losses, *config.identity.pretrain_terms],
+                               gan_losses=[*config.gan_losses, *config.identity.gan_terms],
+                               checkpoint_dir=checkpoint_dir)
 
 
 def self_variant_skip_reason(config: SRConfig, has_truth: bool, frame_px: int) -> str | None:

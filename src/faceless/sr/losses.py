@@ -5,6 +5,7 @@ Configuration (``conf/base/parameters_srgan.yml``)::
     pretrain_losses: [{type: mse, weight: 1.0}]                        # stage 1: the generator alone
     gan_losses: [{type: mse, weight: 1.0}, {type: gan, weight: 1.0e-3}]  # stage 2: the generator's loss
     # the paper's perceptual loss: {type: vgg54, weight: 1.0, weights: path/to/vgg19.pth}
+    # a recogniser's features (srgan_id): {type: identity, weight: 0.1, layers: [body, embedding], distance: l1}
 
 Each entry is ``type`` (a registered name), ``weight`` and the term's own options (the fields of
 its ``Options`` dataclass, all required). The total is ``sum(weight * term)`` in list order, so
@@ -26,10 +27,12 @@ A term is an ``nn.Module`` subclass of :class:`LossTerm` registered by name::
 ``sr`` is the generator's output as float32 NCHW (not clamped), ``hr`` the float32 target in
 [0, 1]; ``ctx`` (:class:`LossContext`) gives what some terms need beyond the pair: ``ctx.lr`` (the
 generator's input) and ``ctx.sr_logits`` (the discriminator's logits of ``sr``, computed once, on
-demand, with the discriminator frozen). A term that reads ``sr_logits`` sets
-``uses_discriminator = True``; it may only appear in ``gan_losses``. ``param`` is the term's
-parameter path (``srgan.gan_losses[2]``) for error messages. The trainer never names a term:
-a new loss (say, a recogniser's identity features) is one class and its ``@register`` line.
+demand, with the discriminator frozen) and ``ctx.recogniser_features(images, layers)`` (a frozen
+recogniser's feature maps). A term that reads ``sr_logits`` sets ``uses_discriminator = True``; it
+may only appear in ``gan_losses``. A term that reads the recogniser sets ``uses_recogniser = True``:
+the trainer then builds one (``srgan.recogniser``, :mod:`faceless.sr.identity`). ``param`` is the
+term's parameter path (``srgan.gan_losses[2]``) for error messages. The trainer never names a term:
+a new loss is one class and its ``@register`` line (``identity`` below is one).
 
 Every term's value is reported as ``loss_<type>`` (``loss_<type>_<position>`` when a type appears
 twice in one list). The discriminator's own loss stays :func:`adversarial_d_loss`.
@@ -41,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -64,16 +67,28 @@ ENTRY_KEYS = ("type", "weight")
 # ----------------------------------------------------------------------------------------------
 # The interface: context, base class, registry
 # ----------------------------------------------------------------------------------------------
+#: A recogniser's feature extractor: (images in [0, 1], layer names) -> the feature maps at those layers.
+FeatureFn = Callable[[torch.Tensor, Sequence[str]], list[torch.Tensor]]
+
+
 class LossContext:
     """What a term may need besides ``(sr, hr)``: the generator's input and, on demand, the
     discriminator's logits of the generator's output (one forward pass, shared by all terms)."""
 
     def __init__(self, lr: torch.Tensor, sr_raw: torch.Tensor,
-                 discriminator: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
+                 discriminator: Callable[[torch.Tensor], torch.Tensor] | None,
+                 recogniser: FeatureFn | None = None) -> None:
         self.lr = lr
         self._sr_raw = sr_raw  # the generator's output as it came out (its autocast dtype)
         self._discriminator = discriminator
+        self._recogniser = recogniser
         self._sr_logits: torch.Tensor | None = None
+
+    def recogniser_features(self, images: torch.Tensor, layers: Sequence[str]) -> list[torch.Tensor]:
+        """The recogniser's feature maps of ``images`` (float NCHW in [0, 1]) at ``layers``, in order."""
+        if self._recogniser is None:
+            raise RuntimeError("no recogniser in this training")  # the trainer builds one for identity terms
+        return self._recogniser(images, layers)
 
     @property
     def sr_logits(self) -> torch.Tensor:
@@ -96,6 +111,7 @@ class LossTerm(nn.Module):
     name: ClassVar[str] = ""            # set by @register
     Options: ClassVar[type] = NoOptions
     uses_discriminator: ClassVar[bool] = False
+    uses_recogniser: ClassVar[bool] = False
 
     def __init__(self, options: Any, param: str) -> None:
         super().__init__()
@@ -135,10 +151,14 @@ class LossSpec:
     metric: str      # the name its value is reported under
 
 
-def parse_loss_specs(entries: Sequence[Any], param: str, discriminator: bool) -> list[LossSpec]:
+def parse_loss_specs(entries: Sequence[Any], param: str, discriminator: bool,
+                     allow_empty: bool = False) -> list[LossSpec]:
     """Check a YAML loss list (``param`` names it) and return its entries; one ConfigError line
-    for an unknown type or option, a missing weight, a discriminator term where there is none."""
-    if not entries:
+    for an unknown type or option, a missing weight, a discriminator term where there is none.
+    ``allow_empty``: a list of extra terms (``srgan.identity.*``), which may be empty."""
+    if not isinstance(entries, (list, tuple)):
+        raise ConfigError(f"{param} must be a list of loss terms, got {entries!r}")
+    if not entries and not allow_empty:
         raise ConfigError(f"{param} must list at least one loss term, e.g. [{{type: mse, weight: 1.0}}]")
     checked = []
     for position, entry in enumerate(entries):
@@ -233,6 +253,49 @@ class VGG54Term(LossTerm):
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         return self.loss(sr, hr)
+
+
+@register("identity")
+class IdentityTerm(LossTerm):
+    """The task-driven (identity) loss: the distance between a recogniser's features of ``sr`` and of
+    the target (the HR truth, or the frame itself under self pairs), averaged over ``layers``
+    (SR4IR's task-driven perceptual loss; Kim et al., CVPR 2024).
+
+    The recogniser comes from the trainer (``srgan.recogniser``): frozen during the generator's
+    step, so the gradient reaches the generator only. The target's features take no gradient.
+    ``layers`` are the recogniser's module names (``body``, ``body.7``, ``stem``) or ``embedding``
+    (the pooled features the last linear layer reads) or ``logits``; ``distance``: ``l1`` (SR4IR),
+    ``mse``, or ``cosine`` (1 - cosine similarity of each frame's flattened features)."""
+
+    uses_recogniser = True
+
+    @dataclass(frozen=True)
+    class Options:
+        layers: list[str]
+        distance: Literal["l1", "mse", "cosine"]
+
+    def __init__(self, options: IdentityTerm.Options, param: str) -> None:
+        super().__init__(options, param)
+        if not options.layers:
+            raise ConfigError(f"{param}.layers must name at least one recogniser layer, e.g. [body, embedding]")
+        self.layers = list(options.layers)
+        self.distance = options.distance
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        sr_features = ctx.recogniser_features(sr, self.layers)
+        with torch.no_grad():
+            hr_features = ctx.recogniser_features(hr, self.layers)
+        distances = [feature_distance(a.float(), b.float(), self.distance) for a, b in zip(sr_features, hr_features)]
+        return torch.stack(distances).mean()
+
+
+def feature_distance(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean distance between two batches of feature maps (N, ...): l1, mse, or 1 - cosine per frame."""
+    if kind == "l1":
+        return F.l1_loss(a, b)
+    if kind == "mse":
+        return F.mse_loss(a, b)
+    return (1 - F.cosine_similarity(a.flatten(1), b.flatten(1), dim=1, eps=1e-8)).mean()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -54,6 +54,13 @@ def make_pairs(lr: np.ndarray, hr: np.ndarray | None, pairs: str, scale: int,
 def random_batch(lr: torch.Tensor, hr: torch.Tensor, batch: int, crop: int, scale: int,
                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Random aligned crops (``crop`` LR px) with random horizontal flips, as floats in [0, 1]."""
+    lr_b, hr_b, _ = random_crops(lr, hr, batch, crop, scale, gen)
+    return lr_b, hr_b
+
+
+def random_crops(lr: torch.Tensor, hr: torch.Tensor, batch: int, crop: int, scale: int,
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`random_batch` and the index of the frame each crop comes from (for its label)."""
     n, _, h, w = lr.shape
     crop = min(crop, h, w)
     idx = torch.randint(0, n, (batch,), generator=gen)
@@ -68,4 +75,4 @@ def random_batch(lr: torch.Tensor, hr: torch.Tensor, batch: int, crop: int, scal
             lp, hp = lp.flip(-1), hp.flip(-1)
         lr_b.append(lp)
         hr_b.append(hp)
-    return torch.stack(lr_b).float() / 255, torch.stack(hr_b).float() / 255
+    return torch.stack(lr_b).float() / 255, torch.stack(hr_b).float() / 255, idx

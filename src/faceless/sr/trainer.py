@@ -10,6 +10,12 @@ and export), both Adam optimisers and the two weighted losses (:mod:`faceless.sr
   frozen (``requires_grad_(False)``: no gradients are computed for its weights; its BatchNorm
   statistics still update, as they always did).
 
+Where a loss list names an ``identity`` term (``srgan_id``: :func:`train_identity_variant`), the
+trainer also holds a recogniser (:mod:`faceless.sr.identity`): trained on the training targets
+before the first step (:meth:`SRTrainer.pretrain_recogniser`), frozen (no gradients, eval mode)
+during every generator step, and with ``update: alternate`` trained one step between generator
+steps on SR, HR and mixed crops (:meth:`SRTrainer.recogniser_step`).
+
 Each step draws its crops from a generator seeded by ``(seed, step)``, so a resumed run sees the
 batches an uninterrupted one would. :meth:`SRTrainer.train` runs the steps through the shared
 :func:`~faceless.training.loop.run_loop` (progress, evaluation, checkpoints, resume) and returns
@@ -23,6 +29,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,13 +39,15 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from faceless.inference import precision_name
 from faceless.models import build_model
-from faceless.sr.config import STAGE, SRConfig, smallest_measurable_px, self_variant_config
+from faceless.sr.config import (STAGE, SRConfig, id_variant_config, self_variant_config, smallest_measurable_px,
+                                uses_recogniser)
+from faceless.sr.identity import MIX_STREAM, PRETRAIN_STREAM, Recogniser, centre_crops, mixed_crops
 from faceless.sr.losses import LossContext, WeightedLoss, adversarial_d_loss
 from faceless.sr.metrics import SSIM_WINDOW, evaluate_sr
-from faceless.sr.pairs import make_pairs, random_batch
+from faceless.sr.pairs import make_pairs, random_crops
 from faceless.sr.pretrained import initial_generator
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
-from faceless.training.loop import LoopConfig, run_loop, step_generator
+from faceless.training.loop import LoopConfig, fingerprint_of, run_loop, step_generator
 from faceless.training.tracker import NullTracker, Tracker
 from faceless.utils.config import to_params
 from faceless.utils.digest import array_digest
@@ -49,13 +58,19 @@ logger = logging.getLogger(__name__)
 #: The name of the self-supervised training's logs and metrics, and of its variant.
 SELF_NAME = "srgan_self"
 
+#: The name of the recognition-aware training (srgan's recipe plus identity terms) and of its variant.
+ID_NAME = "srgan_id"
+
 #: Training pairs evaluated on when there is no validation side (and said so: optimistic).
 FALLBACK_VAL_PAIRS = 64
 
 #: Parameters that do not change the trained weights: a checkpoint resumes across changes to them.
 NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "eval_every", "checkpoint_every", "device", "compile",
                      "val_frames", "eval_batch_size", "eval_border", "sample_count", "self_variant",
-                     "pretrained_weights")
+                     "pretrained_weights",
+                     # srgan_id's settings: its own lists already hold the identity terms, and the
+                     # recogniser's settings count only for a training that has one (loop_config)
+                     "id_variant", "identity", "recogniser")
 
 
 @dataclass(frozen=True)
@@ -109,9 +124,16 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 class SRTrainer:
     """The SR training state and its steps; see the module docstring. ``name`` labels its logs,
-    progress bar and metrics (``srgan``, ``srgan_self``: two trainings in one run stay apart)."""
+    progress bar and metrics (``srgan``, ``srgan_self``, ``srgan_id``: trainings in one run stay apart).
 
-    def __init__(self, config: SRConfig, data: SRData, name: str = STAGE) -> None:
+    Where a loss list names a term that reads a recogniser (``identity``), the trainer holds one
+    (:class:`~faceless.sr.identity.Recogniser`), built from ``srgan.recogniser``; ``labels`` are the
+    training pairs' people (int per pair, in their order), which a recogniser trained here needs, and
+    ``val_labels`` the validation pairs', which only measure it.
+    """
+
+    def __init__(self, config: SRConfig, data: SRData, name: str = STAGE, labels: np.ndarray | None = None,
+                 val_labels: np.ndarray | None = None) -> None:
         self.config, self.data, self.name = config, data, name
         torch.manual_seed(config.seed)  # the models' initial weights
         self.device = select_device(config.device)
@@ -139,12 +161,37 @@ class SRTrainer:
         self.train_g = torch.compile(self.generator) if config.compile else self.generator
         self.train_d = torch.compile(self.discriminator) if config.compile else self.discriminator
         self._bicubic: dict[str, float] | None = None
+        # Copies: the labels may come from a read-only index or memory map.
+        self.labels = None if labels is None else torch.tensor(np.array(labels), dtype=torch.long)
+        self.val_labels = None if val_labels is None else torch.tensor(np.array(val_labels), dtype=torch.long)
+        if self.labels is not None and len(self.labels) != len(data.lr_train):
+            raise ValueError(f"{name}: {len(self.labels)} labels for {len(data.lr_train)} training pairs")
+        self.recogniser: Recogniser | None = None
+        self.recogniser_history: dict[str, Any] | None = None
+        if uses_recogniser(config):
+            rec = config.recogniser
+            if self.labels is None and rec.source == "file" and (rec.steps or rec.update == "alternate"):
+                raise ConfigError(f"{STAGE}.recogniser: steps={rec.steps} and update={rec.update} train the recogniser "
+                                  f"file on the training frames' labels, which {name}'s training has not (only "
+                                  "srgan_id's has): set steps: 0 and update: frozen to use it as it is")
+            self.recogniser = Recogniser(config.recogniser, self.labels, int(data.hr_train.shape[-1]), self.device,
+                                         self.dtype, self.fmt)
+            for loss in (self.pretrain_loss, self.gan_loss):
+                for spec, term in zip(loss.specs, loss.terms):
+                    if term.uses_recogniser:
+                        self.recogniser.check_layers(term.layers, f"{spec.param}.layers")
 
     @classmethod
     def from_arrays(cls, config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None,
-                    lr_val: np.ndarray, hr_val: np.ndarray | None, name: str = STAGE) -> SRTrainer:
-        """A trainer on the split's uint8 NHWC frames (see :func:`training_pairs`)."""
-        return cls(config, training_pairs(config, lr_train, hr_train, lr_val, hr_val, name), name)
+                    lr_val: np.ndarray, hr_val: np.ndarray | None, name: str = STAGE,
+                    labels: np.ndarray | None = None, val_labels: np.ndarray | None = None) -> SRTrainer:
+        """A trainer on the split's uint8 NHWC frames (see :func:`training_pairs`); ``labels`` /
+        ``val_labels``: each frame's person, for a recogniser (the validation pairs are the first
+        ``val_frames`` of the validation side, so are their labels)."""
+        data = training_pairs(config, lr_train, hr_train, lr_val, hr_val, name)
+        if val_labels is not None:
+            val_labels = np.asarray(val_labels)[:len(data.lr_val)] if len(lr_val) else None  # none: fallback pairs
+        return cls(config, data, name, labels, val_labels)
 
     @property
     def total_steps(self) -> int:
@@ -166,12 +213,17 @@ class SRTrainer:
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``step``'s (LR, HR) float crops on the device, the same whenever that step runs."""
+        lr_b, hr_b, _ = self.indexed_batch(step)
+        return lr_b, hr_b
+
+    def indexed_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`batch` and the training pair each crop comes from."""
         cfg = self.config
-        lr_b, hr_b = random_batch(self.lr_train, self.hr_train, cfg.batch_size, cfg.crop, cfg.scale,
-                                  step_generator(cfg.seed, step))
+        lr_b, hr_b, idx = random_crops(self.lr_train, self.hr_train, cfg.batch_size, cfg.crop, cfg.scale,
+                                       step_generator(cfg.seed, step))
         if not self.data_on_device:
             lr_b, hr_b = lr_b.to(self.device), hr_b.to(self.device)
-        return lr_b.contiguous(memory_format=self.fmt), hr_b.contiguous(memory_format=self.fmt)
+        return lr_b.contiguous(memory_format=self.fmt), hr_b.contiguous(memory_format=self.fmt), idx
 
     def step(self, step: int) -> dict[str, float]:
         """One optimisation step (stage 1 or 2 by ``step``); returns each loss term's value."""
@@ -179,17 +231,40 @@ class SRTrainer:
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
                 group["lr"] = lr
-        lr_b, hr_b = self.batch(step)
+        lr_b, hr_b, idx = self.indexed_batch(step)
         if step < self.config.pretrain_steps:
-            return self.pretrain_step(lr_b, hr_b)
-        return self.adversarial_step(lr_b, hr_b)
+            losses = self.pretrain_step(lr_b, hr_b)
+        else:
+            losses = self.adversarial_step(lr_b, hr_b)
+        rec = self.config.recogniser
+        if self.recogniser is not None and rec.update == "alternate" and (step + 1) % rec.update_every == 0:
+            losses["loss_recogniser"] = self.recogniser_step(step, lr_b, hr_b, idx)
+        return losses
+
+    def _features(self, images: torch.Tensor, layers) -> list[torch.Tensor]:
+        assert self.recogniser is not None
+        return self.recogniser.features(images, layers)
+
+    def context(self, lr_b: torch.Tensor, sr: torch.Tensor, discriminator) -> LossContext:
+        """What the loss terms may read: the input, the discriminator (stage 2), the frozen recogniser."""
+        return LossContext(lr_b, sr, discriminator, self._features if self.recogniser is not None else None)
+
+    def recogniser_step(self, step: int, lr_b: torch.Tensor, hr_b: torch.Tensor, idx: torch.Tensor) -> float:
+        """SR4IR's second phase: one recogniser step on the updated generator's SR crops (no gradient
+        to the generator), the HR crops, and the two mixed cell by cell; the same labels for all three."""
+        assert self.recogniser is not None and self.labels is not None
+        with torch.no_grad(), autocast(self.device, self.dtype):
+            sr = self.train_g(lr_b).float().clamp(0, 1)
+        mixed = mixed_crops(sr, hr_b, self.config.recogniser.mix_grid,
+                            step_generator(self.config.seed + MIX_STREAM, step))
+        return self.recogniser.update([sr, hr_b, mixed], self.labels[idx].to(self.device))
 
     def pretrain_step(self, lr_b: torch.Tensor, hr_b: torch.Tensor) -> dict[str, float]:
         """Stage 1: one generator update on the pretraining losses."""
         self.generator.train()
         with autocast(self.device, self.dtype):
             sr = self.train_g(lr_b)
-            loss, terms = self.pretrain_loss(sr.float(), hr_b, LossContext(lr_b, sr, None))
+            loss, terms = self.pretrain_loss(sr.float(), hr_b, self.context(lr_b, sr, None))
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
@@ -208,7 +283,7 @@ class SRTrainer:
         self.opt_d.step()
         with frozen(self.discriminator):
             with autocast(self.device, self.dtype):
-                g_loss, terms = self.gan_loss(sr.float(), hr_b, LossContext(lr_b, sr, self.train_d))
+                g_loss, terms = self.gan_loss(sr.float(), hr_b, self.context(lr_b, sr, self.train_d))
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
         self.opt_g.step()
@@ -224,7 +299,31 @@ class SRTrainer:
         if self._bicubic is None:  # the baseline does not change: computed once
             self._bicubic = evaluate_sr(None, data.lr_val, data.hr_val, cfg.scale, self.device, None,
                                         cfg.eval_border, cfg.eval_batch_size)
-        return self.evaluate_on(data.lr_val, data.hr_val, self._bicubic)
+        metrics = self.evaluate_on(data.lr_val, data.hr_val, self._bicubic)
+        if self.recogniser is not None and self.val_labels is not None:
+            metrics.update(self.evaluate_recogniser())
+        return metrics
+
+    @torch.no_grad()
+    def evaluate_recogniser(self) -> dict[str, float]:
+        """The recogniser's frame top-1 on the validation pairs' centre crops (monitoring only: the
+        validation side never trains it): on the HR crops, on the EMA generator's SR of the LR crops
+        and on their bicubic upscales. SR above bicubic: the generator restores who it is."""
+        assert self.recogniser is not None and self.val_labels is not None
+        cfg = self.config
+        lr_c, hr_c = centre_crops(self.data.lr_val, self.data.hr_val, cfg.crop, cfg.scale)
+        generator = self.ema.module.eval()
+        sr_c, bicubic_c = [], []
+        for start in range(0, len(lr_c), cfg.eval_batch_size):
+            x = lr_c[start:start + cfg.eval_batch_size].to(self.device).contiguous(memory_format=self.fmt)
+            with autocast(self.device, self.dtype):
+                sr_c.append(generator(x).float().clamp(0, 1).cpu())
+            bicubic_c.append(torch.nn.functional.interpolate(x.float(), scale_factor=cfg.scale, mode="bicubic",
+                                                             align_corners=False).clamp(0, 1).cpu())
+        top1 = self.recogniser.top1
+        return {"val_recogniser_top1_hr": top1(hr_c, self.val_labels, cfg.eval_batch_size),
+                "val_recogniser_top1_sr": top1(torch.cat(sr_c), self.val_labels, cfg.eval_batch_size),
+                "val_recogniser_top1_bicubic": top1(torch.cat(bicubic_c), self.val_labels, cfg.eval_batch_size)}
 
     def evaluate_on(self, lr_u8: torch.Tensor, hr_u8: torch.Tensor,
                     bicubic: dict[str, float] | None = None) -> dict[str, float]:
@@ -242,8 +341,11 @@ class SRTrainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs (the step's batches need no RNG state: see :meth:`batch`)."""
-        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "ema": self.ema.state_dict(), "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+        state = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                 "ema": self.ema.state_dict(), "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+        if self.recogniser is not None:
+            state["recogniser"] = self.recogniser.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
@@ -251,6 +353,8 @@ class SRTrainer:
         self.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        if self.recogniser is not None:
+            self.recogniser.load_state_dict(state["recogniser"])
 
     def export(self) -> dict[str, Any]:
         """The ``sr_generator`` file: the EMA weights (CPU) and the config that rebuilds the module."""
@@ -265,6 +369,9 @@ class SRTrainer:
         params = {k: v for k, v in to_params(cfg).items() if k not in NOT_FINGERPRINTED}
         # Content hashes of the training data: a checkpoint only resumes on the same data.
         data = [array_digest(t.cpu().numpy()) for t in (self.lr_train, self.hr_train)]
+        if self.recogniser is not None:  # its settings, its source file and the labels it learns
+            params["recogniser"] = to_params(cfg.recogniser)
+            data.append(self.recogniser_fingerprint())
         return LoopConfig(steps=self.total_steps, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
                           checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume, desc=self.name,
                           metric_prefix=f"{self.name}.", fingerprint={"params": params, "data": data})
@@ -272,6 +379,8 @@ class SRTrainer:
     def train(self, tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Run (or resume) every step; returns (the exported generator, the report)."""
         started = time.perf_counter()
+        if self.recogniser is not None:
+            self.pretrain_recogniser(tracker)
         history = run_loop(self.loop_config(), self.step, self.state_dict, self.load_state_dict,
                            lambda _step: self.evaluate(), tracker)
         report = self.report(history, time.perf_counter() - started)
@@ -302,7 +411,64 @@ class SRTrainer:
             "history": history["eval"],
             "generator": self.generator.config(),
             "params": {k: v for k, v in to_params(cfg).items() if k != "checkpoint_dir"},
+            **({"recogniser": self.recogniser_report()} if self.recogniser is not None else {}),
         }
+
+    # ------------------------------------------------------------------------------------------
+    # The recogniser (identity terms)
+    # ------------------------------------------------------------------------------------------
+    def recogniser_fingerprint(self) -> str:
+        rec = self.config.recogniser
+        source: Any = None
+        if rec.source == "file" and rec.file:
+            stat = Path(rec.file).stat()
+            source = [rec.file, stat.st_size, stat.st_mtime_ns]
+        labels = None if self.labels is None else self.labels.tolist()
+        return fingerprint_of({"file": source, "labels": labels})
+
+    def pretrain_recogniser(self, tracker: Tracker | None = None) -> None:
+        """``srgan.recogniser.steps`` steps on random crops of the training targets (the HR truth, or the
+        frames under self pairs) with their people's labels, before the generator's first step; its own
+        checkpoints (``<checkpoint_dir>/recogniser``), so a rerun resumes or skips it. Nothing of the
+        validation side trains it; its top-1 there is measured at the end (monitoring)."""
+        assert self.recogniser is not None
+        cfg, rec = self.config, self.config.recogniser
+        if rec.steps == 0:
+            return
+        assert self.labels is not None  # __init__ refused a recogniser to train without them
+        recogniser, labels = self.recogniser, self.labels
+
+        def step(index: int) -> dict[str, float]:
+            _, hr_b, idx = random_crops(self.lr_train, self.hr_train, rec.batch_size, cfg.crop, cfg.scale,
+                                        step_generator(cfg.seed + PRETRAIN_STREAM, index))
+            hr_b = hr_b.to(self.device).contiguous(memory_format=self.fmt)
+            return {"loss": recogniser.update([hr_b], labels[idx].to(self.device))}
+
+        def evaluate(_step: int) -> dict[str, float]:
+            lr_c, hr_c = centre_crops(self.data.lr_val, self.data.hr_val, cfg.crop, cfg.scale)
+            return {"val_top1_hr": recogniser.top1(hr_c, self.val_labels, cfg.eval_batch_size)}
+
+        loop = LoopConfig(
+            steps=rec.steps, eval_every=0, checkpoint_every=cfg.checkpoint_every,
+            checkpoint_dir=f"{cfg.checkpoint_dir}/recogniser" if cfg.checkpoint_dir else None, resume=cfg.resume,
+            desc=f"{self.name} recogniser", metric_prefix=f"{self.name}.recogniser.",
+            fingerprint={"recogniser": to_params(rec), "crop": cfg.crop, "scale": cfg.scale, "seed": cfg.seed,
+                         "data": [array_digest(self.hr_train.cpu().numpy()), self.recogniser_fingerprint()]})
+        self.recogniser_history = run_loop(loop, step, recogniser.state_dict, recogniser.load_state_dict,
+                                           evaluate if self.val_labels is not None else None, tracker)
+        final = (self.recogniser_history["eval"] or [{}])[-1]
+        logger.info("%s: recogniser trained %d steps on the training targets' crops%s", self.name, rec.steps,
+                    f"; validation top-1 {final['val_top1_hr']:.3f}" if "val_top1_hr" in final else "")
+
+    def recogniser_report(self) -> dict[str, Any]:
+        assert self.recogniser is not None
+        report = self.recogniser.describe()
+        history = self.recogniser_history
+        if history is not None:
+            report["pretrain"] = {"seconds": round(history["seconds"], 2), "resumed_from": history["resumed_from"],
+                                  "final_loss": history["train"][-1]["loss"] if history["train"] else None,
+                                  "val": (history["eval"] or [{}])[-1]}
+        return report
 
 
 def train_self_supervised(config: SRConfig, lr_train: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray | None,
@@ -326,3 +492,17 @@ def train_self_supervised(config: SRConfig, lr_train: np.ndarray, lr_val: np.nda
         logger.info("%s: on the truth validation pairs PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB)", SELF_NAME,
                     truth["val_psnr"], truth["val_psnr_bicubic"], truth["val_psnr_gain"])
     return generator, report
+
+
+def train_identity_variant(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None,
+                           train_labels: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray | None,
+                           val_labels: np.ndarray | None, tracker: Tracker | None = None
+                           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``srgan_id``: srgan's recipe (the same pairs, models, steps and losses) with ``srgan.identity``'s
+    terms appended to its loss lists, its recogniser from ``srgan.recogniser`` (trained here on the
+    training targets with ``train_labels``, or a file), and its own checkpoints
+    (:func:`~faceless.sr.config.id_variant_config`). ``val_labels`` only measure the recogniser."""
+    id_config = id_variant_config(config)
+    trainer = SRTrainer.from_arrays(id_config, lr_train, hr_train, lr_val, hr_val, name=ID_NAME, labels=train_labels,
+                                    val_labels=val_labels)
+    return trainer.train(tracker)

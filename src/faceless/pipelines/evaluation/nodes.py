@@ -36,10 +36,11 @@ def evaluate_variant(classifier: dict[str, Any], test_x: np.ndarray, test_index:
 
 
 def compare_variants(sampling_report: dict[str, Any], sr_report: dict[str, Any], params: dict[str, Any],
+                     sr_report_id: dict[str, Any] | None = None,
                      **reports: dict[str, Any]) -> tuple[dict, pd.DataFrame, str, Figure, Figure, dict, pd.DataFrame,
                                                          Figure]:
     """The comparison across variants: metrics json, table (csv + markdown), plots, MLflow metrics,
-    and the paired differences (csv, forest plot).
+    and the paired differences (csv, forest plot); srgan_id's SR validation numbers from ``sr_report_id``.
 
     ``reports`` are named ``evaluation_<variant>`` and ``classifier_report_<variant>``, one each per variant.
     """
@@ -49,7 +50,8 @@ def compare_variants(sampling_report: dict[str, Any], sr_report: dict[str, Any],
         raise TypeError(f"compare_variants: expected reports {sorted(expected)}, got {sorted(reports)}")
     comparison = compare(sampling_report, sr_report,
                          evaluations={v: reports[f"evaluation_{v}"] for v in VARIANTS},
-                         train_reports={v: reports[f"classifier_report_{v}"] for v in VARIANTS}, cfg=cfg)
+                         train_reports={v: reports[f"classifier_report_{v}"] for v in VARIANTS}, cfg=cfg,
+                         sr_report_id=sr_report_id)
     # Printed so the answer is the last thing a `kedro run --pipeline=full` shows.
     print("\n" + comparison.markdown, flush=True)
     mlflow_metrics = {name: {"value": value, "step": 0} for name, value in comparison.tracked.items()}

@@ -21,7 +21,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     reports = {f"{kind}_{v}": f"{kind}_{v}" for kind in ("evaluation", "classifier_report") for v in VARIANTS}
     nodes.append(Node(
         compare_variants,
-        {"sampling_report": "sampling_report", "sr_report": "sr_report", "params": "params:evaluation", **reports},
+        {"sampling_report": "sampling_report", "sr_report": "sr_report", "params": "params:evaluation",
+         "sr_report_id": "sr_report_id", **reports},
         ["metrics", "comparison", "comparison_md", "confusion_matrices", "training_curves", "evaluation_metrics",
          "differences", "differences_plot"],
         name="compare_variants",

@@ -3,6 +3,8 @@
 Training uses the training side only (truth pairs where the source has them, else self-supervised);
 validation PSNR/SSIM against bicubic uses the validation side, never the test side. ``srgan_self``
 is the self-supervised path trained next to the truth-trained one where the source has truth;
+``srgan_id`` the recognition-aware one (srgan's recipe plus an identity loss from a recogniser
+trained on the training side), where ``srgan.id_variant`` is on.
 ``srgan_pretrained`` a generator pretrained elsewhere, imported as it is.
 """
 from __future__ import annotations
@@ -13,12 +15,13 @@ from typing import Any
 
 from matplotlib.figure import Figure
 import numpy as np
+import pandas as pd
 
 from faceless.pipelines.tracking import MlflowTracker
-from faceless.sr.config import load_config, self_variant_skip_reason
+from faceless.sr.config import id_variant_skip_reason, load_config, self_variant_skip_reason
 from faceless.sr.pretrained import PRETRAINED_NAME, import_pretrained, pretrained_skip_reason
 from faceless.sr.samples import sample_grid
-from faceless.sr.trainer import SELF_NAME, SRTrainer, train_self_supervised
+from faceless.sr.trainer import ID_NAME, SELF_NAME, SRTrainer, train_identity_variant, train_self_supervised
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,21 @@ def train_srgan_self(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndar
     return train_self_supervised(config, lr_train, lr_val, hr_val, MlflowTracker())
 
 
+def train_srgan_id(lr_train: np.ndarray, hr_train: np.ndarray, train_index: pd.DataFrame, lr_val: np.ndarray,
+                   hr_val: np.ndarray, val_index: pd.DataFrame, params: dict[str, Any]
+                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Recognition-aware SR: srgan's recipe plus ``srgan.identity``'s terms, read from a recogniser
+    trained on the training side's targets and people (``train_index``; ``val_index`` only measures
+    it). Off (``srgan.id_variant: false``): both outputs are a skip marker with the reason."""
+    config = load_config(params)
+    reason = id_variant_skip_reason(config)
+    if reason:
+        logger.info("%s: skipped (%s)", ID_NAME, reason)
+        return {"skipped": reason}, {"variant": ID_NAME, "skipped": reason}
+    return train_identity_variant(config, lr_train, hr_train, train_index["label"].to_numpy(), lr_val, hr_val,
+                                  val_index["label"].to_numpy(), MlflowTracker())
+
+
 def import_srgan_pretrained(lr_val: np.ndarray, hr_val: np.ndarray,
                             params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The seed's method (``srgan_pretrained``): the generic generator in ``srgan.pretrained_weights``
@@ -67,6 +85,7 @@ def plot_sr_samples(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np
 
 
 def sr_metrics(sr_report: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The final validation numbers for the MLflow run (the catalog prefixes ``srgan.final.``)."""
-    return {k: {"value": float(v), "step": 0} for k, v in sr_report["val"].items()
+    """The final validation numbers for the MLflow run (the catalog prefixes ``srgan.final.``, or
+    ``srgan_id.final.``); none for a skipped training."""
+    return {k: {"value": float(v), "step": 0} for k, v in sr_report.get("val", {}).items()
             if isinstance(v, (int, float)) and math.isfinite(v)}

@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 def upscale_with_generator(lr: np.ndarray, sr_generator: dict[str, Any], params: dict[str, Any],
                            name: str) -> np.ndarray:
     """4x with an SR generator (trained, or imported for ``srgan_pretrained``); no frames where it was
-    skipped (``srgan_self`` where the source has no truth, ``srgan_pretrained`` where no file is
-    named), which the classifier stage reports as a skip."""
+    skipped (``srgan_self`` where the source has no truth, ``srgan_id`` where it is off,
+    ``srgan_pretrained`` where no file is named), which the classifier stage reports as a skip."""
     config = from_params(UpscaleConfig, params, "upscaling")
     if "skipped" in sr_generator:
         logger.info("%s: no frames, the generator was not trained (%s)", name, sr_generator["skipped"])

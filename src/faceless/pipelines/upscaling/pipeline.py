@@ -21,6 +21,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         nodes.append(Node(_named(upscale_with_generator, f"sr_self_{side}"),
                           {"lr": f"lr_{side}", "sr_generator": "sr_generator_self", "params": "params:upscaling"},
                           f"sr_self_{side}", name=f"upscale_sr_self_{side}"))
+        nodes.append(Node(_named(upscale_with_generator, f"sr_id_{side}"),
+                          {"lr": f"lr_{side}", "sr_generator": "sr_generator_id", "params": "params:upscaling"},
+                          f"sr_id_{side}", name=f"upscale_sr_id_{side}"))
         nodes.append(Node(_named(upscale_with_generator, f"sr_pretrained_{side}"),
                           {"lr": f"lr_{side}", "sr_generator": "sr_generator_pretrained", "params": "params:upscaling"},
                           f"sr_pretrained_{side}", name=f"upscale_sr_pretrained_{side}"))
