@@ -46,6 +46,7 @@ from faceless.utils.atomic import read_json, remove_stale_temporaries, write_jso
 from faceless.utils.digest import array_digest, weights_digest
 from faceless.utils.errors import ConfigError
 from faceless.utils.lock import FileLock
+from faceless.utils.npy import read_npy_header
 from faceless.utils.progress import tqdm
 
 logger = logging.getLogger(__name__)
@@ -292,18 +293,11 @@ def _damage(path: Path, shape: tuple[int, ...], size: int | None, digest: str | 
     """What is wrong with the uint8 ``.npy`` at ``path`` of ``shape`` (None: nothing found): its
     header, its size (the recorded ``size`` too), its sampled frames against ``digest``."""
     try:
-        with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                return f"unknown .npy version {version}"
-            found_shape, fortran, dtype = read_header(handle)
-            header = handle.tell()
+        found_shape, fortran, dtype, header = read_npy_header(path)
         actual = path.stat().st_size
     except (OSError, ValueError) as err:
         return f"unreadable header: {err}"
-    if tuple(found_shape) != tuple(shape) or dtype != np.uint8 or fortran:
+    if found_shape != tuple(shape) or dtype != np.uint8 or fortran:
         return f"holds {dtype} {tuple(found_shape)}, expected uint8 {tuple(shape)}"
     expected = header + int(np.prod(shape))
     if actual != expected or (size is not None and actual != size):

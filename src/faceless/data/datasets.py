@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 from kedro.io import AbstractDataset
 
 from faceless.utils.atomic import atomic_path
+from faceless.utils.npy import whole_npy_file
 from faceless.utils.torchfile import DamagedFileError, load_torch_file
 
 MMAP_MODES = (None, "r", "r+", "c")
@@ -55,7 +55,7 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
                                    "run the stage that writes it again") from err
 
     def save(self, data: np.ndarray) -> None:
-        source = _whole_npy_file(data)
+        source = whole_npy_file(data)
         with atomic_path(self._filepath, suffix=".npy") as temporary:
             if source is not None:
                 try:
@@ -71,33 +71,6 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "mmap_mode": self._mmap_mode}
-
-
-def _whole_npy_file(data: object) -> Path | None:
-    """The ``.npy`` file that ``data`` maps in full, as ``np.load(mmap_mode=...)`` returned it, else
-    None. A slice or reshape of it is a view whose base is the parent array, not the mapping; a
-    ``np.memmap`` of a raw file or of part of one, or a copy-on-write map (its changes live only in
-    memory), is not that file's content either, so it is copied."""
-    filename = getattr(data, "filename", None)
-    if not (isinstance(data, np.memmap) and isinstance(data.base, mmap.mmap) and data.mode != "c" and filename):
-        return None
-    path = Path(filename)
-    try:
-        with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                return None
-            shape, fortran_order, dtype = read_header(handle)
-            header_size = handle.tell()
-        file_size = path.stat().st_size
-    except (OSError, ValueError):
-        return None
-    contiguous = data.flags.f_contiguous if fortran_order else data.flags.c_contiguous
-    whole = (tuple(shape) == data.shape and dtype == data.dtype and contiguous and data.offset == header_size
-             and file_size == header_size + data.nbytes)
-    return path if whole else None
 
 
 class TorchWeightsDataset(AbstractDataset[dict, dict]):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from faceless.utils.atomic import read_json, write_json
+from faceless.utils.npy import whole_npy_file
 
 HASH_CHUNK = 64 * 1024 * 1024
 #: Next to a hashed ``.npy`` file: its digest and the file's identity when it was hashed.
@@ -49,10 +49,10 @@ def array_digest(array: np.ndarray) -> str:
 def _whole_readonly_file(array: np.ndarray) -> str | None:
     """The path of the ``.npy`` file ``array`` maps as a whole, read-only; None for anything else
     (an in-memory array, a slice or view of a memmap, a writable or copy-on-write map)."""
-    if not isinstance(array, np.memmap) or array.mode != "r" or not isinstance(array.base, mmap.mmap):
+    if getattr(array, "mode", None) != "r":
         return None
-    filename = getattr(array, "filename", None)
-    return str(filename) if filename and str(filename).endswith(".npy") else None
+    path = whole_npy_file(array)
+    return None if path is None else str(path)
 
 
 def _identity(path: str) -> list[int]:

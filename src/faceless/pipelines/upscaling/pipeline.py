@@ -12,21 +12,18 @@ def _named(func, name: str):
     return update_wrapper(partial(func, name=name), func)
 
 
+#: The arrays each SR generator makes (``<arrays>_train`` ...), and that generator's catalog entry.
+GENERATOR_OF = {"sr": "sr_generator", "sr_self": "sr_generator_self", "sr_id": "sr_generator_id",
+                "sr_pretrained": "sr_generator_pretrained"}
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     nodes = []
     for side in SIDES:
-        nodes.append(Node(_named(upscale_with_generator, f"sr_{side}"),
-                          {"lr": f"lr_{side}", "sr_generator": "sr_generator", "params": "params:upscaling"},
-                          f"sr_{side}", name=f"upscale_sr_{side}"))
-        nodes.append(Node(_named(upscale_with_generator, f"sr_self_{side}"),
-                          {"lr": f"lr_{side}", "sr_generator": "sr_generator_self", "params": "params:upscaling"},
-                          f"sr_self_{side}", name=f"upscale_sr_self_{side}"))
-        nodes.append(Node(_named(upscale_with_generator, f"sr_id_{side}"),
-                          {"lr": f"lr_{side}", "sr_generator": "sr_generator_id", "params": "params:upscaling"},
-                          f"sr_id_{side}", name=f"upscale_sr_id_{side}"))
-        nodes.append(Node(_named(upscale_with_generator, f"sr_pretrained_{side}"),
-                          {"lr": f"lr_{side}", "sr_generator": "sr_generator_pretrained", "params": "params:upscaling"},
-                          f"sr_pretrained_{side}", name=f"upscale_sr_pretrained_{side}"))
+        for arrays, generator in GENERATOR_OF.items():
+            nodes.append(Node(_named(upscale_with_generator, f"{arrays}_{side}"),
+                              {"lr": f"lr_{side}", "sr_generator": generator, "params": "params:upscaling"},
+                              f"{arrays}_{side}", name=f"upscale_{arrays}_{side}"))
         nodes.append(Node(_named(upscale_bicubic, f"bicubic_{side}"),
                           {"lr": f"lr_{side}", "params": "params:upscaling"},
                           f"bicubic_{side}", name=f"upscale_bicubic_{side}"))
