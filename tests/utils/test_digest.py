@@ -86,3 +86,13 @@ def test_a_read_only_folder_still_gives_the_digest(tmp_path, monkeypatch):
 
     monkeypatch.setattr("faceless.utils.digest.write_json", refuse)
     assert array_digest(np.load(path, mmap_mode="r")) == array_digest(np.ones((2, 4, 4, 3), np.uint8))
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "not json", '{"file": "x"}'])
+def test_a_damaged_record_is_ignored_and_rewritten(tmp_path, content):
+    array = np.arange(96, dtype=np.uint8).reshape(2, 4, 4, 3)
+    path = _saved(tmp_path, array)
+    record_path = tmp_path / f"frames.npy{DIGEST_SUFFIX}"
+    record_path.write_text(content)
+    assert array_digest(np.load(path, mmap_mode="r")) == array_digest(array)
+    assert json.loads(record_path.read_text())["digest"] == array_digest(array)

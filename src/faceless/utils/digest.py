@@ -35,7 +35,7 @@ def array_digest(array: np.ndarray) -> str:
     identity = _identity(source)
     record_path = Path(f"{source}{DIGEST_SUFFIX}")
     record = read_json(record_path)
-    if record.get("file") == identity and isinstance(record.get("digest"), str):
+    if isinstance(record, dict) and record.get("file") == identity and isinstance(record.get("digest"), str):
         return record["digest"]
     digest = _hash(array)
     if _identity(source) == identity:  # not rewritten while we read it
