@@ -109,6 +109,18 @@ def make_generator(shape: dict) -> dict:
     return {"config": model.config(), "state_dict": model.state_dict()}
 
 
+def write_random_frames(path: Path, frames: int, chunk: int = 4096) -> Path:
+    """A ``.npy`` of ``frames`` random 64 px frames, written chunk by chunk through a memmap (any size)."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(frames, SIDE, SIDE, 3))
+    rng = np.random.default_rng(0)
+    for start in range(0, frames, chunk):
+        stop = min(start + chunk, frames)
+        out[start:stop] = rng.integers(0, 256, (stop - start, SIDE, SIDE, 3), dtype=np.uint8)
+    out.flush()
+    del out
+    return path
+
+
 def random_frames(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, SIDE, SIDE, 3), dtype=np.uint8)
 
@@ -216,14 +228,7 @@ def print_paths(rows: list[dict], batch_size: int, repeats: int) -> None:
 def bench_digest(megabytes: int, folder: Path) -> dict:
     frame_bytes = SIDE * SIDE * 3
     frames = max(1, megabytes * MB // frame_bytes)
-    path = folder / "digest_frames.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(frames, SIDE, SIDE, 3))
-    rng = np.random.default_rng(0)
-    for start in range(0, frames, 4096):
-        stop = min(start + 4096, frames)
-        out[start:stop] = rng.integers(0, 256, (stop - start, SIDE, SIDE, 3), dtype=np.uint8)
-    out.flush()
-    del out
+    path = write_random_frames(folder / "digest_frames.npy", frames)
     started = time.perf_counter()
     first = array_digest(np.load(path, mmap_mode="r"))
     hashed = time.perf_counter() - started
@@ -282,14 +287,7 @@ class Sampler(threading.Thread):
 def rss_child(frames: int, folder: Path, batch_size: int) -> dict:
     """Generate ``frames`` inputs (a memmap), upscale them bicubic into a memmap, report memory."""
     started = time.perf_counter()
-    lr_path = folder / "lr.npy"
-    lr = np.lib.format.open_memmap(lr_path, mode="w+", dtype=np.uint8, shape=(frames, SIDE, SIDE, 3))
-    rng = np.random.default_rng(0)
-    for start in range(0, frames, 1024):
-        stop = min(start + 1024, frames)
-        lr[start:stop] = rng.integers(0, 256, (stop - start, SIDE, SIDE, 3), dtype=np.uint8)
-    lr.flush()
-    del lr
+    lr_path = write_random_frames(folder / "lr.npy", frames)
     generated = time.perf_counter() - started
     lr = np.load(lr_path, mmap_mode="r")
     # warm-up on 2 frames, so the baseline includes what the first save imports (tqdm, mlflow)

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceless.utils.errors import ConfigError
+
 SUPPORTED_SCALES = (2, 4, 8)
 UPSAMPLERS = ("progressive", "single")
 #: The layout of generator files saved before ``head_kernel``, ``tail_kernel`` and ``upsample`` existed.
@@ -163,6 +165,17 @@ class SRResNet(nn.Module):
         # Files saved before the head, tail and upsampler were options have the paper's layout.
         cfg = {**LEGACY_LAYOUT, **cfg}
         return cls(**{k: v for k, v in cfg.items() if k != "arch"})
+
+
+def fixed_layout_arguments(cls: type, cfg: dict[str, Any], no_skip_because: str) -> dict[str, Any]:
+    """Constructor arguments of a generator whose layout is fixed by its published architecture
+    (imported files: krasserm's sr_resnet, BasicSR's MSRResNet), from a saved config or from
+    ``srgan.generator``: the layout options shape ``srresnet`` only and are dropped; a bicubic skip
+    it does not have is one ConfigError line saying why (``no_skip_because``)."""
+    arguments = {k: v for k, v in cfg.items() if k != "arch" and k not in LEGACY_LAYOUT}
+    if arguments.pop("bicubic_skip", False):
+        raise ConfigError(f"the {cls.arch} generator {no_skip_because}: set srgan.generator.bicubic_skip=false")
+    return arguments
 
 
 def _conv_flops(h: int, w: int, c_in: int, c_out: int, k: int) -> float:

@@ -21,8 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from faceless.models.generator import LEGACY_LAYOUT, SRResNet
-from faceless.utils.errors import ConfigError
+from faceless.models.generator import LEGACY_LAYOUT, SRResNet, fixed_layout_arguments
 
 #: Keras' BatchNormalization default, which krasserm's model keeps.
 KERAS_BN_EPSILON = 1e-3
@@ -50,10 +49,4 @@ class KrassermSRResNet(SRResNet):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> KrassermSRResNet:
-        # srgan.generator's head_kernel, tail_kernel and upsample shape srresnet only: this layout is fixed.
-        cfg = {k: v for k, v in cfg.items() if k != "arch" and k not in LEGACY_LAYOUT}
-        # srgan.generator carries bicubic_skip for every arch; this one has none (its output is a tanh image).
-        if cfg.pop("bicubic_skip", False):
-            raise ConfigError(f"the {cls.arch} generator has no bicubic skip (its output is a tanh image): "
-                              "set srgan.generator.bicubic_skip=false")
-        return cls(**cfg)
+        return cls(**fixed_layout_arguments(cls, cfg, "has no bicubic skip (its output is a tanh image)"))

@@ -21,8 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from faceless.models.generator import LEGACY_LAYOUT
-from faceless.utils.errors import ConfigError
+from faceless.models.generator import fixed_layout_arguments
 
 SUPPORTED_SCALES = (2, 3, 4)
 LEAKY_SLOPE = 0.1
@@ -83,10 +82,5 @@ class MSRResNet(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> MSRResNet:
-        # srgan.generator's head_kernel, tail_kernel and upsample shape srresnet only: this layout is fixed.
-        cfg = {k: v for k, v in cfg.items() if k != "arch" and k not in LEGACY_LAYOUT}
-        # srgan.generator carries bicubic_skip for every arch; this one always adds its own bilinear base.
-        if cfg.pop("bicubic_skip", False):
-            raise ConfigError(f"the {cls.arch} generator always adds a bilinear upscale of its input (BasicSR's "
-                              "design), not a bicubic one: set srgan.generator.bicubic_skip=false")
-        return cls(**cfg)
+        return cls(**fixed_layout_arguments(
+            cls, cfg, "always adds a bilinear upscale of its input (BasicSR's design), not a bicubic one"))
