@@ -9,17 +9,22 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-#: A demo small enough for a CLI run in seconds: 32x32 frames with 128x128 truth (the smallest at which the
-#: self-trained SR variant, 8 -> 32 px pairs, can still be measured with a 4 px border and an 11 px SSIM window).
-TINY_DEMO_PARAMS = (
-    "ingestion.demo.people=4,ingestion.demo.lookalike_group_size=2,"
-    "ingestion.demo.videos_per_person=4,ingestion.demo.sequences_per_video=2,"
-    "ingestion.demo.frames_per_sequence=3,ingestion.demo.hr_size=128,ingestion.workers=1,"
+#: Tiny models and step counts for CLI runs (any data).
+TINY_MODEL_PARAMS = (
+    "ingestion.workers=1,"
     "srgan.generator.blocks=1,srgan.generator.channels=8,srgan.discriminator.channels=8,"
     "srgan.pretrain_steps=4,srgan.gan_steps=2,srgan.batch_size=4,srgan.eval_every=3,srgan.checkpoint_every=3,"
     "srgan.recogniser.steps=3,srgan.recogniser.batch_size=4,srgan.recogniser.model.width=8,"
     "srgan.recogniser.model.depth=2,"
     "classifier.epochs=2,classifier.batch_size=16,classifier.model.width=8,classifier.model.depth=2"
+)
+
+#: A demo small enough for a CLI run in seconds: 32x32 frames with 128x128 truth, tiny models.
+TINY_DEMO_PARAMS = (
+    "ingestion.demo.people=4,ingestion.demo.lookalike_group_size=2,"
+    "ingestion.demo.videos_per_person=4,ingestion.demo.sequences_per_video=2,"
+    "ingestion.demo.frames_per_sequence=3,ingestion.demo.hr_size=128,"
+    + TINY_MODEL_PARAMS
 )
 
 

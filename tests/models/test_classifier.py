@@ -98,3 +98,25 @@ def test_build_model_of_an_unknown_arch_is_a_config_error():
     with pytest.raises(ConfigError, match="resnet_unknown") as err:
         build_model("backbone", config)
     assert "small_cnn" in str(err.value)  # names what is known
+
+
+@pytest.mark.parametrize("input_size", [8, 13, 25, 31, 32, 52, 97, 100, 124, 388])
+@pytest.mark.parametrize("depth", [3, 4])
+def test_small_and_odd_inputs_train_and_predict(input_size, depth):
+    # 8 px frames (lr, clean64) and their 32 px upscales; odd sides; a depth that pools an 8 px map to 1 px
+    torch.manual_seed(0)
+    model = FrameClassifier(5, width=4, depth=depth, dropout=0.0, input_size=input_size)
+    x = torch.rand(2, 3, input_size, input_size)
+    loss = torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 3]))
+    loss.backward()  # train mode: BatchNorm over the smallest maps still has values to normalise
+    assert torch.isfinite(loss) and model.stem[0].weight.grad is not None
+    model.eval()
+    assert model(x).shape == (2, 5)
+
+
+def test_an_odd_map_keeps_its_last_row_and_column_in_the_pooling():
+    # ceil_mode pooling: 13 -> 7 -> 4 -> 2 (floor would drop the last row: 13 -> 6 -> 3 -> 1); 64 is unchanged
+    model = FrameClassifier(3, width=4, depth=3, dropout=0.0, input_size=13).eval()
+    assert model.body(model.stem(torch.rand(1, 3, 13, 13))).shape[-2:] == (2, 2)
+    model = FrameClassifier(3, width=4, depth=3, dropout=0.0, input_size=64).eval()
+    assert model.body(model.stem(torch.rand(1, 3, 64, 64))).shape[-2:] == (8, 8)

@@ -20,7 +20,7 @@ from faceless.data.sampling import (
 from faceless.pipelines.sampling.nodes import sample_splits, sampling_config, sampling_metrics, split_frames
 from faceless.utils.errors import ConfigError
 
-from ..conftest import base_params
+from ..conftest import base_params, logger_messages
 
 COLUMNS = ["person", "video", "sequence", "frame", "label", "path"]
 #: conf/base's sampling parameters: split by video, test 0.25, val 0.2, resample, seed 0.
@@ -330,22 +330,83 @@ def test_zero_val_fraction_gives_an_empty_val_side(rich_index):
 def test_unsplittable_people_are_dropped_and_listed(caplog):
     tree = {
         5: {v: {1: 3, 2: 3} for v in (3, 8, 9, 14, 20, 21)},
-        9: {4: {1: 3}, 6: {1: 3}},  # 2 videos: test 1 + val 1 leaves no train
-        13: {2: {1: 3, 4: 2}},      # 1 video
+        9: {4: {1: 3}, 6: {1: 3}},  # 2 videos of one sequence: test 1, train 1, no validation
+        13: {2: {1: 3, 4: 2}},      # 1 video: no video-disjoint test side
     }
     with caplog.at_level(logging.WARNING):
         split_index, info = split_frames(build_index(tree), BASE_PARAMS)
-    assert info["unsplittable_people"] == {"9": 2, "13": 1}
-    assert set(split_index["person"]) == {5}
-    assert any("too few" in r.getMessage() for r in caplog.records)
-    # Without a validation side, two videos are enough.
-    split_index, info = split_frames(build_index(tree), {**BASE_PARAMS, "val_fraction": 0})
     assert info["unsplittable_people"] == {"13": 1}
     assert set(split_index["person"]) == {5, 9}
+    assert info["split_policy"]["per_person"] == {"5": "video", "9": "video_test_no_val"}
+    assert any("too few" in r.getMessage() for r in caplog.records)
+    # Without a validation side, two videos are a plain video split.
+    split_index, info = split_frames(build_index(tree), {**BASE_PARAMS, "val_fraction": 0})
+    assert info["unsplittable_people"] == {"13": 1}
+    assert info["split_policy"]["per_person"] == {"5": "video", "9": "video"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Few videos per person: the split policy
+# ----------------------------------------------------------------------------------------------
+def person_sides(split_index: pd.DataFrame, person: int, level: list[str]) -> dict[str, set]:
+    rows = split_index[split_index["person"] == person]
+    return {side: set(map(tuple, rows[rows.side == side][level].to_numpy())) for side in ("train", "val", "test")}
+
+
+def test_three_videos_a_person_split_by_video_as_before():
+    index = build_index(uniform_tree([1, 2, 3], n_videos=3, n_sequences=3, n_frames=4))
+    split_index, info = split_frames(index, BASE_PARAMS)
+    assert set(info["split_policy"]["per_person"].values()) == {"video"}
+    for person in (1, 2, 3):
+        videos = person_sides(split_index, person, ["video"])
+        assert all(len(v) == 1 for v in videos.values())  # one whole video each
+    assert all(counts["videos"] == 0 for counts in info["leakage_split"].values())
+    assert info["split_policy"]["summary"] == "test, validation and training by whole videos: 3 people"
+
+
+def test_two_videos_a_person_keep_a_video_disjoint_test_and_validate_on_training_sequences(logger_records):
+    caplog = logger_records(SAMPLING_LOGGER)
+    index = build_index(uniform_tree([1, 2, 3, 4], n_videos=2, n_sequences=3, n_frames=4))
+    split_index, info = split_frames(index, BASE_PARAMS)
+    assert set(info["split_policy"]["per_person"].values()) == {"video_test_sequence_val"}
+    for person in (1, 2, 3, 4):
+        videos = person_sides(split_index, person, ["video"])
+        sequences = person_sides(split_index, person, ["video", "sequence"])
+        assert len(videos["test"]) == 1 and videos["train"] == videos["val"]  # validation: from training videos
+        assert not videos["test"] & (videos["train"] | videos["val"])
+        assert len(sequences["val"]) == 1 and len(sequences["train"]) == 2  # 0.2 of 3, at least one; 2 left
+        assert not sequences["val"] & sequences["train"]
+    leakage = info["leakage_split"]
+    assert leakage["train_vs_test"] == {"videos": 0, "sequences": 0, "frames": 0}
+    assert leakage["val_vs_test"] == {"videos": 0, "sequences": 0, "frames": 0}
+    assert leakage["train_vs_val"]["sequences"] == 0 and leakage["train_vs_val"]["videos"] == 4
+    assert "validation = sequences carved from the training videos" in info["split_policy"]["summary"]
+    assert [m for m in logger_messages(caplog, SAMPLING_LOGGER) if "too few videos for a validation video" in m]
+    # The sides sample, and the report carries the policy.
+    train, val, test, report = sample_splits(split_index, info, BASE_PARAMS)
+    assert len(train) and len(val) and len(test)
+    assert report["split_policy"] == info["split_policy"]
+
+
+def test_two_videos_of_one_sequence_train_without_validation():
+    index = build_index(uniform_tree([1, 2], n_videos=2, n_sequences=1, n_frames=4))
+    split_index, info = split_frames(index, BASE_PARAMS)
+    assert set(info["split_policy"]["per_person"].values()) == {"video_test_no_val"}
+    assert set(split_index["side"]) == {"train", "test"}
+    train, val, test, report = sample_splits(split_index, info, BASE_PARAMS)
+    assert len(val) == 0 and "no validation side" in report["sides"]["val"]["note"]
+
+
+def test_one_video_a_person_is_left_out_and_counted_while_others_split(logger_records):
+    caplog = logger_records(SAMPLING_LOGGER, logging.WARNING)
+    tree = {**uniform_tree([1, 2], n_videos=3, n_sequences=2, n_frames=4), 7: {3: {1: 4, 2: 4, 5: 4}}}
+    split_index, info = split_frames(build_index(tree), BASE_PARAMS)
+    assert info["unsplittable_people"] == {"7": 1} and 7 not in set(split_index["person"])
+    assert any("left out 1 people" in m for m in logger_messages(caplog, SAMPLING_LOGGER))
 
 
 def test_unsplittable_people_raise_with_shortage_error():
-    tree = {5: {v: {1: 3} for v in range(1, 8)}, 9: {4: {1: 3}, 6: {1: 3}}}
+    tree = {5: {v: {1: 3} for v in range(1, 8)}, 9: {4: {1: 3, 2: 3}}}  # person 9: one video
     with pytest.raises(ConfigError, match=r"sampling\.shortage") as err:
         split_frames(build_index(tree), {**BASE_PARAMS, "shortage": "error"})
     assert "person 9" in str(err.value) and "\n" not in str(err.value)

@@ -169,12 +169,13 @@ def test_srgan_self_reports_under_its_own_metric_names(self_data, tmp_path):
     ("32px", "none", {}, "the source has no high-resolution truth, so srgan is already trained on self pairs"),
     ("32px", "truth", {"pairs": "self"}, "srgan.pairs=self: srgan is already trained on self pairs"),
     ("32px", "truth", {"self_variant": False}, "srgan.self_variant is false"),
-    ("8px", "truth", {}, "the 8 px frames are too small for self pairs: PSNR/SSIM need at least 19 px "
-                         "(11 px SSIM window + 2 x srgan.eval_border)"),
+    ("2px", "truth", {}, "the 2 px frames are smaller than srgan.scale=4: no self pairs"),
 ])
 def test_srgan_self_is_skipped_with_a_reason_where_it_would_be_srgan_again_or_cannot_be_measured(
         data, self_data, tmp_path, frames, hr, overrides, says):
-    d = self_data if frames == "32px" else data
+    d = self_data if frames == "32px" else {  # 2 px frames with 8 px truth
+        "lr_train": np.ascontiguousarray(data["lr_train"][:, ::4, ::4]), "hr_train": data["lr_train"],
+        "lr_val": np.ascontiguousarray(data["lr_val"][:, ::4, ::4]), "hr_val": data["lr_val"]}
     params = tiny_params(tmp_path / "ckpt", **overrides)
     hr_train, hr_val = (d["hr_train"], d["hr_val"]) if hr == "truth" else (EMPTY_HR, EMPTY_HR)
     generator, report = train_srgan_self(d["lr_train"], hr_train, d["lr_val"], hr_val, params)
@@ -183,12 +184,13 @@ def test_srgan_self_is_skipped_with_a_reason_where_it_would_be_srgan_again_or_ca
     assert not (tmp_path / "ckpt").exists()  # no training, no checkpoint
 
 
-def test_frames_too_small_to_measure_are_a_config_error_before_any_training(data, tmp_path):
-    """srgan on self pairs of 8 px frames (2 -> 8 px): PSNR/SSIM could not measure them."""
-    with pytest.raises(ConfigError, match=r"srgan\.eval_border=4: the self pairs' \(8, 8\) px validation frames "
-                                          r"are too small for PSNR/SSIM \(need 19 px"):
-        train_srgan(data["lr_train"], EMPTY_HR, data["lr_val"], EMPTY_HR, tiny_params(tmp_path / "ckpt"))
-    assert not (tmp_path / "ckpt").exists()
+def test_8px_frames_train_and_are_measured_on_2px_self_pairs(data, tmp_path):
+    """srgan on self pairs of 8 px frames (2 -> 8 px): the crop and the metrics adapt, nothing raises."""
+    _, report = train_srgan(data["lr_train"], EMPTY_HR, data["lr_val"], EMPTY_HR,
+                            tiny_params(tmp_path / "ckpt", crop=24, pretrain_steps=2, gan_steps=1, eval_every=0))
+    assert report["pairs"] == "self" and report["crop"] == {"asked": 24, "used": 2}
+    assert report["measure"]["border"] == 0 and report["measure"]["ssim_window"] == 7
+    assert all(math.isfinite(v) for v in report["val"].values())
 
 
 def test_srgan_self_checks_its_parameters_even_when_skipped(data, tmp_path):

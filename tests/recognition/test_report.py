@@ -215,6 +215,25 @@ def test_markdown_shows_intervals_spread_and_differences(result):
     assert "Shown: the interval excludes 0 and p < 0.05." in markdown
 
 
+def test_markdown_names_the_frame_size_the_split_policy_and_a_small_image_measure(result):
+    assert "recognise people in 64 px frames?" in result["comparison"].markdown
+    evaluations = {"lr": evaluation("lr", LR_RANKS), "bicubic": evaluation("bicubic", SRGAN_RANKS),
+                   "srgan": evaluation("srgan", SRGAN_RANKS), "hr": SKIP_HR}
+    evaluations["lr"]["input_px"] = 8
+    reports = {v: train_report(v, 1) for v in ("lr", "bicubic", "srgan")} | {"hr": SKIP_HR}
+    policy = "test and training by whole videos; validation = ...: 3 people"
+    sr_report = {"val": {"val_psnr": 20.0, "val_psnr_bicubic": 19.5, "val_ssim": None, "val_ssim_bicubic": None},
+                 "measure": {"note": "2x2 px images: SSIM not computable"}}
+    comparison = compare({"split_by": "video", "leakage_split": {}, "split_policy": {"summary": policy}}, sr_report,
+                         evaluations, reports, CFG)
+    markdown = comparison.markdown
+    assert "recognise people in 8 px frames?" in markdown
+    assert f"Split policy: {policy}." in markdown and comparison.summary["split_policy"] == policy
+    assert ("SR generator on validation: PSNR 20.00 dB vs bicubic 19.50 dB; SSIM nan vs nan (measured on 2x2 px "
+            "images: SSIM not computable).") in markdown
+    plt.close("all")
+
+
 def test_forest_plot_draws_each_evaluated_difference_with_its_interval(result):
     fig, d = result["comparison"].forest, result["comparison"].differences
     top1_ax, score_ax = fig.axes

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from faceless.sr.metrics import MAX_PSNR, psnr_y, rgb_to_y, ssim_y
+from faceless.sr.metrics import MAX_PSNR, evaluate_sr, measure_geometry, psnr_y, rgb_to_y, ssim_y
 
 #: How much Y moves when R, G and B all move by d: (65.481 + 128.553 + 24.966) / 255 = 219/255.
 GREY_TO_Y = 219.0 / 255.0
@@ -99,10 +99,73 @@ def test_ssim_matches_torchmetrics_map_over_the_valid_window_positions():
     assert torch.allclose(ours, theirs, atol=1e-5)
 
 
-def test_too_small_or_mismatched_inputs_raise():
-    with pytest.raises(ValueError, match="border"):
-        psnr_y(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), border=4)
-    with pytest.raises(ValueError, match="ssim_y needs"):
-        ssim_y(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), border=4)
+def test_mismatched_inputs_and_a_negative_border_raise():
     with pytest.raises(ValueError, match="differ"):
         psnr_y(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 17), border=4)
+    with pytest.raises(ValueError, match="border"):
+        psnr_y(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16), border=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Small images: the border shrinks first, then the SSIM window; under 3 px SSIM is not computable
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("h", "w", "border", "used", "window"), [
+    (32, 32, 4, 4, 11),   # the convention: nothing changes
+    (19, 19, 4, 4, 11),   # exactly fits
+    (16, 16, 4, 2, 11),   # the border gives way first
+    (12, 13, 4, 0, 11),
+    (8, 8, 4, 0, 7),      # 2x2 -> 8x8 self pairs of 8 px frames: no border, a 7 px window
+    (10, 25, 4, 0, 9),    # the shorter side decides; an even side takes the odd window below it
+    (4, 4, 4, 0, 3),
+    (2, 2, 4, 0, None),   # not computable
+    (32, 32, 0, 0, 11),
+])
+def test_measure_geometry_shrinks_the_border_then_the_window(h, w, border, used, window):
+    geometry = measure_geometry(h, w, border)
+    assert (geometry.border, geometry.ssim_window) == (used, window)
+    if window is None:
+        assert geometry.ssim_sigma is None and "not computable" in geometry.note
+    else:
+        assert geometry.ssim_sigma == pytest.approx(1.5 * window / 11)
+        assert (geometry.note is None) == (used == border and window == 11)
+
+
+def test_psnr_on_an_8px_image_uses_every_pixel():
+    # A uniform offset d: MSE = (d * 219/255)^2 over every pixel, whatever the border.
+    hr = torch.full((2, 3, 8, 8), 0.5)
+    sr = hr + 0.1
+    expected = -10 * math.log10((0.1 * GREY_TO_Y) ** 2)
+    assert torch.allclose(psnr_y(sr, hr, border=4), torch.full((2,), expected), atol=1e-3)
+    # the border shrank to 0: an error on the outermost ring counts
+    ring = hr.clone()
+    ring[..., 0, :] = 1.0
+    assert (psnr_y(ring, hr, border=4) < 40).all()
+
+
+def test_ssim_on_an_8px_image_matches_torchmetrics_with_the_shrunk_window():
+    structural_similarity = pytest.importorskip(
+        "torchmetrics.functional.image"
+    ).structural_similarity_index_measure
+    torch.manual_seed(2)
+    hr = torch.rand(3, 3, 8, 8)
+    sr = (hr + 0.1 * torch.randn_like(hr)).clamp(0, 1)
+    ours = ssim_y(sr, hr, border=4)
+    _, ssim_map = structural_similarity(rgb_to_y(sr), rgb_to_y(hr), data_range=1.0, reduction="none",
+                                        return_full_image=True, kernel_size=7, sigma=1.5 * 7 / 11)
+    theirs = ssim_map[..., 3:-3, 3:-3].flatten(1).mean(dim=1)  # where the 7 px window fits
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert torch.allclose(ssim_y(hr, hr.clone(), border=4), torch.ones(3), atol=1e-5)
+
+
+def test_ssim_under_3px_is_nan_and_psnr_still_a_number():
+    x = torch.rand(2, 3, 2, 2)
+    assert torch.isnan(ssim_y(x, x.clone(), border=4)).all()
+    assert torch.isfinite(psnr_y(x, (x + 0.05).clamp(0, 1), border=4)).all()
+
+
+def test_evaluate_sr_measures_2px_frames_upscaled_to_8px():
+    torch.manual_seed(3)
+    hr = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    lr = torch.randint(0, 256, (5, 3, 2, 2), dtype=torch.uint8)
+    result = evaluate_sr(None, lr, hr, 4, torch.device("cpu"), None, border=4, batch=2)
+    assert math.isfinite(result["psnr"]) and -1 <= result["ssim"] <= 1

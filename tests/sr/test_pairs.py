@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from faceless.sr.pairs import make_pairs, random_batch
+from faceless.sr.identity import centre_crops
+from faceless.sr.pairs import downscale, make_pairs, mod_crop, random_batch, training_crop
 from faceless.utils.errors import ConfigError
 
 from .helpers import EMPTY_HR, HR_SIZE, LR_SIZE, SCALE
@@ -66,6 +67,36 @@ def test_make_pairs_self_with_frames_too_small_is_a_config_error():
     tiny = np.zeros((2, 2, 2, 3), dtype=np.uint8)
     with pytest.raises(ConfigError, match=r"srgan\.pairs=self"):
         make_pairs(tiny, EMPTY_HR, "self", SCALE, "train")
+
+
+@pytest.mark.parametrize(("h", "w", "kept"), [(25, 25, (24, 24)), (13, 30, (12, 28)), (8, 8, (8, 8)),
+                                              (97, 31, (96, 28))])
+def test_self_pairs_mod_crop_the_frames_to_a_multiple_of_the_scale(h, w, kept):
+    frames = np.random.default_rng(0).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
+    lr, hr, kind = make_pairs(frames, None, "self", SCALE, "train")
+    assert kind == "self" and hr.shape[-2:] == kept and lr.shape[-2:] == (kept[0] // SCALE, kept[1] // SCALE)
+    # the top-left rows and columns are kept (BasicSR's mod_crop), and the LR side is their downscale
+    top_left = torch.from_numpy(frames).permute(0, 3, 1, 2)[..., :kept[0], :kept[1]]
+    assert torch.equal(hr, top_left)
+    assert torch.equal(lr, downscale(top_left, SCALE))
+
+
+def test_mod_crop_keeps_a_multiple_of_the_scale_untouched():
+    frames = torch.arange(2 * 3 * 8 * 12, dtype=torch.float32).view(2, 3, 8, 12)
+    assert torch.equal(mod_crop(frames, 4), frames)
+    assert mod_crop(frames, 3).shape[-2:] == (6, 12)
+
+
+def test_the_training_crop_shrinks_to_small_lr_frames():
+    assert training_crop(24, torch.zeros(1, 3, 2, 2)) == 2
+    assert training_crop(24, torch.zeros(1, 3, 6, 31)) == 6
+    assert training_crop(24, torch.zeros(1, 3, 64, 64)) == 24
+    lr = torch.randint(0, 256, (4, 3, 2, 2), dtype=torch.uint8)
+    hr = lr.repeat_interleave(SCALE, dim=-2).repeat_interleave(SCALE, dim=-1)
+    lr_b, hr_b = random_batch(lr, hr, 6, 24, SCALE, torch.Generator().manual_seed(0))
+    assert lr_b.shape == (6, 3, 2, 2) and hr_b.shape == (6, 3, 8, 8)
+    lr_c, hr_c = centre_crops(lr, hr, 24, SCALE)  # the recogniser's validation crops
+    assert lr_c.shape == (4, 3, 2, 2) and hr_c.shape == (4, 3, 8, 8)
 
 
 # ----------------------------------------------------------------------------------------------

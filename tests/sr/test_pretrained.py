@@ -3,7 +3,9 @@ srgan_pretrained variant's import (srgan.pretrained_weights)."""
 from __future__ import annotations
 
 import logging
+import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,8 +104,12 @@ def test_the_imported_generator_is_the_file_as_it_is_measured_on_validation(file
 def test_without_truth_it_is_measured_on_self_pairs_or_says_why_not(files, data, tmp_path):
     config = load_config(tiny_params(tmp_path, pretrained_weights=str(files["pth"])))
     _, report = import_pretrained(config, data["lr_val"], EMPTY_HR)
-    # 8 px frames downscaled 4x are 2 px: nothing to measure, said so, the import still done
-    assert report["val"] is None and "too small for PSNR/SSIM" in report["val_skipped"]
+    # 8 px frames downscaled 4x are 2 px, measured at 8 px with no border and a 7 px SSIM window
+    assert report["pairs"] == "self" and report["measure"]["ssim_window"] == 7 and report["measure"]["border"] == 0
+    assert all(math.isfinite(v) for v in report["val"].values())
+    # frames too small to downscale: said so, the import still done
+    _, report = import_pretrained(config, np.ascontiguousarray(data["lr_val"][:, ::4, ::4]), EMPTY_HR)
+    assert report["val"] is None and "too small" in report["val_skipped"]
 
 
 def test_a_pretrained_file_of_another_scale_is_one_line(data, tmp_path):

@@ -376,3 +376,40 @@ def test_training_improves_psnr_over_bicubic_on_a_small_fixed_problem(tmp_path):
     _, report = train(frames, params)
     assert report["val"]["val_psnr_gain"] > 3.0, report["val"]  # about +9 dB here
     assert report["val"]["val_ssim"] > report["val"]["val_ssim_bicubic"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Small and odd frames: mod-cropped self pairs, the crop and the metrics adapt, nothing raises
+# ----------------------------------------------------------------------------------------------
+def test_8px_frames_train_on_2px_self_pairs_with_an_adapted_crop_and_metrics(data, tmp_path, logger_records):
+    caplog = logger_records("faceless.sr.trainer")
+    frames = {"lr_train": data["lr_train"], "hr_train": EMPTY_HR, "lr_val": data["lr_val"], "hr_val": EMPTY_HR}
+    _, report = train(frames, tiny_params(tmp_path, crop=24, eval_border=4, pretrain_steps=2, gan_steps=2,
+                                          eval_every=0))
+    assert report["pairs"] == "self" and report["lr_size"] == [2, 2] and report["hr_size"] == [8, 8]
+    assert report["crop"] == {"asked": 24, "used": 2}
+    assert report["measure"]["border"] == 0 and report["measure"]["ssim_window"] == 7
+    assert math.isfinite(report["val"]["val_psnr"]) and math.isfinite(report["val"]["val_ssim"])
+    messages = logger_messages(caplog, "faceless.sr.trainer")
+    assert any("training crops of 2 LR px" in m for m in messages)
+    assert any("SSIM window 7 px" in m for m in messages)
+
+
+def test_odd_frames_are_mod_cropped_into_self_pairs(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = {"lr_train": rng.integers(0, 256, (6, 25, 25, 3), dtype=np.uint8), "hr_train": EMPTY_HR,
+              "lr_val": rng.integers(0, 256, (2, 25, 25, 3), dtype=np.uint8), "hr_val": EMPTY_HR}
+    _, report = train(frames, tiny_params(tmp_path, crop=24, pretrain_steps=2, gan_steps=0, eval_every=0))
+    assert report["lr_size"] == [6, 6] and report["hr_size"] == [24, 24]
+    assert report["crop"]["used"] == 6 and report["measure"]["note"] is None  # 24 px: border 4, 11 px window
+    assert math.isfinite(report["val"]["val_ssim"])
+
+
+def test_srgan_self_on_8px_frames_with_truth_measures_both(data, tmp_path):
+    from faceless.sr.trainer import train_self_supervised
+
+    config = load_config(tiny_params(tmp_path, pretrain_steps=2, gan_steps=0, eval_every=0))
+    _, report = train_self_supervised(config, data["lr_train"], data["lr_val"], data["hr_val"])
+    assert report["hr_size"] == [LR_SIZE, LR_SIZE] and report["measure"]["ssim_window"] == 7
+    assert report["measure_truth"] == {"border": 4, "ssim_window": 11, "ssim_sigma": 1.5, "note": None}
+    assert math.isfinite(report["val_truth"]["val_ssim"])

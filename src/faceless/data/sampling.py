@@ -101,24 +101,74 @@ def _group_sides(rows: pd.DataFrame, levels: list[str], groups: np.ndarray, grou
     return rows[levels].merge(group_side, on=levels, how="left")["side"].to_numpy()
 
 
+#: Split policies, per person (``split_by: video``; the other levels have only their own).
+VIDEO = "video"                                    # test, val and train: whole videos
+VIDEO_TEST_SEQUENCE_VAL = "video_test_sequence_val"  # test, train: whole videos; val: training videos' sequences
+VIDEO_TEST_NO_VAL = "video_test_no_val"            # test, train: whole videos; no validation frames
+POLICY_TEXT = {
+    VIDEO: "test, validation and training by whole videos",
+    VIDEO_TEST_SEQUENCE_VAL: "test and training by whole videos; validation = sequences carved from the training "
+                             "videos (too few videos for a validation video)",
+    VIDEO_TEST_NO_VAL: "test and training by whole videos; no validation frames (too few videos and sequences)",
+}
+#: The random stream that carves validation sequences out of a person's training videos.
+_CARVE_STREAM = 4
+
+
 def _check_unsplittable(unsplittable: dict[str, int], people: int, config: SamplingConfig) -> None:
     split_by = config.split_by
     if unsplittable and config.shortage == "error":
         first = ", ".join(f"person {p} ({n} {split_by}s)" for p, n in list(unsplittable.items())[:5])
         raise ConfigError(
             f"sampling.shortage=error: {len(unsplittable)} people have too few {split_by}s for a "
-            f"disjoint train/val/test split: {first}"
+            f"disjoint train/test split: {first}"
         )
     if unsplittable and len(unsplittable) == people:
         most = max(unsplittable.values())
         raise ConfigError(
-            f"sampling.split_by={split_by}: no person has enough {split_by}s for a disjoint train/val/test "
+            f"sampling.split_by={split_by}: no person has enough {split_by}s for a disjoint train/test "
             f"split (at most {most}; a class_folders tree has one video per person: use "
-            f"sampling.split_by=sequence, or val_fraction: 0)"
+            f"sampling.split_by=sequence)"
         )
     if unsplittable:
-        logger.warning("sampling: left out %d people with too few %ss to split: %s",
-                       len(unsplittable), split_by, sorted(unsplittable))
+        logger.warning("sampling: left out %d people with too few %ss to hold one out for test and train on "
+                       "another: %s", len(unsplittable), split_by, sorted(unsplittable))
+
+
+def _cut(n: int, config: SamplingConfig) -> tuple[int, int]:
+    """(test, val) group counts of a person with ``n`` groups: ``test_fraction`` of them (at least
+    one) to test, ``val_fraction`` of the rest (at least one, unless 0) to val."""
+    n_test = max(1, int(round(n * config.test_fraction)))
+    n_val = 0 if config.val_fraction == 0 else max(1, int(round((n - n_test) * config.val_fraction)))
+    return n_test, n_val
+
+
+def _carve_validation(rows: pd.DataFrame, labels: pd.Series, config: SamplingConfig, name: str) -> str:
+    """Few videos (``split_by: video``, too few for a validation video): ``val_fraction`` of the
+    sequences of the person's training videos (at least one, leaving one) become validation, in
+    place in ``labels``; test keeps its whole videos. The policy used."""
+    levels = SPLIT_LEVELS["sequence"]
+    train_rows = rows[labels.loc[rows.index] == "train"]
+    sequences = train_rows[levels].drop_duplicates().sort_values(levels).to_numpy()
+    n_val = max(1, int(round(len(sequences) * config.val_fraction)))
+    if len(sequences) - n_val < 1:
+        return VIDEO_TEST_NO_VAL
+    order = _side_rng(config.seed, _CARVE_STREAM, name).permutation(len(sequences))
+    carved = np.array(["train"] * len(sequences), dtype=object)
+    carved[order[:n_val]] = "val"
+    labels.loc[train_rows.index] = _group_sides(train_rows, levels, sequences, carved)
+    return VIDEO_TEST_SEQUENCE_VAL
+
+
+def policy_summary(per_person: dict[str, str], split_by: str) -> str:
+    """One line: which split policy was used for how many people."""
+    if not per_person:
+        return "no person could be split"
+    counts: dict[str, int] = {}
+    for policy in per_person.values():
+        counts[policy] = counts.get(policy, 0) + 1
+    text = POLICY_TEXT if split_by == "video" else {split_by: f"test, validation and training by whole {split_by}s"}
+    return "; ".join(f"{text[policy]}: {n} {'person' if n == 1 else 'people'}" for policy, n in sorted(counts.items()))
 
 
 def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -126,9 +176,14 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
 
     Per person the groups (videos, sequences or frames) are shuffled and cut: ``test_fraction``
     of them (at least one) go to test, ``val_fraction`` of the rest (at least one, unless 0) to
-    val, the remainder (at least one) to train. A person with too few groups for that cannot be
-    split without leaking; ``sampling.shortage`` decides: ``error`` stops, otherwise the person is
-    left out and reported. Returns the kept frames with a ``side`` column, and the split's info.
+    val, the remainder (at least one) to train. Under ``split_by: video`` a person with too few
+    videos for a validation video (2 at the defaults) keeps a video-disjoint test side and trains
+    on the rest, and validation is carved from the training videos' sequences (sequence-disjoint
+    from training, never from test), or is empty for that person where they have one sequence
+    (``split_policy`` in the info says which, per person). A person with too few groups to hold one
+    out for test and train on another (one video) cannot be split without leaking:
+    ``sampling.shortage`` decides: ``error`` stops, otherwise the person is left out and reported.
+    Returns the kept frames with a ``side`` column, and the split's info.
     """
     if config.split_by == "frame":
         logger.warning(
@@ -138,13 +193,16 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
     levels = SPLIT_LEVELS[config.split_by]
     side = pd.Series("", index=frame_index.index, dtype=object)
     unsplittable: dict[str, int] = {}
+    policies: dict[str, str] = {}
     for person, rows in frame_index.groupby("person", sort=True):
         # Sorted, so the split depends on the seed alone, not on the order of the index rows.
         groups = rows[levels].drop_duplicates().sort_values(levels).to_numpy()
         n = len(groups)
-        n_test = max(1, int(round(n * config.test_fraction)))
-        n_val = 0 if config.val_fraction == 0 else max(1, int(round((n - n_test) * config.val_fraction)))
+        n_test, n_val = _cut(n, config)
         name = person_name_of(rows, person)
+        carve = config.split_by == "video" and n_val and n - n_test - n_val < 1 <= n - n_test
+        if carve:
+            n_val = 0  # validation comes from the training videos' sequences instead
         if n - n_test - n_val < 1:
             unsplittable[name] = n
             continue
@@ -153,7 +211,12 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
         labels[order[:n_test]] = "test"
         labels[order[n_test:n_test + n_val]] = "val"
         side.loc[rows.index] = _group_sides(rows, levels, groups, labels)
+        policies[name] = _carve_validation(rows, side, config, name) if carve else config.split_by
     _check_unsplittable(unsplittable, frame_index["person"].nunique(), config)
+    fallback = {name: policy for name, policy in policies.items() if policy != config.split_by}
+    if fallback:
+        logger.info("sampling: %d of %d people have too few videos for a validation video: %s",
+                    len(fallback), len(policies), policy_summary(fallback, config.split_by))
     split_index = frame_index.assign(side=side)
     split_index = split_index[split_index["side"] != ""].reset_index(drop=True)
     split_info = {
@@ -162,6 +225,7 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
         "test_fraction": config.test_fraction,
         "val_fraction": config.val_fraction,
         "unsplittable_people": unsplittable,
+        "split_policy": {"summary": policy_summary(policies, config.split_by), "per_person": policies},
         "leakage_split": leakage_audit({s: split_index[split_index.side == s] for s in SIDES}),
     }
     return split_index, split_info
@@ -299,7 +363,9 @@ def sample_sides(split_index: pd.DataFrame, split_info: dict[str, Any], config: 
         frames = split_index[split_index["side"] == side].drop(columns="side")
         if side == "val" and frames.empty:
             samples[side] = frames.reset_index(drop=True)
-            sides_report[side] = {"frames": 0, "note": "sampling.val_fraction is 0: no validation side"}
+            note = ("sampling.val_fraction is 0: no validation side" if config.val_fraction == 0 else
+                    "no validation side: every person has too few videos and sequences for one")
+            sides_report[side] = {"frames": 0, "note": note}
             continue
         quotas, source = resolve_quotas(frames, config.quota(side))
         samples[side], info = sample_side(frames, quotas, config.shortage, config.seed, side)

@@ -9,6 +9,10 @@ The stem adapts the input to a common working resolution: it strides by ``input_
 (``stem_stride: auto``), so 256 px variants (bicubic, SR, truth) see all their pixels through a
 wide first kernel and then cost the same as 64 px ones. Every variant thus trains the same
 network body with the same recipe; only the stem's stride and kernel follow the input size.
+Inputs at or below ``base`` (8 px frames, their 32 px upscales) keep stride 1. Each stage's 2x2
+max-pool rounds up (``ceil_mode``): an odd map keeps its last row and column, and a map that has
+shrunk to 1 px stays 1 px, so any input from 1 px up and any depth runs (a 64 or 256 px input,
+whose maps stay even, pools exactly as before).
 """
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ class FrameClassifier(nn.Module):
         channels = width
         for _ in range(depth):
             layers += [nn.Conv2d(channels, channels * 2, 3, padding=1, bias=False), nn.BatchNorm2d(channels * 2),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
             channels *= 2
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, num_classes))

@@ -97,6 +97,7 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
                              "seed": cfg.bootstrap.seed, "unit": "test video"},
                "permutations": cfg.permutations, "flip_tta": cfg.flip_tta,
                "leakage_split": leakage, "split_by": sampling_report.get("split_by"),
+               "split_policy": sampling_report.get("split_policy", {}).get("summary"),
                "sr_val": sr_report.get("val", {}), "sr_val_id": sr_report_id.get("val", {})}
     markdown = _markdown(table, differences, evaluations, cfg, leakage, sampling_report, sr_report, present,
                          sr_report_id)
@@ -208,11 +209,15 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
     chance = chance_levels(present)
     videos = max((ev.get("test_videos", 0) for ev in evaluations.values()), default=0)
     level = f"{100 * cfg.bootstrap.confidence:g} %"
-    lines = ["## faceless: does super-resolution help recognise people in 64 px frames?", "",
+    lr_px = table.set_index("variant")["input_px"].get("lr") if "lr" in set(table["variant"]) else None
+    frames = f"{int(lr_px)} px" if lr_px is not None and pd.notna(lr_px) else "small"
+    lines = [f"## faceless: does super-resolution help recognise people in {frames} frames?", "",
              f"Test side: held out by `{sampling_report.get('split_by', '?')}`; "
              f"chance top-1 = {_fmt(chance['chance_top1'])} %, top-5 = {_fmt(chance['chance_top5'])} %, "
              f"challenge score {_fmt(chance['chance_challenge_score'], False)} (a uniform guess among the "
              f"{len(present)} people present in the test side). Accuracies in %.", "",
+             *([f"Split policy: {policy}.", ""] if (policy := sampling_report.get("split_policy", {}).get("summary"))
+               else []),
              f"Each value is the mean over the variant's seeds, with its {level} interval [low, high]: a cluster "
              f"bootstrap over the {videos} test videos ({cfg.bootstrap.samples} redraws, seed {cfg.bootstrap.seed}; "
              f"every sequence and frame of a video moves with it). Test-time flips: "
@@ -259,13 +264,14 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
                 cells += [_with_interval(d[f"{metric}_difference"], d[f"{metric}_low"], d[f"{metric}_high"], pct, True),
                           _p(d[f"{metric}_p"]), "shown" if d[f"{metric}_shown"] else "not shown"]
             lines.append(f"| {name} | {' | '.join(cells)} |")
-    val = sr_report.get("val", {})
+    val = _numbers(sr_report.get("val") or {})
     if val:
         nan = float("nan")
+        note = (sr_report.get("measure") or {}).get("note")
         lines += ["", f"SR generator on validation: PSNR {val.get('val_psnr', nan):.2f} dB vs bicubic "
                       f"{val.get('val_psnr_bicubic', nan):.2f} dB; SSIM {val.get('val_ssim', nan):.4f} "
-                      f"vs {val.get('val_ssim_bicubic', nan):.4f}."]
-    val_id = sr_report_id.get("val", {})
+                      f"vs {val.get('val_ssim_bicubic', nan):.4f}" + (f" (measured on {note})." if note else ".")]
+    val_id = _numbers(sr_report_id.get("val") or {})
     if val_id:
         nan = float("nan")
         line = (f"srgan_id generator (with the identity loss) on validation: PSNR "
@@ -282,6 +288,11 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
     for pair, counts in leakage.items():
         lines.append(f"| {pair} | {counts['videos']} | {counts['sequences']} | {counts['frames']} |")
     return "\n".join(lines) + "\n"
+
+
+def _numbers(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A report's numbers with None (not computable) as NaN, so they format."""
+    return {k: float("nan") if v is None else v for k, v in values.items()}
 
 
 def differences_figure(differences: pd.DataFrame, confidence: float) -> Figure:

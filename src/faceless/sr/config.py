@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from faceless.models import BACKBONES, DISCRIMINATORS, GENERATORS
 from faceless.sr.losses import LOSS_TERMS, parse_loss_specs
-from faceless.sr.metrics import SSIM_WINDOW
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError, choice
 
@@ -188,24 +187,18 @@ def id_variant_config(config: SRConfig) -> SRConfig:
 def self_variant_skip_reason(config: SRConfig, has_truth: bool, frame_px: int) -> str | None:
     """Why ``srgan_self`` (the generator trained on self pairs, as on data without truth) is not
     trained, or None when it is: switched off, it would be the ``srgan`` generator again, or the
-    ``frame_px`` frames are too small to make and measure self pairs (the SR comparison that
-    matters, srgan, still runs)."""
+    ``frame_px`` frames are smaller than the scale, so they cannot be downscaled into self pairs (the
+    SR comparison that matters, srgan, still runs). Any size from the scale up is measured
+    (:func:`faceless.sr.metrics.measure_geometry`)."""
     if not config.self_variant:
         return f"{STAGE}.self_variant is false"
     if not has_truth:
         return "the source has no high-resolution truth, so srgan is already trained on self pairs"
     if config.pairs == "self":
         return f"{STAGE}.pairs=self: srgan is already trained on self pairs"
-    needed = smallest_measurable_px(config)
-    if frame_px < needed:
-        return (f"the {frame_px} px frames are too small for self pairs: PSNR/SSIM need at least {needed} px "
-                f"({SSIM_WINDOW} px SSIM window + 2 x {STAGE}.eval_border)")
+    if frame_px < config.scale:
+        return f"the {frame_px} px frames are smaller than {STAGE}.scale={config.scale}: no self pairs"
     return None
-
-
-def smallest_measurable_px(config: SRConfig) -> int:
-    """The smallest frame validation PSNR/SSIM can measure, with ``eval_border`` cropped off each edge."""
-    return max(SSIM_WINDOW + 2 * config.eval_border, config.scale)
 
 
 def self_variant_config(config: SRConfig) -> SRConfig:

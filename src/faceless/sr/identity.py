@@ -36,6 +36,7 @@ from torch import nn
 
 from faceless.models import build_model
 from faceless.sr.config import STAGE, RecogniserConfig
+from faceless.sr.pairs import training_crop
 from faceless.training.device import autocast
 from faceless.utils.errors import ConfigError
 
@@ -175,10 +176,10 @@ def mixed_crops(sr: torch.Tensor, hr: torch.Tensor, grid: int, gen: torch.Genera
 
 
 def centre_crops(lr_u8: torch.Tensor, hr_u8: torch.Tensor, crop: int, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The centre ``crop`` LR px of each pair and the aligned HR crop, as floats in [0, 1]: the
-    validation counterpart of the training crops."""
+    """The centre ``crop`` LR px (at most the frame: :func:`~faceless.sr.pairs.training_crop`) of each
+    pair and the aligned HR crop, as floats in [0, 1]: the validation counterpart of the training crops."""
     _, _, h, w = lr_u8.shape
-    crop = min(crop, h, w)
+    crop = training_crop(crop, lr_u8)
     top, left = (h - crop) // 2, (w - crop) // 2
     lr = lr_u8[:, :, top:top + crop, left:left + crop]
     hr = hr_u8[:, :, top * scale:(top + crop) * scale, left * scale:(left + crop) * scale]

@@ -3,8 +3,15 @@
 Pairs are the source's truth (``lr_<side>`` -> ``hr_<side>``) where it has one, else
 self-supervised: the frames themselves are the HR side and their 4x antialiased downscales the LR
 side (``srgan.pairs: auto | truth | self``).
+
+Self pairs of frames whose side is not a multiple of the scale: the frame is first mod-cropped, as
+BasicSR's ``mod_crop`` does (its top-left ``h - h % scale`` rows and ``w - w % scale`` columns are
+kept), then downscaled: a 25 px frame gives a 24 px HR side and a 6 px LR side. Training crops
+(``srgan.crop`` LR px) shrink to the LR frames where these are smaller (:func:`training_crop`).
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import torch
@@ -12,6 +19,8 @@ import torch.nn.functional as F
 
 from faceless.inference import to_nchw_uint8
 from faceless.utils.errors import ConfigError, choice
+
+logger = logging.getLogger(__name__)
 
 PAIRS = ("auto", "truth", "self")
 
@@ -29,6 +38,19 @@ def downscale(hr_u8: torch.Tensor, scale: int) -> torch.Tensor:
     return torch.cat(out) if out else hr_u8.new_zeros((0, hr_u8.shape[1], 0, 0))
 
 
+def mod_crop(frames: torch.Tensor, scale: int) -> torch.Tensor:
+    """The top-left ``h - h % scale`` x ``w - w % scale`` pixels of (..., H, W) frames (BasicSR's
+    ``mod_crop``): a side that downscales ``scale`` x exactly."""
+    h, w = frames.shape[-2:]
+    return frames[..., :h - h % scale, :w - w % scale]
+
+
+def training_crop(crop: int, lr: torch.Tensor) -> int:
+    """The LR crop side training and the recogniser's centre crops use: ``crop``, or the LR frames'
+    smaller side where that is less."""
+    return min(crop, *lr.shape[-2:])
+
+
 def make_pairs(lr: np.ndarray, hr: np.ndarray | None, pairs: str, scale: int,
                side: str) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(LR uint8 NCHW, HR uint8 NCHW, which kind of pairs: truth | self) for one side of the split."""
@@ -44,10 +66,14 @@ def make_pairs(lr: np.ndarray, hr: np.ndarray | None, pairs: str, scale: int,
                 f"hr_{side} is {tuple(hr_t.shape[-2:])}"
             )
         return lr_t, hr_t, "truth"
-    hr_t = to_nchw_uint8(lr)
-    if min(hr_t.shape[-2:]) < scale:
-        raise ConfigError(f"srgan.pairs=self: frames of {tuple(hr_t.shape[-2:])} px are too small to downscale "
+    frames = to_nchw_uint8(lr)
+    if min(frames.shape[-2:]) < scale:
+        raise ConfigError(f"srgan.pairs=self: frames of {tuple(frames.shape[-2:])} px are too small to downscale "
                           f"{scale}x")
+    hr_t = mod_crop(frames, scale)
+    if hr_t.shape[-2:] != frames.shape[-2:] and side == "train":
+        logger.info("self pairs: the %s px frames are mod-cropped to their top-left %s px (a multiple of "
+                    "srgan.scale=%d), then downscaled", tuple(frames.shape[-2:]), tuple(hr_t.shape[-2:]), scale)
     return downscale(hr_t, scale), hr_t, "self"
 
 
@@ -62,7 +88,7 @@ def random_crops(lr: torch.Tensor, hr: torch.Tensor, batch: int, crop: int, scal
                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`random_batch` and the index of the frame each crop comes from (for its label)."""
     n, _, h, w = lr.shape
-    crop = min(crop, h, w)
+    crop = training_crop(crop, lr)
     idx = torch.randint(0, n, (batch,), generator=gen)
     tops = torch.randint(0, h - crop + 1, (batch,), generator=gen)
     lefts = torch.randint(0, w - crop + 1, (batch,), generator=gen)

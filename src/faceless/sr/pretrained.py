@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
@@ -21,8 +22,8 @@ from torch import nn
 from faceless.inference import precision_name
 from faceless.models import build_model
 from faceless.models.pretrained import ImportedGenerator, read_generator_file
-from faceless.sr.config import STAGE, SRConfig, smallest_measurable_px
-from faceless.sr.metrics import evaluate_sr
+from faceless.sr.config import STAGE, SRConfig
+from faceless.sr.metrics import evaluate_sr, measure_geometry
 from faceless.sr.pairs import make_pairs
 from faceless.training.device import autocast_dtype, select_device
 from faceless.training.tracker import NullTracker, Tracker
@@ -86,12 +87,15 @@ def _validation(config: SRConfig, imported: ImportedGenerator, lr_val: np.ndarra
     """PSNR/SSIM on the validation pairs (truth where the source has it, else self pairs), or why not."""
     if not len(lr_val):
         return {"val": None, "val_skipped": "no validation frames"}
+    if (hr_val is None or not hr_val.size) and min(lr_val.shape[1:3]) < config.scale:
+        return {"val": None, "val_skipped": f"the {tuple(lr_val.shape[1:3])} px frames are too small for self pairs "
+                                            f"({STAGE}.scale={config.scale})"}
     lr, hr, kind = make_pairs(lr_val, hr_val, "auto", config.scale, "val")
     if config.val_frames:
         lr, hr = lr[:config.val_frames], hr[:config.val_frames]
-    if min(hr.shape[-2:]) < smallest_measurable_px(config):
-        return {"pairs": kind, "val": None,
-                "val_skipped": f"the {tuple(hr.shape[-2:])} px {kind} validation frames are too small for PSNR/SSIM"}
+    geometry = measure_geometry(*hr.shape[-2:], config.eval_border)
+    if geometry.note:
+        logger.info("%s: PSNR/SSIM on %s", PRETRAINED_NAME, geometry.note)
     device = select_device(config.device)
     dtype = autocast_dtype(device, config.precision)
     generator = build_model("generator", imported.saved["config"])
@@ -106,4 +110,5 @@ def _validation(config: SRConfig, imported: ImportedGenerator, lr_val: np.ndarra
     logger.info("%s: validation PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB) on %d %s pairs", PRETRAINED_NAME,
                 val["val_psnr"], val["val_psnr_bicubic"], val["val_psnr_gain"], len(lr), kind)
     return {"pairs": kind, "val_pairs": len(lr), "device": str(device), "precision": precision_name(dtype),
-            "val": {k: round(v, 4) for k, v in val.items()}}
+            "measure": geometry.as_dict(),
+            "val": {k: round(v, 4) if math.isfinite(v) else None for k, v in val.items()}}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,12 +40,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from faceless.inference import precision_name
 from faceless.models import build_model
-from faceless.sr.config import (STAGE, SRConfig, id_variant_config, self_variant_config, smallest_measurable_px,
-                                uses_recogniser)
+from faceless.sr.config import STAGE, SRConfig, id_variant_config, self_variant_config, uses_recogniser
 from faceless.sr.identity import MIX_STREAM, PRETRAIN_STREAM, Recogniser, centre_crops, mixed_crops
 from faceless.sr.losses import LossContext, WeightedLoss, adversarial_d_loss
-from faceless.sr.metrics import SSIM_WINDOW, evaluate_sr
-from faceless.sr.pairs import make_pairs, random_crops
+from faceless.sr.metrics import Geometry, evaluate_sr, measure_geometry
+from faceless.sr.pairs import make_pairs, random_crops, training_crop
 from faceless.sr.pretrained import initial_generator
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 from faceless.training.loop import LoopConfig, fingerprint_of, run_loop, step_generator
@@ -75,13 +75,16 @@ NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "eval_every", "checkpoint_every
 
 @dataclass(frozen=True)
 class SRData:
-    """uint8 NCHW pairs for training and validation, and which kind they are (truth | self)."""
+    """uint8 NCHW pairs for training and validation, which kind they are (truth | self), the LR crop
+    side training uses (``srgan.crop``, or less on small frames) and how PSNR/SSIM measure them."""
 
     lr_train: torch.Tensor
     hr_train: torch.Tensor
     lr_val: torch.Tensor
     hr_val: torch.Tensor
     pairs: str
+    crop: int
+    geometry: Geometry
 
 
 def training_pairs(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None, lr_val: np.ndarray,
@@ -94,13 +97,16 @@ def training_pairs(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray 
         logger.warning("%s: no validation frames; evaluating on training pairs (optimistic)", name)
         lr_va, hr_va = lr_tr[:FALLBACK_VAL_PAIRS], hr_tr[:FALLBACK_VAL_PAIRS]
     lr_va, hr_va = validation_subset(config, lr_va, hr_va)
-    if min(hr_va.shape[-2:]) < smallest_measurable_px(config):  # found now, not after the training
-        raise ConfigError(f"srgan.eval_border={config.eval_border}: the {kind} pairs' {tuple(hr_va.shape[-2:])} px "
-                          f"validation frames are too small for PSNR/SSIM (need {smallest_measurable_px(config)} px: "
-                          f"{SSIM_WINDOW} px SSIM window + 2 x border) ({name})")
     logger.info("%s: %d %s training pairs %s -> %s, %d validation pairs", name, len(lr_tr), kind,
                 tuple(lr_tr.shape[-2:]), tuple(hr_tr.shape[-2:]), len(lr_va))
-    return SRData(lr_tr, hr_tr, lr_va, hr_va, kind)
+    crop = training_crop(config.crop, lr_tr)
+    if crop != config.crop:
+        logger.info("%s: training crops of %d LR px (srgan.crop=%d is larger than the %s px LR frames)", name, crop,
+                    config.crop, tuple(lr_tr.shape[-2:]))
+    geometry = measure_geometry(*hr_va.shape[-2:], config.eval_border)
+    if geometry.note:
+        logger.info("%s: PSNR/SSIM on %s", name, geometry.note)
+    return SRData(lr_tr, hr_tr, lr_va, hr_va, kind, crop, geometry)
 
 
 def validation_subset(config: SRConfig, lr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,6 +114,11 @@ def validation_subset(config: SRConfig, lr: torch.Tensor, hr: torch.Tensor) -> t
     if config.val_frames:
         return lr[:config.val_frames], hr[:config.val_frames]
     return lr, hr
+
+
+def rounded(values: dict[str, float]) -> dict[str, float | None]:
+    """Report numbers to 4 decimals; one not computable (NaN: SSIM on images under 3 px) as None."""
+    return {k: round(v, 4) if math.isfinite(v) else None for k, v in values.items()}
 
 
 @contextlib.contextmanager
@@ -407,7 +418,9 @@ class SRTrainer:
                       "resumed_from": history["resumed_from"]},
             "seconds": round(seconds, 2),
             "train_images_per_s": round(steps_run * cfg.batch_size / history["seconds"], 2) if steps_run else None,
-            "val": {k: round(v, 4) for k, v in final.items() if k != "step"},
+            "crop": {"asked": cfg.crop, "used": data.crop},
+            "measure": data.geometry.as_dict(),
+            "val": rounded({k: v for k, v in final.items() if k != "step"}),
             "history": history["eval"],
             "generator": self.generator.config(),
             "params": {k: v for k, v in to_params(cfg).items() if k != "checkpoint_dir"},
@@ -486,7 +499,8 @@ def train_self_supervised(config: SRConfig, lr_train: np.ndarray, lr_val: np.nda
     if hr_val is not None and hr_val.size and len(lr_val):
         lr_va, hr_va, _ = make_pairs(lr_val, hr_val, "truth", config.scale, "val")
         truth = trainer.evaluate_on(*validation_subset(config, lr_va, hr_va))
-        report["val_truth"] = {k: round(v, 4) for k, v in truth.items()}
+        report["val_truth"] = rounded(truth)
+        report["measure_truth"] = measure_geometry(*hr_va.shape[-2:], config.eval_border).as_dict()
         (tracker or NullTracker()).log_metrics({f"{SELF_NAME}.truth.{k}": v for k, v in truth.items()},
                                                trainer.total_steps)
         logger.info("%s: on the truth validation pairs PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB)", SELF_NAME,
