@@ -29,6 +29,7 @@ def base_params(stage: str, **overrides) -> dict:
     import yaml
 
     params = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / f"parameters_{stage}.yml").read_text())[stage]
+    params = resolve_globals(params)
     for key, value in overrides.items():
         *parents, leaf = key.split("__")
         node = params
@@ -36,6 +37,23 @@ def base_params(stage: str, **overrides) -> dict:
             node = node[parent]
         node[leaf] = value
     return params
+
+
+def resolve_globals(value):
+    """``value`` with each ``${globals:key}`` replaced by conf/base/globals.yml's entry, as Kedro's
+    config loader does."""
+    import yaml
+
+    if isinstance(value, dict):
+        return {k: resolve_globals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_globals(v) for v in value]
+    if isinstance(value, str) and value.startswith("${globals:") and value.endswith("}"):
+        found = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "globals.yml").read_text())
+        for key in value[len("${globals:"):-1].split("."):
+            found = found[key]
+        return found
+    return value
 
 
 def make_project_copy(dest: Path) -> Path:
