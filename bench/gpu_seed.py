@@ -213,7 +213,7 @@ def distributed(p: dict[str, Any], params: dict, data_: dict[str, Any], work: Pa
     from faceless.distributed import DistributedConfig, launch  # noqa: PLC0415  (optional: issue 15)
     from faceless.sr import trainer as sr_trainer  # noqa: PLC0415
 
-    job = getattr(sr_trainer, "train_srgan_job", None)
+    job = getattr(sr_trainer, "train_generator", None)
     if job is None:
         row("f", "distributed", note="no srgan job function in this tree: skipped")
         return

@@ -21,13 +21,13 @@ from faceless.hooks import (LOCK_DIR, RUN_LOCK, SETUP_LOCK, MissingInputError, P
 from faceless.utils.errors import ConfigError
 from faceless.utils.lock import FileLock, LockBusyError
 
-from .conftest import PROJECT_ROOT, TINY_DEMO_PARAMS, make_project_copy
+from .conftest import PROJECT_ROOT, TINY_DEMO_PARAMS, make_project_copy, resolve_globals
 
 
 def conf_parameters() -> dict:
     params: dict = {}
     for path in sorted((PROJECT_ROOT / "conf" / "base").glob("parameters_*.yml")):
-        params.update(yaml.safe_load(path.read_text()))
+        params.update(resolve_globals(yaml.safe_load(path.read_text())))
     return params
 
 
@@ -55,6 +55,8 @@ def with_value(params: dict, dotted: str, value) -> dict:
     ("upscaling.factor", 3, r"^upscaling\.factor=3 must equal srgan\.scale=4"),
     ("predict.top_k", 0, r"^predict\.top_k must be >= 1"),
     ("predict.batch_size", 0, r"^predict\.batch_size must be >= 1"),
+    ("srgan.distributed.nproc", 0, r"distributed\.nproc must be >= 1"),
+    ("classifier.distributed.nnodes", 0, r"distributed\.nnodes must be >= 1"),
 ])
 def test_every_parameter_is_checked_before_any_work(dotted, value, message):
     params = conf_parameters()

@@ -33,6 +33,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 
 from faceless.data.sampling import SamplingConfig
+from faceless.distributed import DistributedConfig
 from faceless.inference import UpscaleConfig
 from faceless.pipelines.ingestion.nodes import IngestionConfig
 from faceless.pipelines.predict.nodes import PredictConfig
@@ -74,6 +75,9 @@ def validate_parameters(parameters: dict[str, Any], stages: set[str]) -> dict[st
     check what one stage's value means for another's; returns the configs."""
     configs = {stage: CONFIG_BUILDERS[stage](parameters.get(stage)) for stage in sorted(stages)
                if stage in CONFIG_BUILDERS}
+    for stage, config in configs.items():  # a stage's torch.distributed block, read by its nodes
+        if isinstance(getattr(config, "distributed", None), dict):
+            from_params(DistributedConfig, config.distributed, f"{stage}.distributed")
     sr, upscaling = configs.get("srgan"), configs.get("upscaling")
     if sr is not None and upscaling is not None and sr.scale != upscaling.factor:
         raise ConfigError(f"upscaling.factor={upscaling.factor} must equal srgan.scale={sr.scale} "

@@ -18,22 +18,30 @@ from PIL import Image
 from faceless.recognition.config import AugmentConfig, JpegAugmentConfig
 
 
-def augment(x: torch.Tensor, gen: torch.Generator, ranges: AugmentConfig, strength: float) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, ranges: AugmentConfig, strength: float,
+            batch: int | None = None, rows: slice | None = None) -> torch.Tensor:
     """``x`` float NCHW in [0, 1] -> an augmented copy in [0, 1]; every draw comes from ``gen``
-    (on the CPU, in a fixed order), so a step's augmentation is the same whenever it runs."""
-    n = x.shape[0]
+    (on the CPU, in a fixed order), so a step's augmentation is the same whenever it runs.
+
+    ``batch``/``rows``: the draws are made for a batch of ``batch`` frames of which ``x`` holds
+    ``rows`` (a data-parallel rank's chunk): each frame gets the augmentation it gets in the whole batch."""
+    if x.shape[0] == 0:  # an empty chunk of a batch (affine_grid refuses an empty batch)
+        return x.clone()
+    n = x.shape[0] if batch is None else batch
     dev = x.device
+    part = slice(None) if rows is None else rows
 
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
-        return (torch.rand(*shape, generator=gen) * (hi - lo) + lo).to(dev)
+        return (torch.rand(*shape, generator=gen) * (hi - lo) + lo)[part].to(dev)
 
+    n_local = x.shape[0]
     s = strength
-    flip = (torch.rand(n, generator=gen) < ranges.flip).to(dev)
+    flip = (torch.rand(n, generator=gen) < ranges.flip)[part].to(dev)
     scale = uniform(1 - ranges.scale * s, 1 + ranges.scale * s, n)
     tx = uniform(-ranges.translate * s, ranges.translate * s, n)
     ty = uniform(-ranges.translate * s, ranges.translate * s, n)
     sign = torch.where(flip, -1.0, 1.0)
-    theta = torch.zeros(n, 2, 3, device=dev)
+    theta = torch.zeros(n_local, 2, 3, device=dev)
     theta[:, 0, 0] = sign / scale
     theta[:, 1, 1] = 1 / scale
     theta[:, 0, 2], theta[:, 1, 2] = tx, ty
@@ -60,18 +68,20 @@ def _colour(x: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor, s
     return torch.addcmul(c, x, a).addcmul_(grey, b).clamp_(0, 1)
 
 
-def jpeg_reencode(x_u8: torch.Tensor, gen: torch.Generator, config: JpegAugmentConfig) -> torch.Tensor:
+def jpeg_reencode(x_u8: torch.Tensor, gen: torch.Generator, config: JpegAugmentConfig, batch: int | None = None,
+                  rows: slice | None = None) -> torch.Tensor:
     """``x_u8`` uint8 NCHW -> the same frames, each re-encoded as a JPEG (PIL, in memory, its default
     4:2:0 chroma subsampling) with ``config.probability`` at a quality drawn uniformly from
     ``config.quality`` (both ends included). The draws come from ``gen`` (on the CPU), one choice and
     one quality per frame whether or not it is chosen, so a step's result is the same whenever it
-    runs. Probability 0 returns ``x_u8`` itself and draws nothing."""
-    n = len(x_u8)
+    runs. Probability 0 returns ``x_u8`` itself and draws nothing. ``batch``/``rows``: as in :func:`augment`."""
+    n = len(x_u8) if batch is None else batch
     if config.probability <= 0 or n == 0:
         return x_u8
-    chosen = torch.rand(n, generator=gen) < config.probability
+    part = slice(None) if rows is None else rows
+    chosen = (torch.rand(n, generator=gen) < config.probability)[part]
     low, high = config.quality
-    qualities = torch.randint(low, high + 1, (n,), generator=gen)
+    qualities = torch.randint(low, high + 1, (n,), generator=gen)[part]
     rows = chosen.nonzero().flatten()
     if len(rows) == 0:
         return x_u8

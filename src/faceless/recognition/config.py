@@ -6,7 +6,7 @@ Built with :func:`faceless.utils.config.from_params`: an unknown, missing or mis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from faceless.models import BACKBONES
 from faceless.recognition.variants import VARIANTS, Variant
@@ -103,6 +103,8 @@ class ClassifierConfig:
     checkpoint_every_epochs: int
     resume: bool
     init_weights: str | None
+    # How many processes train (faceless.distributed.DistributedConfig, read by the node): not the result.
+    distributed: dict[str, Any]
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "val_batch_size"):

@@ -6,6 +6,13 @@ augmentation, epochs, which epoch is kept: ``classifier.selection``); only the b
 follows the input size. Every step draws its batch order, augmentation and dropout from
 generators seeded by the step, so a resumed run continues exactly as an uninterrupted one.
 :func:`train_seeds` runs the recipe once per seed of ``classifier.seeds`` (repeats).
+
+Data-parallel (inside a process group, :mod:`faceless.training.parallel`): every rank draws the same
+global batch, JPEG re-encoding and augmentation and keeps its chunk of them (each frame augmented as
+in one process), the model is in DDP with its BatchNorm synchronised over the ranks, each rank's
+loss is its chunk's sum over the global batch size (times the world size: DDP averages), and the
+reported loss is the global batch's mean. Dropout masks are drawn per rank, so they differ from one
+process's. Rank 0 measures the validation side and every rank keeps the epoch its numbers select.
 """
 from __future__ import annotations
 
@@ -27,6 +34,8 @@ from faceless.recognition.config import ClassifierConfig
 from faceless.recognition.metrics import accuracy_summary
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 from faceless.training.loop import LoopConfig, fingerprint_of, read_weights_file, run_loop, step_generator
+from faceless.training.parallel import (all_reduce_mean, convert_sync_batchnorm, describe, main_only, rank, shard,
+                                        world_size, wrap_ddp)
 from faceless.training.tracker import Tracker
 from faceless.utils.config import to_params
 from faceless.utils.digest import array_digest
@@ -35,7 +44,7 @@ from faceless.utils.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 #: Parameters that do not change what is trained: a checkpoint stays valid across them.
-NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "variants", "device", "compile", "seeds")
+NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "variants", "device", "compile", "seeds", "distributed")
 
 
 class ClassifierTrainer:
@@ -72,7 +81,14 @@ class ClassifierTrainer:
         if cfg.init_weights:
             _load_init_weights(self.model, cfg.init_weights)
         self.model = self.model.to(self.device, memory_format=self.fmt)
-        self.train_model = torch.compile(self.model) if cfg.compile else self.model
+        self.parallel = world_size() > 1
+        if self.parallel:
+            if cfg.batch_size < world_size():
+                raise ConfigError(f"classifier.batch_size={cfg.batch_size} is smaller than the {world_size()} "
+                                  "processes of classifier.distributed: each needs at least one frame a step")
+            self.model = convert_sync_batchnorm(self.model, self.device)
+        train_model = wrap_ddp(self.model, self.device)
+        self.train_model = torch.compile(train_model) if cfg.compile else train_model
         self.steps_per_epoch = max(1, math.ceil(len(self.x_train) / cfg.batch_size))
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -93,6 +109,8 @@ class ClassifierTrainer:
         # Dropout draws from the global generator: seed it per step too, so a resumed run
         # continues exactly as an uninterrupted one would.
         torch.manual_seed(((self.seed + 2) * 1_000_003 + step) % (2**63 - 1))
+        if self.parallel:
+            return self.parallel_step(idx, gen, step)
         xb_u8 = self.x_train[idx.to(self.x_train.device)]
         # The JPEG control draws from a stream of its own: switching it on leaves the batches and
         # the other augmentation draws as they were, so runs with and without it are paired.
@@ -109,14 +127,37 @@ class ClassifierTrainer:
         self.scheduler.step()
         return {"loss": loss.item()}
 
+    def parallel_step(self, idx: torch.Tensor, gen: torch.Generator, step: int) -> dict[str, float]:
+        """:meth:`step` on this rank's chunk of the global batch ``idx`` (the JPEG and augmentation
+        draws made for the whole batch); the chunk's summed loss / the global batch size x the world
+        size, so that DDP's average is the global mean's gradient. A chunk may be empty (a last batch
+        smaller than the world): it still takes part in every collective."""
+        cfg, total = self.cfg, len(idx)
+        part = shard(total)
+        # Dropout: each rank its own stream (the same one would give aligned frames of the ranks one mask).
+        torch.manual_seed((((self.seed + 2) * 1_000_003 + step) * 4_099 + rank()) % (2**63 - 1))
+        local = idx[part]
+        xb_u8 = self.x_train[local.to(self.x_train.device)]
+        xb_u8 = jpeg_reencode(xb_u8, step_generator(self.seed + 3, step), cfg.jpeg_augment, total, part)
+        xb = augment(xb_u8.float() / 255, gen, cfg.augment, cfg.augment_strength, total, part)
+        xb = ((xb - cfg.normalisation.mean) / cfg.normalisation.std).to(self.device).contiguous(memory_format=self.fmt)
+        yb = self.y_train[local.to(self.y_train.device)].to(self.device)
+        self.model.train()
+        with autocast(self.device, self.dtype):
+            summed = F.cross_entropy(self.train_model(xb).float(), yb, label_smoothing=cfg.label_smoothing,
+                                     reduction="sum")
+        self.optimizer.zero_grad(set_to_none=True)
+        (summed * (world_size() / total)).backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return all_reduce_mean({"loss": summed.item() / max(1, len(local))}, len(local))
+
     def evaluate(self, step: int) -> dict[str, float]:
         """Validation metrics (``val_*``) after ``step`` steps; keeps the weights if selection prefers them."""
         if len(self.x_val) == 0:
             return {}
-        # Validation monitors the frames as they are; test-time flips are evaluation's choice.
-        log_probs = frame_log_probs(self.model, self.x_val, self.normalisation, self.device, self.dtype,
-                                    self.cfg.val_batch_size, flip_tta=False)
-        summary = accuracy_summary(log_probs, self.y_val, self.val_index)
+        # Data-parallel: rank 0 measures, every rank selects by the same numbers.
+        summary = main_only(self.validation_summary)
         if self.cfg.selection == "best_val":
             # Sequence accuracy first, frame accuracy and NLL break ties.
             score = summary["sequence_top1"] + 1e-3 * summary["frame_top1"] - 1e-6 * summary["nll"]
@@ -126,6 +167,12 @@ class ClassifierTrainer:
             self.kept_state = copy.deepcopy(self.model.state_dict())
             self.kept_score, self.kept_epoch = score, step // self.steps_per_epoch - 1
         return {f"val_{k}": v for k, v in summary.items()}
+
+    def validation_summary(self) -> dict[str, float]:
+        # Validation monitors the frames as they are; test-time flips are evaluation's choice.
+        log_probs = frame_log_probs(self.model, self.x_val, self.normalisation, self.device, self.dtype,
+                                    self.cfg.val_batch_size, flip_tta=False)
+        return accuracy_summary(log_probs, self.y_val, self.val_index)
 
     @property
     def normalisation(self) -> dict[str, float]:
@@ -185,6 +232,7 @@ class ClassifierTrainer:
             "val_frames": len(self.x_val),
             "epochs": self.cfg.epochs,
             "selection": self.cfg.selection,
+            "distributed": describe(self.cfg.batch_size),
             "best_epoch": int(self.kept_epoch) + 1,
             "seconds": round(history["seconds"], 2),
             "resumed_from_step": history["resumed_from"],

@@ -112,6 +112,8 @@ class SRConfig:
     init_weights: str | None
     pretrained_weights: str | None   # srgan_pretrained: a generator file used as it is (faceless.models.pretrained)
     sample_count: int
+    # How many processes train (faceless.distributed.DistributedConfig, read by the node): not the result.
+    distributed: dict[str, Any]
 
     def generator_config(self) -> dict[str, Any]:
         """The constructor arguments ``faceless.models.build_model("generator", ...)`` takes."""

@@ -21,6 +21,16 @@ batches an uninterrupted one would. :meth:`SRTrainer.train` runs the steps throu
 :func:`~faceless.training.loop.run_loop` (progress, evaluation, checkpoints, resume) and returns
 the exported generator and the report. Validation (PSNR/SSIM on Y against bicubic) uses the
 validation side, never the test side. No Kedro, no MLflow: numbers go to the tracker passed in.
+
+Data-parallel (inside a process group, :mod:`faceless.training.parallel`): every rank draws that same
+global batch and trains on its chunk; the generator and the discriminator are in DDP with their
+BatchNorm synchronised over the ranks, each rank's losses weighted so that the averaged gradient is
+the global batch's, and the reported losses averaged over the ranks; in the generator's adversarial
+step the frozen discriminator is called outside its DDP wrapper (nothing of it to synchronise; its
+synchronised BatchNorm still passes the gradient to every rank's generator). The EMA follows the
+synchronised generator on every rank; rank 0 evaluates (the others wait) and writes checkpoints.
+A recogniser trained in the stage (``srgan_id``) is not data-parallel: the trainer refuses it in a
+process group.
 """
 from __future__ import annotations
 
@@ -48,6 +58,8 @@ from faceless.sr.pairs import make_pairs, random_crops, training_crop
 from faceless.sr.pretrained import initial_generator
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 from faceless.training.loop import LoopConfig, fingerprint_of, run_loop, step_generator
+from faceless.training.parallel import (all_reduce_mean, convert_sync_batchnorm, describe, loss_weight, main_only,
+                                        shard, world_size, wrap_ddp)
 from faceless.training.tracker import NullTracker, Tracker
 from faceless.utils.config import to_params
 from faceless.utils.digest import array_digest
@@ -68,6 +80,8 @@ FALLBACK_VAL_PAIRS = 64
 NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "eval_every", "checkpoint_every", "device", "compile",
                      "val_frames", "eval_batch_size", "eval_border", "sample_count", "self_variant",
                      "pretrained_weights",
+                     # the processes it runs in: the trained result is the same (within float rounding)
+                     "distributed",
                      # srgan_id's settings: its own lists already hold the identity terms, and the
                      # recogniser's settings count only for a training that has one (loop_config)
                      "id_variant", "identity", "recogniser")
@@ -161,6 +175,17 @@ class SRTrainer:
         self.generator = generator.to(self.device, memory_format=self.fmt)
         discriminator = build_model("discriminator", config.discriminator_config())
         self.discriminator = discriminator.to(self.device, memory_format=self.fmt)
+        # Data-parallel: this rank's share of every global batch, and the factor on its mean losses.
+        self.parallel = world_size() > 1
+        self.part = shard(config.batch_size)
+        self.local_batch = self.part.stop - self.part.start
+        if self.parallel:
+            if config.batch_size < world_size():
+                raise ConfigError(f"{STAGE}.batch_size={config.batch_size} is smaller than the {world_size()} "
+                                  f"processes of {STAGE}.distributed: each needs at least one crop a step")
+            self.generator = convert_sync_batchnorm(self.generator, self.device)
+            self.discriminator = convert_sync_batchnorm(self.discriminator, self.device)
+        self.weight = loss_weight(self.local_batch, config.batch_size)
         self.ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
                                  use_buffers=True)
         betas = (config.adam_betas[0], config.adam_betas[1])
@@ -169,8 +194,13 @@ class SRTrainer:
         self.pretrain_loss = WeightedLoss(config.pretrain_losses, f"{STAGE}.pretrain_losses",
                                           discriminator=False).to(self.device)
         self.gan_loss = WeightedLoss(config.gan_losses, f"{STAGE}.gan_losses", discriminator=True).to(self.device)
-        self.train_g = torch.compile(self.generator) if config.compile else self.generator
-        self.train_d = torch.compile(self.discriminator) if config.compile else self.discriminator
+        train_g, train_d = wrap_ddp(self.generator, self.device), wrap_ddp(self.discriminator, self.device)
+        self.train_g = torch.compile(train_g) if config.compile else train_g
+        self.train_d = torch.compile(train_d) if config.compile else train_d
+        # The generator step's frozen discriminator: outside DDP, which has nothing of it to synchronise.
+        self.frozen_d = self.train_d
+        if self.parallel:
+            self.frozen_d = torch.compile(self.discriminator) if config.compile else self.discriminator
         self._bicubic: dict[str, float] | None = None
         # Copies: the labels may come from a read-only index or memory map.
         self.labels = None if labels is None else torch.tensor(np.array(labels), dtype=torch.long)
@@ -181,6 +211,11 @@ class SRTrainer:
         self.recogniser_history: dict[str, Any] | None = None
         if uses_recogniser(config):
             rec = config.recogniser
+            if self.parallel and (rec.steps or rec.update == "alternate"):
+                raise ConfigError(f"{STAGE}.distributed: a recogniser trained in the SR stage "
+                                  f"({STAGE}.recogniser.steps={rec.steps}, update={rec.update}) is not data-parallel; "
+                                  f"set {STAGE}.distributed.nproc=1, or use a recogniser file with steps: 0 and "
+                                  "update: frozen")
             if self.labels is None and rec.source == "file" and (rec.steps or rec.update == "alternate"):
                 raise ConfigError(f"{STAGE}.recogniser: steps={rec.steps} and update={rec.update} train the recogniser "
                                   f"file on the training frames' labels, which {name}'s training has not (only "
@@ -232,6 +267,8 @@ class SRTrainer:
         cfg = self.config
         lr_b, hr_b, idx = random_crops(self.lr_train, self.hr_train, cfg.batch_size, cfg.crop, cfg.scale,
                                        step_generator(cfg.seed, step))
+        if self.parallel:  # the global batch's crops were drawn; this rank trains on its chunk
+            lr_b, hr_b, idx = lr_b[self.part], hr_b[self.part], idx[self.part]
         if not self.data_on_device:
             lr_b, hr_b = lr_b.to(self.device), hr_b.to(self.device)
         return lr_b.contiguous(memory_format=self.fmt), hr_b.contiguous(memory_format=self.fmt), idx
@@ -277,10 +314,10 @@ class SRTrainer:
             sr = self.train_g(lr_b)
             loss, terms = self.pretrain_loss(sr.float(), hr_b, self.context(lr_b, sr, None))
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        self.backward(loss)
         self.opt_g.step()
         self.ema.update_parameters(self.generator)
-        return {name: value.item() for name, value in terms.items()}
+        return self.reported({name: value.item() for name, value in terms.items()})
 
     def adversarial_step(self, lr_b: torch.Tensor, hr_b: torch.Tensor) -> dict[str, float]:
         """Stage 2: one discriminator update, then one generator update with the discriminator frozen."""
@@ -290,22 +327,35 @@ class SRTrainer:
             sr = self.train_g(lr_b)
             d_loss = adversarial_d_loss(self.train_d(hr_b).float(), self.train_d(sr.detach()).float())
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
+        self.backward(d_loss)
         self.opt_d.step()
         with frozen(self.discriminator):
             with autocast(self.device, self.dtype):
-                g_loss, terms = self.gan_loss(sr.float(), hr_b, self.context(lr_b, sr, self.train_d))
+                g_loss, terms = self.gan_loss(sr.float(), hr_b, self.context(lr_b, sr, self.frozen_d))
             self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            self.backward(g_loss)
         self.opt_g.step()
         self.ema.update_parameters(self.generator)
-        return {**{name: value.item() for name, value in terms.items()}, "loss_d": d_loss.item()}
+        return self.reported({**{name: value.item() for name, value in terms.items()}, "loss_d": d_loss.item()})
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss`` (this rank's batch mean) backward; data-parallel, weighted so that DDP's average of
+        the ranks' gradients is the global batch's."""
+        (loss * self.weight if self.parallel else loss).backward()
+
+    def reported(self, losses: dict[str, float]) -> dict[str, float]:
+        """The global batch's mean losses: this rank's, averaged over the ranks by their batch shares."""
+        return all_reduce_mean(losses, self.local_batch) if self.parallel else losses
 
     # ------------------------------------------------------------------------------------------
     # Evaluation, state, export
     # ------------------------------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
-        """PSNR/SSIM of the EMA generator and of bicubic on the validation pairs."""
+        """PSNR/SSIM of the EMA generator and of bicubic on the validation pairs (data-parallel: measured
+        by rank 0, the same numbers on every rank)."""
+        return main_only(self.evaluate_here)
+
+    def evaluate_here(self) -> dict[str, float]:
         cfg, data = self.config, self.data
         if self._bicubic is None:  # the baseline does not change: computed once
             self._bicubic = evaluate_sr(None, data.lr_val, data.hr_val, cfg.scale, self.device, None,
@@ -417,6 +467,7 @@ class SRTrainer:
             "steps": {"pretrain": cfg.pretrain_steps, "gan": cfg.gan_steps, "run_now": steps_run,
                       "resumed_from": history["resumed_from"]},
             "seconds": round(seconds, 2),
+            "distributed": describe(cfg.batch_size),
             "train_images_per_s": round(steps_run * cfg.batch_size / history["seconds"], 2) if steps_run else None,
             "crop": {"asked": cfg.crop, "used": data.crop},
             "measure": data.geometry.as_dict(),
@@ -484,6 +535,12 @@ class SRTrainer:
         return report
 
 
+def train_generator(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None, lr_val: np.ndarray,
+                    hr_val: np.ndarray | None, tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``srgan``: the generator trained on the split's pairs; returns (the exported generator, the report)."""
+    return SRTrainer.from_arrays(config, lr_train, hr_train, lr_val, hr_val).train(tracker)
+
+
 def train_self_supervised(config: SRConfig, lr_train: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray | None,
                           tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``srgan_self``: the generator trained exactly as on a source without truth (the training
@@ -498,7 +555,7 @@ def train_self_supervised(config: SRConfig, lr_train: np.ndarray, lr_val: np.nda
     generator, report = trainer.train(tracker)
     if hr_val is not None and hr_val.size and len(lr_val):
         lr_va, hr_va, _ = make_pairs(lr_val, hr_val, "truth", config.scale, "val")
-        truth = trainer.evaluate_on(*validation_subset(config, lr_va, hr_va))
+        truth = main_only(lambda: trainer.evaluate_on(*validation_subset(config, lr_va, hr_va)))
         report["val_truth"] = rounded(truth)
         report["measure_truth"] = measure_geometry(*hr_va.shape[-2:], config.eval_border).as_dict()
         (tracker or NullTracker()).log_metrics({f"{SELF_NAME}.truth.{k}": v for k, v in truth.items()},

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from faceless.training.parallel import barrier, broadcast_object, is_main, rank, world_size
 from faceless.training.tracker import NullTracker, PrefixedTracker, Tracker
 from faceless.utils.atomic import atomic_path, remove_stale_temporaries
 from faceless.utils.errors import ConfigError
@@ -133,12 +134,16 @@ def run_loop(
     ``set_state`` (de)serialise everything a resume needs (modules, optimisers, schedulers, EMA);
     ``eval_fn(step)`` returns evaluation metrics. Every number goes to ``tracker`` under
     ``cfg.metric_prefix``.
+
+    Inside a process group (:mod:`faceless.training.parallel`) every rank runs the loop: all resume
+    from the checkpoint rank 0 finds, rank 0 alone writes checkpoints (the others wait for it) and
+    draws the progress bar.
     """
     tracker = PrefixedTracker(tracker or NullTracker(), cfg.metric_prefix)
     checkpointer = Checkpointer(cfg.checkpoint_dir, fingerprint_of(cfg.fingerprint))
     start = 0
     if cfg.resume:
-        loaded = checkpointer.load()
+        loaded = _load_on_every_rank(checkpointer)
         if loaded is not None:
             start, state = loaded
             set_state(state)
@@ -147,7 +152,7 @@ def run_loop(
     history: dict[str, Any] = {"train": [], "eval": [], "resumed_from": start}
     t0 = time.perf_counter()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.desc, unit="step",
-               dynamic_ncols=True, mininterval=1.0)
+               dynamic_ncols=True, mininterval=1.0, disable=not is_main())
     step = start
     for step in bar:
         losses = {k: float(v) for k, v in step_fn(step).items()}
@@ -159,16 +164,38 @@ def run_loop(
         if eval_fn is not None and cfg.eval_every and done % cfg.eval_every == 0 and done != cfg.steps:
             _evaluate(eval_fn, done, cfg, history, tracker)
         if cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
-            checkpointer.save(get_state(), done)
+            _save_on_main(checkpointer, get_state, done)
     bar.close()
     seconds = time.perf_counter() - t0
     if eval_fn is not None:
         _evaluate(eval_fn, cfg.steps, cfg, history, tracker)
     if cfg.checkpoint_every and start < cfg.steps:
-        checkpointer.save(get_state(), cfg.steps)
+        _save_on_main(checkpointer, get_state, cfg.steps)
     history["seconds"] = seconds
     history["steps_run"] = cfg.steps - start
     return history
+
+
+def _save_on_main(checkpointer: Checkpointer, get_state: Callable[[], dict[str, Any]], step: int) -> None:
+    """Rank 0 writes the checkpoint; every rank continues once it is written."""
+    if is_main():
+        checkpointer.save(get_state(), step)
+    barrier()
+
+
+def _load_on_every_rank(checkpointer: Checkpointer) -> tuple[int, dict[str, Any]] | None:
+    """The checkpoint to resume from, the same on every rank: rank 0 looks first (it alone moves a
+    damaged file aside), then the others read the one it chose (shared storage on several machines)."""
+    if world_size() == 1:
+        return checkpointer.load()
+    loaded = checkpointer.load() if is_main() else None
+    step = broadcast_object(None if loaded is None else loaded[0])
+    if not is_main() and step is not None:
+        loaded = checkpointer.load()
+        if loaded is None or loaded[0] != step:
+            raise RuntimeError(f"rank {rank()}: cannot read the step-{step} checkpoint rank 0 resumes from "
+                               f"({checkpointer.path}); every machine needs the checkpoint_dir on shared storage")
+    return loaded
 
 
 def _evaluate(eval_fn, step: int, cfg: LoopConfig, history: dict[str, Any], tracker: Tracker) -> None:

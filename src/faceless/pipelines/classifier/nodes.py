@@ -3,6 +3,8 @@ once per seed of ``classifier.seeds``.
 
 Variants not listed in ``classifier.variants``, or without data (``hr`` where the source has no
 truth), are skipped and say so, so the pipeline's shape never depends on the data.
+``classifier.distributed``: each variant's training runs in that many processes (and machines),
+launched here by :func:`faceless.distributed.launch`; rank 0's weights and metrics come back here.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faceless.distributed import DistributedConfig, launch
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.recognition.config import ClassifierConfig
 from faceless.recognition.trainer import train_seeds
@@ -31,4 +34,6 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
     if reason:
         logger.info("classifier %s: skipped (%s)", variant, reason)
         return {"variant": variant, "skipped": reason}, {"variant": variant, "skipped": reason}
-    return train_seeds(cfg, variant, train_x, train_index, val_x, val_index, MlflowTracker())
+    distributed = from_params(DistributedConfig, cfg.distributed, "classifier.distributed")
+    return launch(distributed, train_seeds, cfg, variant, train_x, train_index, val_x, val_index,
+                  tracker=MlflowTracker(), device=cfg.device)

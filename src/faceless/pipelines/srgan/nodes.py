@@ -6,6 +6,10 @@ is the self-supervised path trained next to the truth-trained one where the sour
 ``srgan_id`` the recognition-aware one (srgan's recipe plus an identity loss from a recogniser
 trained on the training side), where ``srgan.id_variant`` is on.
 ``srgan_pretrained`` a generator pretrained elsewhere, imported as it is.
+
+``srgan.distributed``: the trainings of srgan and srgan_self run in that many processes (and
+machines), launched here by :func:`faceless.distributed.launch` (rank 0's weights and metrics come
+back to this node); srgan_id trains in this process (its recogniser is not data-parallel).
 """
 from __future__ import annotations
 
@@ -17,11 +21,13 @@ from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
+from faceless.distributed import DistributedConfig, launch
 from faceless.pipelines.tracking import MlflowTracker
-from faceless.sr.config import id_variant_skip_reason, load_config, self_variant_skip_reason
+from faceless.sr.config import STAGE, SRConfig, id_variant_skip_reason, load_config, self_variant_skip_reason
 from faceless.sr.pretrained import PRETRAINED_NAME, import_pretrained, pretrained_skip_reason
 from faceless.sr.samples import sample_grid
-from faceless.sr.trainer import ID_NAME, SELF_NAME, SRTrainer, train_identity_variant, train_self_supervised
+from faceless.sr.trainer import ID_NAME, SELF_NAME, train_generator, train_identity_variant, train_self_supervised
+from faceless.utils.config import from_params
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +37,8 @@ def train_srgan(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndarray, 
     """Train the generator (stage 1: pretrain_losses; stage 2: discriminator + gan_losses); return the
     EMA weights with the config that rebuilds the module, and the report of what happened."""
     config = load_config(params)
-    trainer = SRTrainer.from_arrays(config, lr_train, hr_train, lr_val, hr_val)
-    return trainer.train(MlflowTracker())
+    return launch(distributed(config), train_generator, config, lr_train, hr_train, lr_val, hr_val,
+                  tracker=MlflowTracker(), device=config.device)
 
 
 def train_srgan_self(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray,
@@ -46,7 +52,8 @@ def train_srgan_self(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndar
     if reason:
         logger.info("%s: skipped (%s)", SELF_NAME, reason)
         return {"skipped": reason}, {"variant": SELF_NAME, "skipped": reason}
-    return train_self_supervised(config, lr_train, lr_val, hr_val, MlflowTracker())
+    return launch(distributed(config), train_self_supervised, config, lr_train, lr_val, hr_val,
+                  tracker=MlflowTracker(), device=config.device)
 
 
 def train_srgan_id(lr_train: np.ndarray, hr_train: np.ndarray, train_index: pd.DataFrame, lr_val: np.ndarray,
@@ -60,8 +67,17 @@ def train_srgan_id(lr_train: np.ndarray, hr_train: np.ndarray, train_index: pd.D
     if reason:
         logger.info("%s: skipped (%s)", ID_NAME, reason)
         return {"skipped": reason}, {"variant": ID_NAME, "skipped": reason}
+    world = distributed(config).world_size(config.device)
+    if world > 1:
+        logger.info("%s: trained in one process, not %d (%s.distributed): its recogniser is not data-parallel",
+                    ID_NAME, world, STAGE)
     return train_identity_variant(config, lr_train, hr_train, train_index["label"].to_numpy(), lr_val, hr_val,
                                   val_index["label"].to_numpy(), MlflowTracker())
+
+
+def distributed(config: SRConfig) -> DistributedConfig:
+    """``srgan.distributed``, checked."""
+    return from_params(DistributedConfig, config.distributed, f"{STAGE}.distributed")
 
 
 def import_srgan_pretrained(lr_val: np.ndarray, hr_val: np.ndarray,
