@@ -206,10 +206,11 @@ class CpuSyncBatchNorm(_BatchNorm):
 
 
 def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
-    """``module`` with every BatchNorm synchronised over the ranks: torch's ``SyncBatchNorm`` on CUDA,
+    """``module`` with every BatchNorm synchronised over the ranks: torch's ``SyncBatchNorm`` on CUDA with NCCL,
     :class:`CpuSyncBatchNorm` elsewhere. The same parameter and buffer tensors, the same state_dict
-    keys; call it before building optimisers (torch's conversion keeps the parameters too)."""
-    if device.type == "cuda":
+    keys; call it before building optimisers (torch's conversion keeps the parameters too). CUDA
+    under gloo (several ranks sharing one GPU: NCCL refuses that) takes ours too: it needs only all-reduce."""
+    if device.type == "cuda" and dist.is_initialized() and dist.get_backend() == "nccl":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return _to_cpu_sync(module)
 
