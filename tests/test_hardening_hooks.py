@@ -55,8 +55,8 @@ def with_value(params: dict, dotted: str, value) -> dict:
     ("upscaling.factor", 3, r"^upscaling\.factor=3 must equal srgan\.scale=4"),
     ("predict.top_k", 0, r"^predict\.top_k must be >= 1"),
     ("predict.batch_size", 0, r"^predict\.batch_size must be >= 1"),
-    ("srgan.distributed.nproc", 0, r"distributed\.nproc must be >= 1"),
-    ("classifier.distributed.nnodes", 0, r"distributed\.nnodes must be >= 1"),
+    ("srgan.distributed.nproc", 0, r"^srgan\.distributed\.nproc must be >= 1"),
+    ("classifier.distributed.nnodes", 0, r"^classifier\.distributed\.nnodes must be >= 1"),
 ])
 def test_every_parameter_is_checked_before_any_work(dotted, value, message):
     params = conf_parameters()

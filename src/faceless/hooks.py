@@ -33,7 +33,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 
 from faceless.data.sampling import SamplingConfig
-from faceless.distributed import DistributedConfig
+from faceless.distributed import distributed_config
 from faceless.inference import UpscaleConfig
 from faceless.pipelines.ingestion.nodes import IngestionConfig
 from faceless.pipelines.predict.nodes import PredictConfig
@@ -77,7 +77,7 @@ def validate_parameters(parameters: dict[str, Any], stages: set[str]) -> dict[st
                if stage in CONFIG_BUILDERS}
     for stage, config in configs.items():  # a stage's torch.distributed block, read by its nodes
         if isinstance(getattr(config, "distributed", None), dict):
-            from_params(DistributedConfig, config.distributed, f"{stage}.distributed")
+            distributed_config(config.distributed, f"{stage}.distributed")
     sr, upscaling = configs.get("srgan"), configs.get("upscaling")
     if sr is not None and upscaling is not None and sr.scale != upscaling.factor:
         raise ConfigError(f"upscaling.factor={upscaling.factor} must equal srgan.scale={sr.scale} "

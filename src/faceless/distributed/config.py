@@ -8,6 +8,7 @@ from typing import Literal
 
 import torch
 
+from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 
 
@@ -48,6 +49,18 @@ class DistributedConfig:
         if self.backend != "auto":
             return self.backend
         return "nccl" if device in ("auto", "cuda") and torch.cuda.is_available() else "gloo"
+
+
+def distributed_config(params: object, name: str) -> DistributedConfig:
+    """``<stage>.distributed`` as a config; every message names the stage's parameter
+    (``srgan.distributed.nproc``), the value checks' too."""
+    try:
+        return from_params(DistributedConfig, params, name)  # type: ignore[arg-type]
+    except ConfigError as err:
+        message = str(err)
+        if message.startswith("distributed."):
+            message = name + message.removeprefix("distributed")
+        raise ConfigError(message) from None
 
 
 def master_address(master: str) -> tuple[str, int]:

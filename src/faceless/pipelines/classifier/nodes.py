@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceless.distributed import DistributedConfig, launch
+from faceless.distributed import distributed_config, launch
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.recognition.config import ClassifierConfig
 from faceless.recognition.trainer import train_seeds
@@ -34,6 +34,6 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
     if reason:
         logger.info("classifier %s: skipped (%s)", variant, reason)
         return {"variant": variant, "skipped": reason}, {"variant": variant, "skipped": reason}
-    distributed = from_params(DistributedConfig, cfg.distributed, "classifier.distributed")
+    distributed = distributed_config(cfg.distributed, "classifier.distributed")
     return launch(distributed, train_seeds, cfg, variant, train_x, train_index, val_x, val_index,
                   tracker=MlflowTracker(), device=cfg.device)

@@ -21,13 +21,12 @@ from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
-from faceless.distributed import DistributedConfig, launch
+from faceless.distributed import DistributedConfig, distributed_config, launch
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.sr.config import STAGE, SRConfig, id_variant_skip_reason, load_config, self_variant_skip_reason
 from faceless.sr.pretrained import PRETRAINED_NAME, import_pretrained, pretrained_skip_reason
 from faceless.sr.samples import sample_grid
 from faceless.sr.trainer import ID_NAME, SELF_NAME, train_generator, train_identity_variant, train_self_supervised
-from faceless.utils.config import from_params
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def train_srgan_id(lr_train: np.ndarray, hr_train: np.ndarray, train_index: pd.D
 
 def distributed(config: SRConfig) -> DistributedConfig:
     """``srgan.distributed``, checked."""
-    return from_params(DistributedConfig, config.distributed, f"{STAGE}.distributed")
+    return distributed_config(config.distributed, f"{STAGE}.distributed")
 
 
 def import_srgan_pretrained(lr_val: np.ndarray, hr_val: np.ndarray,
