@@ -8,9 +8,10 @@ Order relative to kedro-mlflow (its hooks come from its entry point and are regi
   and migrates ``mlflow.db`` there, so it runs holding ``.faceless/mlflow-setup.lock``; two
   processes started together take turns instead of racing on the schema (the race left the store
   broken for every later run). Waits, never fails: it lasts a second.
-* ``before_pipeline_run`` runs first (``tryfirst``), before kedro-mlflow opens its run: it takes
-  ``.faceless/run.lock`` or stops at once with one line naming the holder; then checks every stage's
-  parameters and the pipeline's inputs, and removes temporary files of killed writes.
+* ``before_pipeline_run`` runs first (``tryfirst``), before kedro-mlflow opens its run: it refuses
+  ``--runner=ParallelRunner`` (:func:`refuse_parallel_runner`); it takes ``.faceless/run.lock`` or
+  stops at once with one line naming the holder; then checks every stage's parameters and the
+  pipeline's inputs, and removes temporary files of killed writes.
 * ``after_pipeline_run`` / ``on_pipeline_error`` run last (``trylast``) and release the run lock.
 
 The lock is an ``flock``: the OS drops it when its holder dies, so a killed run never leaves the
@@ -26,6 +27,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DatasetError
 
 from faceless.data.sampling import SamplingConfig
+from faceless.distributed import distributed_config
 from faceless.inference import UpscaleConfig
 from faceless.pipelines.ingestion.nodes import IngestionConfig
 from faceless.pipelines.predict.nodes import PredictConfig
@@ -74,6 +77,10 @@ def validate_parameters(parameters: dict[str, Any], stages: set[str]) -> dict[st
     check what one stage's value means for another's; returns the configs."""
     configs = {stage: CONFIG_BUILDERS[stage](parameters.get(stage)) for stage in sorted(stages)
                if stage in CONFIG_BUILDERS}
+    for stage in sorted(stages):  # <stage>.distributed: built by the stage's node, checked here first
+        block = parameters.get(stage)
+        if isinstance(block, Mapping) and isinstance(block.get("distributed"), Mapping):
+            distributed_config(block["distributed"], f"{stage}.distributed")
     sr, upscaling = configs.get("srgan"), configs.get("upscaling")
     if sr is not None and upscaling is not None and sr.scale != upscaling.factor:
         raise ConfigError(f"upscaling.factor={upscaling.factor} must equal srgan.scale={sr.scale} "
@@ -106,6 +113,26 @@ def missing_inputs_message(missing: list[str], pipeline_names: Any) -> str:
     shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
     return (f"--pipeline={names} needs {shown}, which an earlier run makes and which are not there: "
             "run `kedro run --pipeline=full` first")
+
+
+class RunnerError(ConfigError):
+    """A Kedro runner this project cannot run under."""
+
+
+#: Why ``kedro run --runner=ParallelRunner`` is refused (README: More than one GPU or machine).
+PARALLEL_RUNNER_REFUSED = (
+    "--runner=ParallelRunner cannot run this project: it runs each node in a process of its own, where "
+    "kedro-mlflow's artifact datasets cannot go (not picklable) and no node or dataset hook runs (kedro-mlflow "
+    "logs the parameters in one), and its processes would share the cores or GPU that each training node "
+    "already uses in full; run without --runner (SequentialRunner) and set <stage>.distributed.nproc (or "
+    "conf/<env>/globals.yml's distributed block) for more processes or GPUs per node")
+
+
+def refuse_parallel_runner(run_params: dict[str, Any]) -> None:
+    """One line, before any work or MLflow run, where the run's runner is Kedro's ``ParallelRunner``
+    (``run_params["runner"]`` is its class name or an instance's repr)."""
+    if re.search(r"\bParallelRunner\b", str(run_params.get("runner") or "")):
+        raise RunnerError(PARALLEL_RUNNER_REFUSED)
 
 
 def user_error(error: BaseException | None) -> ConfigError | None:
@@ -156,6 +183,7 @@ class ProjectHooks:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        refuse_parallel_runner(run_params)
         project = self._project or Path(run_params.get("project_path") or Path.cwd())
         if self._run_lock is None:
             self._run_lock = FileLock(project / LOCK_DIR / RUN_LOCK, f"the project {project}")

@@ -28,8 +28,11 @@ def select_device(preference: str) -> torch.device:
             preference = "cpu"
     device = torch.device(preference)
     if device.type == "cpu":
-        # Use every core we are allowed (2 on the reference machine), not torch's guess.
+        # Use every core we are allowed (2 on the reference machine), not torch's guess; a
+        # distributed worker's share of them where its launcher set OMP_NUM_THREADS.
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+            threads = min(threads, int(os.environ["OMP_NUM_THREADS"]))
         torch.set_num_threads(threads)
         logger.info("device: cpu (%d threads)", threads)
     elif device.type == "cuda":
