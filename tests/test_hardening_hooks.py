@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,8 @@ def with_value(params: dict, dotted: str, value) -> dict:
     ("predict.batch_size", 0, r"^predict\.batch_size must be >= 1"),
     ("srgan.distributed.nproc", 0, r"^srgan\.distributed\.nproc must be >= 1"),
     ("classifier.distributed.nnodes", 0, r"^classifier\.distributed\.nnodes must be >= 1"),
+    ("upscaling.distributed.nproc", 0, r"^upscaling\.distributed\.nproc must be >= 1 or auto, got 0$"),
+    ("upscaling.distributed.backend", "mpi", r"^upscaling\.distributed\.backend must be one of"),
 ])
 def test_every_parameter_is_checked_before_any_work(dotted, value, message):
     params = conf_parameters()
@@ -125,6 +128,25 @@ def test_missing_inputs_say_to_run_full_first(tmp_path):
     FileLock(tmp_path / LOCK_DIR / RUN_LOCK, "x").acquire().release()
 
 
+@pytest.mark.parametrize("runner", ["<kedro.runner.parallel_runner.ParallelRunner object at 0x7f00>", "ParallelRunner"])
+def test_parallel_runner_is_refused_in_one_line_before_the_lock_or_any_check(tmp_path, runner):
+    project_hooks = hooks_in(tmp_path)
+    with pytest.raises(hooks.RunnerError, match=r"^--runner=ParallelRunner cannot run this project: .*"
+                                                r"not picklable.* no node or dataset hook runs.*"
+                                                r"<stage>\.distributed\.nproc") as error:
+        project_hooks.before_pipeline_run({"runner": runner}, needs("params:srgan"), catalog_with(conf_parameters()))
+    assert "\n" not in str(error.value) and hooks.user_error(error.value) is error.value
+    FileLock(tmp_path / LOCK_DIR / RUN_LOCK, "x").acquire().release()  # never taken
+
+
+@pytest.mark.parametrize("runner", ["<kedro.runner.sequential_runner.SequentialRunner object at 0x7f00>",
+                                    "<kedro.runner.thread_runner.ThreadRunner object at 0x7f00>"])
+def test_the_other_runners_pass(tmp_path, runner):
+    project_hooks = hooks_in(tmp_path)
+    project_hooks.before_pipeline_run({"runner": runner}, needs("params:srgan"), catalog_with(conf_parameters()))
+    project_hooks.after_pipeline_run()
+
+
 # --------------------------------------------------------------------------- one-line errors
 
 
@@ -166,6 +188,22 @@ def test_the_hooks_are_registered_in_settings():
     assert any(isinstance(hook, hooks.ProjectHooks) for hook in settings.HOOKS)
 
 
+def test_an_environments_globals_override_only_the_keys_they_name(tmp_path):
+    """conf/<env>/globals.yml with ``distributed: {nproc: 8, nnodes: 2, master: ...}`` (README: More
+    than one GPU or machine) keeps conf/base's other keys, for every stage that takes the block."""
+    from kedro.config import OmegaConfigLoader
+
+    from faceless import settings
+
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", tmp_path / "base")
+    (tmp_path / "cluster").mkdir()
+    (tmp_path / "cluster" / "globals.yml").write_text("distributed:\n  nproc: 8\n  nnodes: 2\n  master: n0:29500\n")
+    params = OmegaConfigLoader(str(tmp_path), env="cluster", **settings.CONFIG_LOADER_ARGS)["parameters"]
+    base = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "globals.yml").read_text())["distributed"]
+    for stage in ("upscaling",) + tuple(s for s in ("srgan", "classifier") if "distributed" in params[s]):
+        assert params[stage]["distributed"] == {**base, "nproc": 8, "nnodes": 2, "master": "n0:29500"}, stage
+
+
 # --------------------------------------------------------------------------- the real CLI
 
 
@@ -191,6 +229,10 @@ def test_user_errors_from_the_real_cli_are_one_line_with_no_traceback(tmp_path):
     code, output = finish(kedro(project, "--pipeline=srgan", "--params", "srgan.batch_size=0"))
     assert code == 1 and "Traceback" not in output
     assert output.rstrip().splitlines()[-1].startswith("Error: srgan.batch_size must be >= 1, got 0")
+    code, output = finish(kedro(project, "--pipeline=full", "--runner=ParallelRunner", "--params", TINY_DEMO_PARAMS))
+    assert code == 1 and "Traceback" not in output
+    assert output.rstrip().splitlines()[-1].startswith("Error: --runner=ParallelRunner cannot run this project: ")
+    assert not (project / "data" / "02_intermediate" / "frame_index.parquet").exists()  # nothing ran
 
 
 @pytest.mark.slow

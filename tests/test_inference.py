@@ -610,3 +610,131 @@ def test_crash_between_rename_and_meta_write_never_serves_the_wrong_output(tmp_p
     served_a = bool(np.array_equal(out, bicubic_reference(lr_a)))
     served_b = bool(np.array_equal(out, bicubic_reference(lr_b)))
     assert (stats["cache"], served_a, served_b) == ("miss", True, False)
+
+
+# sharded over several processes (here: every rank's part run in this process, rank by rank) ---
+def ranks_runner(world: int, order: list[int] | None = None, only: set[int] | None = None):
+    """A ShardRunner that plays ``world`` processes in this one: each rank's part (in ``order``; only
+    the ranks in ``only``), then the frames summed, as the job's all-reduce does."""
+    def run(job, lr, generator, config_, plan, tracker):
+        assert job is inference.upscale_shards
+        frames = 0
+        for rank in order or range(world):
+            if only is None or rank in only:
+                frames += inference.upscale_part(lr, generator, config_, plan, rank, world)[0]
+        return {"frames": frames, "seconds": 1.0, "processes": world}
+    return run
+
+
+@pytest.mark.parametrize("world,order", [(2, [1, 0]), (3, [2, 0, 1]), (8, None)])
+@pytest.mark.parametrize("with_generator", [True, False])
+def test_sharded_output_is_byte_identical_to_one_process(tmp_path, world, order, with_generator):
+    lr = frames(20)  # 5 shards of 4 frames, batches of 2
+    generator = generator_file() if with_generator else None
+    clean = clean_output(tmp_path, lr, generator)
+    out, stats = upscale_cached(lr, generator, config(tmp_path / "sharded"), "sr_train",
+                                runner=ranks_runner(world, order))
+    assert np.asarray(out).tobytes() == clean.tobytes()
+    assert stats["cache"] == "miss" and stats["images"] == 20 and stats["processes"] == world
+    assert meta(tmp_path / "sharded")["key"] == meta(tmp_path / "clean")["key"]  # the key ignores the world
+    _, again = cached(tmp_path / "sharded", lr, generator)  # one process: a hit on the sharded entry
+    assert again["cache"] == "hit"
+
+
+def test_each_rank_computes_its_own_contiguous_shards(tmp_path, monkeypatch):
+    seen = record_batches(monkeypatch)
+    lr = frames(20)
+    cached_plan = {}
+
+    def runner(job, lr_, generator, config_, plan, tracker):
+        per_rank = []
+        for rank in range(3):
+            seen.clear()
+            inference.upscale_part(lr_, generator, config_, plan, rank, 3)
+            per_rank.append(list(seen))
+        cached_plan["batches"] = per_rank
+        return {"frames": 20, "seconds": 1.0, "processes": 3}
+
+    upscale_cached(lr, None, config(tmp_path), "sr_train", runner=runner)
+    # 5 shards over 3 ranks: 2, 2, 1 shards, contiguous, in rank order; batches never cross a shard.
+    assert cached_plan["batches"] == [[(0, 2), (2, 4), (4, 6), (6, 8)], [(8, 10), (10, 12), (12, 14), (14, 16)],
+                                      [(16, 18), (18, 20)]]
+
+
+def test_the_entry_is_finished_only_when_every_shard_is(tmp_path, monkeypatch, cache_log):
+    lr = frames(20)
+    generator = generator_file()
+    clean = clean_output(tmp_path, lr, generator)
+    cache_dir = tmp_path / "run"
+    partial_npy, partial_json = partial_paths(cache_dir)
+    with pytest.raises(RuntimeError, match=r"computed 9 of the 20 frames"):  # rank 0 of 3 alone: 3 of 7 shards
+        upscale_cached(lr, generator, config(cache_dir, shard_size=3), "sr_train", runner=ranks_runner(3, only={0}))
+    assert not cache_file(cache_dir).exists() and not (cache_dir / "sr_train.meta.json").exists()
+    # Rank 0 recorded its shards (a prefix of the output, as one process does); other ranks' are not.
+    assert json.loads(partial_json.read_text())["frames_done"] == 9
+    cache_log.clear()
+
+    calls = count_forward_calls(monkeypatch)
+    out, stats = upscale_cached(lr, generator, config(cache_dir, shard_size=3), "sr_train", runner=ranks_runner(2))
+    assert any("resuming at shard 3" in message for message in messages(cache_log))
+    assert stats["resumed_from_shard"] == 3 and stats["images"] == 11
+    assert calls[0] == 7  # shards 9-12, 12-15 | 15-18, 18-20 in batches of 2: 2 + 2 | 2 + 1
+    assert np.asarray(out).tobytes() == clean.tobytes()
+    assert not partial_npy.exists() and not partial_json.exists()
+
+
+def test_an_interrupted_one_process_run_resumes_sharded(tmp_path, monkeypatch):
+    lr = frames(20)
+    clean = clean_output(tmp_path, lr, None)
+    cache_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        interrupt_at_frame(patch, 12)
+        with pytest.raises(Interrupted):
+            cached(cache_dir, lr, None)
+    out, stats = upscale_cached(lr, None, config(cache_dir), "sr_train", runner=ranks_runner(2, [1, 0]))
+    assert stats["resumed_from_shard"] == 2 and stats["images"] == 12
+    assert np.asarray(out).tobytes() == clean.tobytes()
+
+
+def test_an_empty_split_launches_nothing(tmp_path):
+    def runner(*args, **kwargs):
+        raise AssertionError("launched for no shard")
+
+    out, stats = upscale_cached(np.zeros((0, SIDE, SIDE, 3), np.uint8), None, config(tmp_path), "bicubic_val",
+                                runner=runner)
+    assert stats["images"] == 0 and out.shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
+    assert meta(tmp_path, "bicubic_val")["complete"] is True
+
+
+def test_a_rank_computing_at_another_precision_is_one_config_error(tmp_path):
+    lr = frames(4)
+    generator = generator_file()
+
+    def runner(job, lr_, generator_, config_, plan, tracker):
+        other = inference.ShardPlan(**{**plan.__dict__, "precision": "bfloat16"})
+        return inference.upscale_part(lr_, generator_, config_, other, 1, 2)
+
+    with pytest.raises(ConfigError, match=r"upscaling\.precision=fp32 means fp32 on rank 1's cpu but bfloat16"):
+        upscale_cached(lr, generator, config(tmp_path), "sr_train", runner=runner)
+
+
+def test_frames_file_writes_exactly_the_frames_it_is_given(tmp_path):
+    """Each rank's writes touch only its frames' bytes (not whole pages, as a memory map would)."""
+    path = tmp_path / "out.npy"
+    shape = (5, 3, 3, 3)  # 27-byte frames: every frame boundary falls inside a page
+    filled = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    filled[:] = 0xAB
+    del filled
+    ranks = [inference.FramesFile(path, shape), inference.FramesFile(path, shape)]
+    data = frames(5, side=3)
+    ranks[1][3:4] = data[3:4]
+    ranks[0][1:3] = data[1:3]
+    assert np.array_equal(ranks[0][2], data[2]) and np.array_equal(ranks[1][3], data[3])
+    for rank in ranks:
+        rank.flush()
+        rank.close()
+    out = np.load(path, mmap_mode="r")
+    assert np.array_equal(out[1:4], data[1:4])
+    assert (out[0] == 0xAB).all() and (out[4] == 0xAB).all()
+    with pytest.raises(RuntimeError, match=r"holds uint8 \(5, 3, 3, 3\), expected uint8 \(5, 6, 6, 3\)"):
+        inference.FramesFile(path, (5, 6, 6, 3))

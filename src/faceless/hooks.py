@@ -8,9 +8,10 @@ Order relative to kedro-mlflow (its hooks come from its entry point and are regi
   and migrates ``mlflow.db`` there, so it runs holding ``.faceless/mlflow-setup.lock``; two
   processes started together take turns instead of racing on the schema (the race left the store
   broken for every later run). Waits, never fails: it lasts a second.
-* ``before_pipeline_run`` runs first (``tryfirst``), before kedro-mlflow opens its run: it takes
-  ``.faceless/run.lock`` or stops at once with one line naming the holder; then checks every stage's
-  parameters and the pipeline's inputs, and removes temporary files of killed writes.
+* ``before_pipeline_run`` runs first (``tryfirst``), before kedro-mlflow opens its run: it refuses
+  ``--runner=ParallelRunner`` (:func:`refuse_parallel_runner`); it takes ``.faceless/run.lock`` or
+  stops at once with one line naming the holder; then checks every stage's parameters and the
+  pipeline's inputs, and removes temporary files of killed writes.
 * ``after_pipeline_run`` / ``on_pipeline_error`` run last (``trylast``) and release the run lock.
 
 The lock is an ``flock``: the OS drops it when its holder dies, so a killed run never leaves the
@@ -112,6 +113,26 @@ def missing_inputs_message(missing: list[str], pipeline_names: Any) -> str:
             "run `kedro run --pipeline=full` first")
 
 
+class RunnerError(ConfigError):
+    """A Kedro runner this project cannot run under."""
+
+
+#: Why ``kedro run --runner=ParallelRunner`` is refused (README: More than one GPU or machine).
+PARALLEL_RUNNER_REFUSED = (
+    "--runner=ParallelRunner cannot run this project: it runs each node in a process of its own, where "
+    "kedro-mlflow's artifact datasets cannot go (not picklable) and no node or dataset hook runs (kedro-mlflow "
+    "logs the parameters in one), and its processes would share the cores or GPU that each training node "
+    "already uses in full; run without --runner (SequentialRunner) and set <stage>.distributed.nproc (or "
+    "conf/<env>/globals.yml's distributed block) for more processes or GPUs per node")
+
+
+def refuse_parallel_runner(run_params: dict[str, Any]) -> None:
+    """One line, before any work or MLflow run, where the run's runner is Kedro's ``ParallelRunner``
+    (``run_params["runner"]`` is its class name or an instance's repr)."""
+    if re.search(r"\bParallelRunner\b", str(run_params.get("runner") or "")):
+        raise RunnerError(PARALLEL_RUNNER_REFUSED)
+
+
 def user_error(error: BaseException | None) -> ConfigError | None:
     """The user error ``error`` is, or wraps (Kedro's DatasetError around a dataset's ConfigError);
     None for anything else (a bug keeps its traceback)."""
@@ -160,6 +181,7 @@ class ProjectHooks:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        refuse_parallel_runner(run_params)
         project = self._project or Path(run_params.get("project_path") or Path.cwd())
         if self._run_lock is None:
             self._run_lock = FileLock(project / LOCK_DIR / RUN_LOCK, f"the project {project}")

@@ -16,6 +16,13 @@ array, the factor, the output dtype and the precision the generator runs at, and
   is renamed to ``<name>.npy``. An interrupted run resumes at the last finished shard of the same
   key; a partial file is never served as done.
 
+With several processes (``upscaling.distributed``, the node passes ``faceless.distributed.launch``
+as the ``runner``) each rank writes a disjoint contiguous range of the shards into the same partial
+file, opened read-write after this process made it (byte-exact writes, :class:`FramesFile`); this
+process alone renames and records the entry, once the ranks' frames add up to every shard. The key
+does not depend on how many processes made it, and neither do the bytes: the batches are the same,
+whoever computes them.
+
 The caller (the upscaling node) returns the memory-mapped result; the catalog's
 ``NpyArrayDataset`` then publishes that very file under its own name by a hard link (no copy),
 so the dataset only writes and the node does the work. Nothing here holds more than one batch of
@@ -37,9 +44,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from faceless.models import load_model
+from faceless.training import parallel
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 from faceless.training.tracker import NullTracker, Tracker
 from faceless.utils.atomic import read_json, remove_stale_temporaries, write_json
@@ -94,6 +103,9 @@ class UpscaleConfig:
     device: Literal["auto", "cuda", "mps", "cpu"]
     precision: Literal["auto", "bf16", "fp32"]
     cache_dir: str
+    # ``faceless.distributed.DistributedConfig``'s parameters: built and used by the upscaling node
+    # (this layer cannot import it); not part of the cache key.
+    distributed: dict[str, Any]
 
     def __post_init__(self) -> None:
         # from_params checks a mapping's type, not its keys and values: a typo (`cdua: 256`) or a
@@ -169,11 +181,39 @@ def _stream_upscale(lr: np.ndarray, generator: torch.nn.Module | None, factor: i
             on_batch(start, stop)
 
 
+#: How an upscale's shards are run: ``runner(job, *args, tracker=tracker)`` runs ``job`` (a
+#: module-level function ``job(*args, tracker)``) and returns rank 0's result. :func:`run_here` runs it
+#: in this process; the upscaling node passes ``faceless.distributed.launch`` bound to its config.
+ShardRunner = Callable[..., Any]
+
+
+def run_here(job: Callable[..., Any], *args: Any, tracker: Tracker | None) -> Any:
+    """The one-process :data:`ShardRunner`: ``job`` here, as rank 0 of 1."""
+    return job(*args, tracker=tracker)
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """What every rank of one upscale is told besides the frames, the generator and the config."""
+
+    name: str                            # the cache entry (``<cache_dir>/<name>.partial.npy`` is written)
+    key: str                             # the entry's key, recorded with every finished shard
+    shape: tuple[int, int, int, int]     # the output's
+    factor: int
+    first: int                           # the first shard not done yet (resume)
+    precision: str                       # what the key was made for: every rank must compute at it
+
+
 def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: UpscaleConfig, name: str,
-                   tracker: Tracker | None = None, factor: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                   tracker: Tracker | None = None, factor: int | None = None,
+                   runner: ShardRunner = run_here) -> tuple[np.ndarray, dict[str, Any]]:
     """Upscale ``lr`` (N, h, w, 3) uint8 by ``config.factor`` (or ``factor``: 1 passes the frames as
     they are) with ``sr_generator``, or bicubic when None, through the cache in ``config.cache_dir``
-    under ``name``; returns the read-only memory-mapped result and what it cost."""
+    under ``name``; returns the read-only memory-mapped result and what it cost.
+
+    ``runner`` runs :func:`upscale_shards` (this process by default); with several processes each
+    computes a contiguous range of the shards into the same partial file, and this process alone
+    checks, renames and records the entry once every shard is done."""
     t0 = time.perf_counter()
     factor = config.factor if factor is None else factor
     if lr.ndim != 4 or lr.shape[-1] != 3 or lr.dtype != np.uint8:
@@ -187,17 +227,17 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
     paths = _CachePaths(Path(config.cache_dir), name)
     paths.final.parent.mkdir(parents=True, exist_ok=True)
     # One writer per entry: a second process is told who holds it instead of sharing its partial file.
+    # (The ranks of one upscale share it: they write disjoint shards, under this process's lock.)
     with FileLock(paths.lock, f"the upscaling cache entry {paths.final}").acquire():
         remove_stale_temporaries(paths.final.parent)  # records of killed writes
         return _upscale_through_cache(lr, sr_generator, config, name, tracker, factor, torch_device, dtype, key,
-                                      paths, t0)
+                                      paths, t0, runner)
 
 
 def _upscale_through_cache(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: UpscaleConfig, name: str,
                            tracker: Tracker | None, factor: int, torch_device: torch.device,
-                           dtype: torch.dtype | None, key: str, paths: _CachePaths, t0: float
-                           ) -> tuple[np.ndarray, dict[str, Any]]:
-    batch_size, shard_size = config.batch_size_on(torch_device), config.shard_size
+                           dtype: torch.dtype | None, key: str, paths: _CachePaths, t0: float,
+                           runner: ShardRunner = run_here) -> tuple[np.ndarray, dict[str, Any]]:
     n, h, w, c = lr.shape
     shape = (n, h * factor, w * factor, c)
     record = read_json(paths.meta)
@@ -214,7 +254,7 @@ def _upscale_through_cache(lr: np.ndarray, sr_generator: dict[str, Any] | None, 
         logger.warning("%s: cache entry %s is damaged (%s): removed, computing it again", name, paths.final, damage)
         paths.meta.unlink(missing_ok=True)
         paths.final.unlink(missing_ok=True)
-    shards = [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
+    shards = shard_ranges(n, config.shard_size)
     progress = read_json(paths.progress)
     first = 0
     damage = "another key"
@@ -232,44 +272,153 @@ def _upscale_through_cache(lr: np.ndarray, sr_generator: dict[str, Any] | None, 
     if damage is not None:
         paths.clear_partial()
     paths.final.parent.mkdir(parents=True, exist_ok=True)
-    out = np.lib.format.open_memmap(paths.partial, mode="r+" if first else "w+", dtype=np.uint8, shape=shape)
-    shard_of_end = {stop: i for i, (_, stop) in enumerate(shards)}
+    # Made (or kept, to resume) here, before any rank opens it read-write.
+    created = np.lib.format.open_memmap(paths.partial, mode="r+" if first else "w+", dtype=np.uint8, shape=shape)
+    del created
     computed_from = shards[first][0] if first < len(shards) else n
-    batches = [(b, min(b + batch_size, stop)) for start, stop in shards[first:] for b in range(start, stop, batch_size)]
+    plan = ShardPlan(name=name, key=key, shape=shape, factor=factor, first=first, precision=precision_name(dtype))
+    done = {"frames": 0, "seconds": 0.0, "processes": 1}
+    if first < len(shards):
+        done = runner(upscale_shards, lr, sr_generator, config, plan, tracker=tracker)
+    images = n - computed_from
+    if done["frames"] != images:  # every shard, or no entry
+        raise RuntimeError(f"upscaling {name}: the processes computed {done['frames']} of the {images} frames "
+                           f"left; the partial file {paths.partial} is kept and a rerun resumes it")
+    compute_seconds = float(done["seconds"])
+    digest = sample_digest(np.load(paths.partial, mmap_mode="r"), n)
+    # The old "complete" record goes first: a crash between the rename and the new record must not
+    # leave the old key vouching for the new file.
+    paths.meta.unlink(missing_ok=True)
+    os.replace(paths.partial, paths.final)
+    stats = {"cache": "miss", "seconds": round(time.perf_counter() - t0, 3), "images": images,
+             "images_per_s": round(images / compute_seconds, 2) if compute_seconds > 0 else None,
+             "bytes": paths.final.stat().st_size, "resumed_from_shard": first, "precision": precision_name(dtype),
+             "processes": int(done["processes"])}
+    write_json(paths.meta, {"key": key, "complete": True, "shape": list(shape), "factor": factor,
+                            "sample_digest": digest, **stats})
+    paths.progress.unlink(missing_ok=True)
+    logger.info("%s: cache miss, upscaled %d frames in %.1f s (%.1f img/s%s) -> %s", name, images, compute_seconds,
+                stats["images_per_s"] or 0.0, f", {done['processes']} processes" if done["processes"] > 1 else "",
+                paths.final)
+    _report(tracker, name, stats)
+    return np.load(paths.final, mmap_mode="r"), stats
+
+
+def shard_ranges(n: int, shard_size: int) -> list[tuple[int, int]]:
+    """The (start, stop) frames of each shard of ``n`` frames."""
+    return [(s, min(s + shard_size, n)) for s in range(0, n, shard_size)]
+
+
+def upscale_shards(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: UpscaleConfig, plan: ShardPlan,
+                   tracker: Tracker | None) -> dict[str, Any]:
+    """The upscaling job (``job(*args, tracker)``, run by a :data:`ShardRunner` on every rank): this
+    rank's part of the shards not done yet (:func:`upscale_part`), then, over all ranks, the frames
+    computed (summed), the slowest rank's compute seconds and the number of processes."""
+    world = parallel.world_size()
+    frames, seconds = upscale_part(lr, sr_generator, config, plan, parallel.rank(), world)
+    if world > 1:
+        on_gpu = dist.get_backend() == "nccl"
+        device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+        total = torch.tensor([float(frames)], dtype=torch.float64, device=device)
+        slowest = torch.tensor([seconds], dtype=torch.float64, device=device)
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+        frames, seconds = int(total.item()), float(slowest.item())
+    return {"frames": frames, "seconds": seconds, "processes": world}
+
+
+def upscale_part(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: UpscaleConfig, plan: ShardPlan,
+                 rank: int, world: int) -> tuple[int, float]:
+    """Rank ``rank`` of ``world``: upscale its contiguous range of the shards from ``plan.first`` on
+    (:func:`faceless.training.parallel.shard`) into the entry's partial file, opened read-write (it exists, of
+    ``plan.shape``; written through :class:`FramesFile`); returns the frames written and the seconds
+    it took.
+
+    Each finished shard is flushed; rank 0 records it as done (``frames_done``, as a one-process run
+    does): its range starts where the frames done end, so the record stays a prefix of the output.
+    Other ranks' shards are not recorded: after an interruption they are computed again."""
+    device = select_device(config.device)
+    dtype = autocast_dtype(device, config.precision) if sr_generator is not None else None
+    if precision_name(dtype) != plan.precision:
+        raise ConfigError(f"upscaling.precision={config.precision} means {precision_name(dtype)} on rank {rank}'s "
+                          f"{device.type} but {plan.precision} where the run started: set upscaling.precision "
+                          "to bf16 or fp32 so that every machine computes alike")
+    batch_size, n = config.batch_size_on(device), plan.shape[0]
+    shards = shard_ranges(n, config.shard_size)
+    part = parallel.shard(len(shards) - plan.first, world, rank)
+    mine = shards[plan.first + part.start:plan.first + part.stop]
+    if not mine:
+        return 0, 0.0
+    paths = _CachePaths(Path(config.cache_dir), plan.name)
+    out = FramesFile(paths.partial, plan.shape)
+    batches = [(b, min(b + batch_size, stop)) for start, stop in mine for b in range(start, stop, batch_size)]
+    shard_of_end = {stop for _, stop in mine}
     generator = None
     if sr_generator is not None:
-        generator = load_generator(sr_generator).to(torch_device, memory_format=memory_format(torch_device, dtype))
-    bar = tqdm(total=n, initial=computed_from, desc=name, unit="img", dynamic_ncols=True, mininterval=1.0)
+        generator = load_generator(sr_generator).to(device, memory_format=memory_format(device, dtype))
+    if world == 1:
+        bar = tqdm(total=n, initial=mine[0][0], desc=plan.name, unit="img", dynamic_ncols=True, mininterval=1.0)
+    else:  # rank 0's own part (the other ranks draw none)
+        bar = tqdm(total=mine[-1][1] - mine[0][0], desc=f"{plan.name} (rank 0 of {world}: shards "
+                   f"{plan.first + part.start + 1}-{plan.first + part.stop} of {len(shards)})", unit="img", dynamic_ncols=True,
+                   mininterval=1.0, disable=rank != 0)
 
     def on_batch(start: int, stop: int) -> None:
         bar.update(stop - start)
         if stop in shard_of_end:
             out.flush()  # the shard is on disk before it is recorded as done
-            write_json(paths.progress, {"key": key, "frames_done": stop, "shard_size": shard_size,
-                                        "sample_digest": sample_digest(out, stop)})
+            if rank == 0:
+                write_json(paths.progress, {"key": plan.key, "frames_done": stop, "shard_size": config.shard_size,
+                                            "sample_digest": sample_digest(out, stop)})
 
-    t1 = time.perf_counter()
-    _stream_upscale(lr, generator, factor, out, batches, torch_device, dtype, on_batch)
-    bar.close()
-    out.flush()
-    digest = sample_digest(out, n)
-    del out
-    compute_seconds = time.perf_counter() - t1
-    # The old "complete" record goes first: a crash between the rename and the new record must not
-    # leave the old key vouching for the new file.
-    paths.meta.unlink(missing_ok=True)
-    os.replace(paths.partial, paths.final)
-    images = n - computed_from
-    stats = {"cache": "miss", "seconds": round(time.perf_counter() - t0, 3), "images": images,
-             "images_per_s": round(images / compute_seconds, 2) if compute_seconds > 0 else None,
-             "bytes": paths.final.stat().st_size, "resumed_from_shard": first, "precision": precision_name(dtype)}
-    write_json(paths.meta, {"key": key, "complete": True, "shape": list(shape), "factor": factor,
-                            "sample_digest": digest, **stats})
-    paths.progress.unlink(missing_ok=True)
-    logger.info("%s: cache miss, upscaled %d frames in %.1f s (%.1f img/s) -> %s", name, images, compute_seconds,
-                stats["images_per_s"] or 0.0, paths.final)
-    _report(tracker, name, stats)
-    return np.load(paths.final, mmap_mode="r"), stats
+    started = time.perf_counter()
+    try:
+        _stream_upscale(lr, generator, plan.factor, out, batches, device, dtype, on_batch)
+        out.flush()
+    finally:
+        bar.close()
+        out.close()
+    return mine[-1][1] - mine[0][0], time.perf_counter() - started
+
+
+class FramesFile:
+    """The frames of an existing uint8 ``.npy`` of ``shape``, opened read-write, written and read
+    at their byte offsets (``pwrite`` / ``pread``): ``out[start:stop] = frames``, ``out[i]``,
+    ``flush()`` (to disk), ``close()``.
+
+    Why not a memory map: a map writes back whole pages, and the page where two ranks' ranges meet
+    holds frames of both (frames do not start on page boundaries). On one machine the ranks share
+    the page cache, so that is harmless; on a network filesystem each machine writes back its own
+    copy of that page, and one rank's frames there could be overwritten with the other's stale
+    bytes. Plain writes send only the bytes written."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...]) -> None:
+        found, fortran, dtype, self.header = read_npy_header(path)
+        if tuple(found) != tuple(shape) or dtype != np.uint8 or fortran:
+            raise RuntimeError(f"{path} holds {dtype} {tuple(found)}, expected uint8 {tuple(shape)}")
+        self.shape, self.dtype = tuple(shape), np.dtype(np.uint8)
+        self.frame_bytes = int(np.prod(shape[1:]))
+        self._fd = os.open(path, os.O_RDWR)
+
+    def __setitem__(self, index: slice, frames: np.ndarray) -> None:
+        data = memoryview(np.ascontiguousarray(frames, dtype=np.uint8)).cast("B")
+        if len(data) != (index.stop - index.start) * self.frame_bytes:
+            raise ValueError(f"{len(data)} bytes for frames {index.start}:{index.stop}")
+        offset, done = self.header + index.start * self.frame_bytes, 0
+        while done < len(data):
+            done += os.pwrite(self._fd, data[done:], offset + done)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        data = os.pread(self._fd, self.frame_bytes, self.header + int(i) * self.frame_bytes)
+        return np.frombuffer(data, dtype=np.uint8).reshape(self.shape[1:])
+
+    def flush(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 #: Frames a cache entry's check reads back (spread evenly, first and last included).
@@ -338,8 +487,8 @@ def upscale_frames(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
     torch_device = select_device(config.device)
     dtype = autocast_dtype(torch_device, config.precision) if sr_generator is not None else None
     batch_size, n = config.batch_size_on(torch_device), len(lr)
-    batches = [(b, min(b + batch_size, stop)) for start in range(0, n, config.shard_size)
-               for stop in [min(start + config.shard_size, n)] for b in range(start, stop, batch_size)]
+    batches = [(b, min(b + batch_size, stop)) for start, stop in shard_ranges(n, config.shard_size)
+               for b in range(start, stop, batch_size)]
     generator = None
     if sr_generator is not None:
         generator = load_generator(sr_generator).to(torch_device, memory_format=memory_format(torch_device, dtype))

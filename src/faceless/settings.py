@@ -59,7 +59,7 @@ HOOKS = (ProjectHooks(), ConsoleHooks(), MlflowRunHooks())
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # An environment (conf/seed, conf/local) overrides only the parameters it names, key by key,
-    # instead of replacing a whole top-level section.
-    "merge_strategy": {"parameters": "soft"},
+    # An environment (conf/seed, conf/local) overrides only the parameters (and globals: the
+    # `distributed` block) it names, key by key, instead of replacing a whole top-level section.
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }

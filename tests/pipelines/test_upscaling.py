@@ -3,6 +3,9 @@ output by a hard link, the clean64 frames, srgan_self's and srgan_pretrained's s
 a tiny catalog."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from kedro.runner import SequentialRunner
 
 from faceless import inference
 from faceless.data.datasets import NpyArrayDataset
+from faceless.distributed.launch import free_port
 from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.models.pretrained import read_generator_file
 from faceless.pipeline_registry import register_pipelines
@@ -71,7 +75,7 @@ def generator_file(scale: int = FACTOR, seed: int = 0) -> dict:
 # nodes ---------------------------------------------------------------------------------------
 def test_conf_names_every_setting_the_nodes_read():
     assert set(base_params("upscaling")) == {"factor", "batch_size", "shard_size", "device", "precision",
-                                              "cache_dir"}
+                                              "cache_dir", "distributed"}
     assert base_params("upscaling")["factor"] == 4
 
 
@@ -337,3 +341,50 @@ def test_pipeline_slice_without_truth_passes_the_skips_on(tmp_path):
         assert catalog[f"clean64_{side}"].load().shape == (0, 0, 0, 3)
         assert catalog[f"sr_{side}"].load().shape == (COUNTS[side], SIDE * FACTOR, SIDE * FACTOR, 3)
     assert not (folder / "upscale_cache" / "sr_self_train.npy").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_bytes_of_one(tmp_path):
+    """``upscaling.distributed.nproc=2``: two gloo workers started by faceless.distributed.launch share
+    the shards of one entry; the output equals the one-process output byte for byte (SR and bicubic),
+    under the same key."""
+    np.save(tmp_path / "lr.npy", frames(22, seed=3))
+    lr = np.load(tmp_path / "lr.npy", mmap_mode="r")  # as the catalog loads it: travels by its file
+    generator = generator_file()
+    two = {**base_params("upscaling")["distributed"], "nproc": 2, "backend": "gloo"}
+    for name, node, args in (("sr_train", upscale_with_generator, (lr, generator)),
+                             ("bicubic_train", upscale_bicubic, (lr,))):
+        one = node(*args, params(tmp_path / "one", shard_size=3), name=name)
+        sharded = node(*args, params(tmp_path / "two", shard_size=3, distributed=two), name=name)
+        assert np.asarray(sharded).tobytes() == np.asarray(one).tobytes(), name
+        records = [json.loads((tmp_path / run / f"{name}.meta.json").read_text()) for run in ("one", "two")]
+        assert records[0]["key"] == records[1]["key"]
+        assert (records[0]["processes"], records[1]["processes"]) == (1, 2)
+        assert not (tmp_path / "two" / f"{name}.partial.npy").exists()
+
+
+@pytest.mark.slow
+def test_two_machines_on_localhost_write_the_bytes_of_one(tmp_path):
+    """``nnodes=2``, one process each: node 0 is the node's launch, node 1 the worker CLI as another
+    machine runs it (the job, the input's path and the partial file's reach it through rank 0 and
+    the shared folder); the entry equals one process's byte for byte."""
+    np.save(tmp_path / "lr.npy", frames(13, seed=4))
+    lr = np.load(tmp_path / "lr.npy", mmap_mode="r")
+    generator = generator_file()
+    master = f"127.0.0.1:{free_port()}"
+    other = subprocess.Popen([sys.executable, "-m", "faceless.distributed.worker", "--nnodes", "2", "--node-rank", "1",
+                              "--nproc", "1", "--master", master, "--backend", "gloo", "--device", "cpu",
+                              "--timeout-s", "120", "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    try:
+        two = {**base_params("upscaling")["distributed"], "nproc": 1, "nnodes": 2, "master": master,
+               "backend": "gloo", "timeout_s": 120}
+        sharded = upscale_with_generator(lr, generator, params(tmp_path / "two", shard_size=3, distributed=two),
+                                         name="sr_train")
+        output, _ = other.communicate(timeout=120)
+    finally:
+        other.kill()
+    assert other.returncode == 0, output
+    one = upscale_with_generator(lr, generator, params(tmp_path / "one", shard_size=3), name="sr_train")
+    assert np.asarray(sharded).tobytes() == np.asarray(one).tobytes()
+    assert json.loads((tmp_path / "two" / "sr_train.meta.json").read_text())["processes"] == 2

@@ -3,15 +3,19 @@ the ``clean64`` frames (the truth area-downscaled, no JPEG).
 
 The work happens here, inside the node (Kedro's hooks, timings and kedro-viz see it); the result
 is the cache's memory-mapped file, which the catalog's ``NpyArrayDataset`` publishes by a hard link.
+With ``upscaling.distributed`` set to more than one process, the node launches the workers that
+share the shards (``faceless.distributed.launch``) and alone finishes and records the cache entry.
 """
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from faceless.inference import UpscaleConfig, upscale_cached
+from faceless.distributed import distributed_config, launch
+from faceless.inference import ShardRunner, UpscaleConfig, upscale_cached
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.recognition.variants import clean_lowres, no_frames
 from faceless.utils.config import from_params
@@ -28,14 +32,20 @@ def upscale_with_generator(lr: np.ndarray, sr_generator: dict[str, Any], params:
     if "skipped" in sr_generator:
         logger.info("%s: no frames, the generator was not trained (%s)", name, sr_generator["skipped"])
         return no_frames(lr, config.factor)
-    upscaled, _ = upscale_cached(lr, sr_generator, config, name, MlflowTracker())
+    upscaled, _ = upscale_cached(lr, sr_generator, config, name, MlflowTracker(), runner=shard_runner(config))
     return upscaled
 
 
 def upscale_bicubic(lr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
     """4x bicubic: the baseline the classifier stage compares SR against."""
-    upscaled, _ = upscale_cached(lr, None, from_params(UpscaleConfig, params, "upscaling"), name, MlflowTracker())
+    config = from_params(UpscaleConfig, params, "upscaling")
+    upscaled, _ = upscale_cached(lr, None, config, name, MlflowTracker(), runner=shard_runner(config))
     return upscaled
+
+
+def shard_runner(config: UpscaleConfig) -> ShardRunner:
+    """How the upscale's shards run: ``upscaling.distributed``'s processes (this one where it is 1)."""
+    return partial(launch, distributed_config(config.distributed, "upscaling.distributed"), device=config.device)
 
 
 def make_clean64(hr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
