@@ -152,6 +152,21 @@ def test_bad_requests_are_one_line_naming_what_is_wrong(tmp_path):
         assert "\n" not in error.value.message
 
 
+def test_a_model_logged_before_upscaling_distributed_existed_still_answers(tmp_path):
+    """Settings saved by an earlier version lack upscaling.distributed; a served model upscales in
+    its own process anyway, so it loads and answers as one with the key."""
+    generator, classifier = models()
+    predict, upscaling = params(tmp_path)
+    parts = model_parts(generator, SKIPPED, SKIPPED, classifier, pd.DataFrame(), predict)
+    old = {k: v for k, v in upscaling.items() if k != "distributed"}
+    assert "distributed" in upscaling and "distributed" not in old
+    request = pd.DataFrame({"sequence": ["a", "a"], "image": [
+        base64.b64encode(_png(np.full((SIZE, SIZE, 3), value, np.uint8))).decode() for value in (40, 200)]})
+    answers = [FacelessModel.from_parts(parts, {"predict": predict, "upscaling": settings}).predict(None, request)
+               for settings in (upscaling, old)]
+    pd.testing.assert_frame_equal(answers[0], answers[1])
+
+
 def test_a_variant_the_run_did_not_train_cannot_be_served(tmp_path):
     predict, upscaling = params(tmp_path)
     with pytest.raises(ConfigError, match="predict.variant=lr: that classifier was not trained"):

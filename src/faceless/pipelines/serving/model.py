@@ -64,7 +64,10 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
         self.variant, self.classifier, self.generator = parts["variant"], parts["classifier"], parts["generator"]
         self.class_names = list(parts["class_names"])
         self.predict_config = from_params(PredictConfig, settings["predict"], "predict")
-        self.upscaling = from_params(UpscaleConfig, settings["upscaling"], "upscaling")
+        # The served model upscales in its own process, whatever the training run's
+        # upscaling.distributed was (and models logged before that key existed lack it).
+        one_process = {**settings["upscaling"], "distributed": {"nproc": 1}}
+        self.upscaling = from_params(UpscaleConfig, one_process, "upscaling")
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frames, sequences = decode_input(model_input)
