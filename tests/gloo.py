@@ -3,8 +3,12 @@
 thread each) and returns every rank's result. ``fn`` must be a module-level function."""
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +34,20 @@ def _entry(rank: int, fn, world: int, folder: str, args: tuple) -> None:
         torch.save(fn(*args), Path(folder) / f"{rank}.pt")
     finally:
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def other_machine(master: str, jobs: int = 1) -> Iterator[subprocess.Popen]:
+    """Node 1 of two, one process, as another machine runs it (``python -m faceless.distributed.worker``),
+    for the block's ``launch`` at ``master`` to be node 0 of; after the block it must have done its
+    ``jobs`` and exited 0 (its output is the failure message otherwise)."""
+    other = subprocess.Popen([sys.executable, "-m", "faceless.distributed.worker", "--nnodes", "2", "--node-rank", "1",
+                              "--nproc", "1", "--master", master, "--backend", "gloo", "--device", "cpu",
+                              "--timeout-s", "120", "--jobs", str(jobs)], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        yield other
+        output, _ = other.communicate(timeout=120)
+    finally:
+        other.kill()
+    assert other.returncode == 0, output

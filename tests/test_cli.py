@@ -150,8 +150,29 @@ def test_full_run_output_is_quiet_and_says_what_runs(full_run) -> None:
     assert "MLflow: creating its tracking store mlflow.db" in text and "Creating initial MLflow database" not in text
 
 
-def test_full_run_logs_a_servable_model_and_a_run_that_reads_well(full_run) -> None:
+def logged_model(project: Path, run_id: str):
+    """The run's logged pyfunc model (the predict path), loaded from the project's MLflow store."""
     import mlflow.pyfunc
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    try:
+        return mlflow.pyfunc.load_model(f"runs:/{run_id}/faceless")
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def request_images(frames: np.ndarray) -> list[str]:
+    """The documented request input: each frame as a PNG file, base64."""
+    images = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG")
+        images.append(base64.b64encode(buffer.getvalue()).decode())
+    return images
+
+
+def test_full_run_logs_a_servable_model_and_a_run_that_reads_well(full_run) -> None:
     from mlflow.tracking import MlflowClient
 
     project, _ = full_run
@@ -163,18 +184,8 @@ def test_full_run_logs_a_servable_model_and_a_run_that_reads_well(full_run) -> N
     tags = run.data.tags
     assert "run_id" not in tags and tags["kedro.runner"] == "SequentialRunner" and "kedro.session_id" in tags
     assert "| srgan |" in tags["mlflow.note.content"]  # the comparison is the run's description
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/faceless")
-    finally:
-        mlflow.set_tracking_uri(previous)
-    lr_test = np.load(project / "data" / "05_model_input" / "lr_test.npy")[:6]
-    images = []
-    for frame in lr_test:  # the documented input: image files, base64
-        buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, format="PNG")
-        images.append(base64.b64encode(buffer.getvalue()).decode())
+    model = logged_model(project, run.info.run_id)
+    images = request_images(np.load(project / "data" / "05_model_input" / "lr_test.npy")[:6])
     answer = model.predict(pd.DataFrame({"sequence": ["a", "a", "a", "b", "b", "b"], "image": images}))
     people = set(pd.read_parquet(project / "data" / "02_intermediate" / "frame_index.parquet")["person_name"])
     assert list(answer["sequence"]) == ["a", "b"] and list(answer["frames"]) == [3, 3]

@@ -3,18 +3,15 @@ sides, sides not divisible by the scale), grey and colour, 2 or 3 videos a perso
 high-resolution truth (``ingestion.hr_root``); tiny models. Six runs cover every value of each."""
 from __future__ import annotations
 
-import base64
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from .conftest import TINY_MODEL_PARAMS, make_project_copy
-from .test_cli import kedro
+from .test_cli import kedro, logged_model, request_images
 from .trees import orcam_tree
 
 pytestmark = pytest.mark.slow
@@ -97,22 +94,10 @@ def test_full_runs_on_small_odd_frames_and_few_videos(case, tmp_path: Path) -> N
 
 def assert_the_served_model_answers(project: Path, frames: np.ndarray) -> None:
     """The logged pyfunc model (the predict path) on a few of the run's own small frames."""
-    import mlflow.pyfunc
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{project / 'mlflow.db'}"
-    client = MlflowClient(uri)
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("faceless").experiment_id])[0]
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/faceless")
-    finally:
-        mlflow.set_tracking_uri(previous)
-    images = []
-    for frame in frames:
-        buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, format="PNG")
-        images.append(base64.b64encode(buffer.getvalue()).decode())
-    answer = model.predict(pd.DataFrame({"sequence": ["a", "a", "b", "b"], "image": images}))
+    images = request_images(frames)
+    answer = logged_model(project, run.info.run_id).predict(pd.DataFrame({"sequence": ["a", "a", "b", "b"], "image": images}))
     assert list(answer["sequence"]) == ["a", "b"] and list(answer["frames"]) == [2, 2]

@@ -5,8 +5,6 @@ processes trains."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from faceless.sr.config import load_config
 from faceless.sr.trainer import train_generator
 from faceless.training.tracker import MemoryTracker
 from faceless.utils.config import from_params
+from tests.gloo import other_machine
 
 from .conftest import TINY_DEMO_PARAMS, base_params
 from .sr.helpers import frame_data, tiny_params
@@ -119,17 +118,9 @@ def test_two_machines_train_the_generator_one_machine_with_two_processes_does(tm
     config = load_config(tiny_params(None, pretrain_steps=4, gan_steps=4, batch_size=5, checkpoint_every=0))
     one_machine, report = launch(distributed(2), train_generator, config, *args, device="cpu")
     master = f"127.0.0.1:{free_port()}"
-    other = subprocess.Popen([sys.executable, "-m", "faceless.distributed.worker", "--nnodes", "2", "--node-rank",
-                              "1", "--nproc", "1", "--master", master, "--backend", "gloo", "--device", "cpu",
-                              "--timeout-s", "120", "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-    try:
+    with other_machine(master):
         two_machines, two_report = launch(distributed(1, nnodes=2, master=master), train_generator, config, *args,
                                           device="cpu")
-        output, _ = other.communicate(timeout=120)
-    finally:
-        other.kill()
-    assert other.returncode == 0, output
     assert report["distributed"] == two_report["distributed"] == {"world_size": 2, "backend": "gloo",
                                                                   "batch_per_rank": [3, 2]}
     # Equal within float rounding, not bit for bit: a machine's one worker takes all its cores (2

@@ -13,6 +13,7 @@ from faceless.distributed.launch import MappedArray, free_port, mapped, pack, un
 from faceless.training.tracker import MemoryTracker
 from faceless.utils.errors import ConfigError
 from tests.distributed import jobs
+from tests.gloo import other_machine
 
 
 def config(nproc=1, nnodes=1, node_rank=0, master="127.0.0.1:29500") -> DistributedConfig:
@@ -80,18 +81,10 @@ def test_two_machines_on_localhost_join_through_the_worker_cli(frames):
     """Node 0 is this process's launch; node 1 the worker CLI, as another machine would run it: the
     job (and the memory map's path) reaches it from rank 0, the world is 2 and the all-reduce spans both."""
     master = f"127.0.0.1:{free_port()}"
-    other = subprocess.Popen([sys.executable, "-m", "faceless.distributed.worker", "--nnodes", "2", "--node-rank",
-                              "1", "--nproc", "1", "--master", master, "--backend", "gloo", "--device", "cpu",
-                              "--timeout-s", "120", "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-    try:
-        tracker = MemoryTracker()
+    tracker = MemoryTracker()
+    with other_machine(master):
         result = launch(config(nproc=1, nnodes=2, master=master), jobs.gather_ranks, frames, tracker=tracker,
                         device="cpu")
-        output, _ = other.communicate(timeout=120)
-    finally:
-        other.kill()
-    assert other.returncode == 0, output
     assert result["world"] == 2 and result["rank_sum"] == 3.0
     assert result["frames_sum"] == float(np.asarray(frames, dtype=np.float64).sum())
     assert tracker.history == {"job.total": [(7, 3.0)]}

@@ -4,8 +4,6 @@ a tiny catalog."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from faceless.models.pretrained import read_generator_file
 from faceless.pipeline_registry import register_pipelines
 from faceless.pipelines.upscaling.nodes import make_clean64, upscale_bicubic, upscale_with_generator
 from faceless.utils.errors import ConfigError
+from tests.gloo import other_machine
 
 from ..conftest import base_params, bicubic_reference, generator_reference, logger_messages
 from ..models.pretrained_files import basicsr_state, write_basicsr_pth
@@ -372,19 +371,11 @@ def test_two_machines_on_localhost_write_the_bytes_of_one(tmp_path):
     lr = np.load(tmp_path / "lr.npy", mmap_mode="r")
     generator = generator_file()
     master = f"127.0.0.1:{free_port()}"
-    other = subprocess.Popen([sys.executable, "-m", "faceless.distributed.worker", "--nnodes", "2", "--node-rank", "1",
-                              "--nproc", "1", "--master", master, "--backend", "gloo", "--device", "cpu",
-                              "--timeout-s", "120", "--jobs", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-    try:
-        two = {**base_params("upscaling")["distributed"], "nproc": 1, "nnodes": 2, "master": master,
-               "backend": "gloo", "timeout_s": 120}
+    two = {**base_params("upscaling")["distributed"], "nproc": 1, "nnodes": 2, "master": master,
+           "backend": "gloo", "timeout_s": 120}
+    with other_machine(master):
         sharded = upscale_with_generator(lr, generator, params(tmp_path / "two", shard_size=3, distributed=two),
                                          name="sr_train")
-        output, _ = other.communicate(timeout=120)
-    finally:
-        other.kill()
-    assert other.returncode == 0, output
     one = upscale_with_generator(lr, generator, params(tmp_path / "one", shard_size=3), name="sr_train")
     assert np.asarray(sharded).tobytes() == np.asarray(one).tobytes()
     assert json.loads((tmp_path / "two" / "sr_train.meta.json").read_text())["processes"] == 2
