@@ -20,8 +20,9 @@ With several processes (``upscaling.distributed``, the node passes ``faceless.di
 as the ``runner``) each rank writes a disjoint contiguous range of the shards into the same partial
 file, opened read-write after this process made it (byte-exact writes, :class:`FramesFile`); this
 process alone renames and records the entry, once the ranks' frames add up to every shard. The key
-does not depend on how many processes made it, and neither do the bytes: the batches are the same,
-whoever computes them.
+does not depend on how many processes made it, and neither do the frames: the batches are the same,
+whoever computes them (bicubic byte for byte; the generator's up to its convolutions' float rounding,
+which follows each process's thread count: rarely a value 1 off in 8 bits).
 
 The caller (the upscaling node) returns the memory-mapped result; the catalog's
 ``NpyArrayDataset`` then publishes that very file under its own name by a hard link (no copy),

@@ -342,11 +342,24 @@ def test_pipeline_slice_without_truth_passes_the_skips_on(tmp_path):
     assert not (folder / "upscale_cache" / "sr_self_train.npy").exists()
 
 
+def assert_as_one_process_wrote(sharded: np.ndarray, one: np.ndarray, exact: bool) -> None:
+    """Bicubic: byte for byte. SR: equal up to the convolutions' float rounding, which depends on each
+    process's thread count (oneDNN's fp32 kernels sum in another order): a value may be 1 off in 8
+    bits, rarely (seen: 1 of 640k values, AVX2 fp32, 1 vs 2 threads)."""
+    sharded, one = np.asarray(sharded), np.asarray(one)
+    assert sharded.shape == one.shape
+    if exact:
+        assert sharded.tobytes() == one.tobytes()
+        return
+    off = np.abs(sharded.astype(np.int16) - one.astype(np.int16))
+    assert off.max() <= 1 and np.count_nonzero(off) <= max(1, off.size // 10_000)
+
+
 @pytest.mark.slow
 def test_two_processes_write_the_bytes_of_one(tmp_path):
     """``upscaling.distributed.nproc=2``: two gloo workers started by faceless.distributed.launch share
-    the shards of one entry; the output equals the one-process output byte for byte (SR and bicubic),
-    under the same key."""
+    the shards of one entry; the output equals the one-process output (bicubic byte for byte, SR up to
+    float rounding: :func:`assert_as_one_process_wrote`), under the same key."""
     np.save(tmp_path / "lr.npy", frames(22, seed=3))
     lr = np.load(tmp_path / "lr.npy", mmap_mode="r")  # as the catalog loads it: travels by its file
     generator = generator_file()
@@ -355,7 +368,7 @@ def test_two_processes_write_the_bytes_of_one(tmp_path):
                              ("bicubic_train", upscale_bicubic, (lr,))):
         one = node(*args, params(tmp_path / "one", shard_size=3), name=name)
         sharded = node(*args, params(tmp_path / "two", shard_size=3, distributed=two), name=name)
-        assert np.asarray(sharded).tobytes() == np.asarray(one).tobytes(), name
+        assert_as_one_process_wrote(sharded, one, exact=name.startswith("bicubic"))
         records = [json.loads((tmp_path / run / f"{name}.meta.json").read_text()) for run in ("one", "two")]
         assert records[0]["key"] == records[1]["key"]
         assert (records[0]["processes"], records[1]["processes"]) == (1, 2)
@@ -366,7 +379,7 @@ def test_two_processes_write_the_bytes_of_one(tmp_path):
 def test_two_machines_on_localhost_write_the_bytes_of_one(tmp_path):
     """``nnodes=2``, one process each: node 0 is the node's launch, node 1 the worker CLI as another
     machine runs it (the job, the input's path and the partial file's reach it through rank 0 and
-    the shared folder); the entry equals one process's byte for byte."""
+    the shared folder); the entry equals one process's (:func:`assert_as_one_process_wrote`)."""
     np.save(tmp_path / "lr.npy", frames(13, seed=4))
     lr = np.load(tmp_path / "lr.npy", mmap_mode="r")
     generator = generator_file()
@@ -377,5 +390,5 @@ def test_two_machines_on_localhost_write_the_bytes_of_one(tmp_path):
         sharded = upscale_with_generator(lr, generator, params(tmp_path / "two", shard_size=3, distributed=two),
                                          name="sr_train")
     one = upscale_with_generator(lr, generator, params(tmp_path / "one", shard_size=3), name="sr_train")
-    assert np.asarray(sharded).tobytes() == np.asarray(one).tobytes()
+    assert_as_one_process_wrote(sharded, one, exact=False)
     assert json.loads((tmp_path / "two" / "sr_train.meta.json").read_text())["processes"] == 2
