@@ -186,11 +186,14 @@ def configure_worker(rank: int, local_rank: int, local_world: int, settings: Wor
     threads = max(1, cores() // local_world)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
-                        format=f"%(asctime)s rank {rank} %(levelname)s %(name)s: %(message)s")
+    # Under `kedro run` the spawned worker re-imports Kedro, whose logging (the node's console
+    # handler) is then in place: keep it. Elsewhere (tests, benches) a plain handler.
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s rank {rank} %(levelname)s %(name)s: %(message)s")
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-    if rank != 0:
+    if rank != 0:  # one voice: the other ranks say only what goes wrong
         os.environ["FACELESS_PROGRESS"] = "0"
+        for name in ("", "faceless"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if settings.device in ("auto", "cuda") and torch.cuda.is_available():
         device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
