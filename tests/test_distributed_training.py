@@ -58,7 +58,7 @@ def test_kedro_runs_srgan_and_a_classifier_on_two_processes_as_one(project_copy:
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert log.count("srgan.train_srgan: done") == 1 and log.count("classifier.train_classifier_lr: done") == 1
-    assert "train_generator: 2 processes x 1 machines, gloo" in log
+    assert "srgan: 2 processes on 1 machine, gloo" in log and "classifier lr: 2 processes on 1 machine" in log
     assert log.count("srgan: validation PSNR") == 1  # one voice: rank 0's, not each rank's
 
     from mlflow.tracking import MlflowClient

@@ -88,10 +88,10 @@ class WorkerSettings:
 
 
 def launch(config: DistributedConfig, fn: Callable[..., Any], *args: Any, tracker: Tracker | None = None,
-           device: str = "auto") -> Any:
+           device: str = "auto", name: str | None = None) -> Any:
     """``fn(*args, tracker=tracker)`` on ``config``'s world; rank 0's return value (see the module
     docstring). ``device`` is the stage's device preference (it picks the backend and ``auto``'s
-    process count)."""
+    process count); ``name`` what the log calls the job (``fn``'s name by default)."""
     tracker = tracker or NullTracker()
     if config.world_size(device) == 1:
         return fn(*args, tracker=tracker)
@@ -101,7 +101,8 @@ def launch(config: DistributedConfig, fn: Callable[..., Any], *args: Any, tracke
     settings = WorkerSettings(config.backend_for(device), device, config.nnodes, config.timeout_s)
     nproc = config.processes(device)
     master = config.master if config.nnodes > 1 else f"127.0.0.1:{free_port()}"
-    logger.info("%s: %d processes x %d machines, %s (rendezvous %s)", getattr(fn, "__name__", "job"), nproc,
+    logger.info("%s: %d processes on each of %d machines, %s (rendezvous %s)" if config.nnodes > 1 else
+                "%s: %d processes on %d machine, %s (rendezvous %s)", name or getattr(fn, "__name__", "job"), nproc,
                 config.nnodes, settings.backend, master)
     returned = _run_agent(nproc, config.nnodes, 0, master, settings, Job(fn, pack(args)))
     result, records = returned[0]

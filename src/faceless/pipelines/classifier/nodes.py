@@ -36,4 +36,4 @@ def train_classifier(train_x: np.ndarray, train_index: pd.DataFrame, val_x: np.n
         return {"variant": variant, "skipped": reason}, {"variant": variant, "skipped": reason}
     distributed = distributed_config(cfg.distributed, "classifier.distributed")
     return launch(distributed, train_seeds, cfg, variant, train_x, train_index, val_x, val_index,
-                  tracker=MlflowTracker(), device=cfg.device)
+                  tracker=MlflowTracker(), device=cfg.device, name=f"classifier {variant}")

@@ -37,7 +37,7 @@ def train_srgan(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndarray, 
     EMA weights with the config that rebuilds the module, and the report of what happened."""
     config = load_config(params)
     return launch(distributed(config), train_generator, config, lr_train, hr_train, lr_val, hr_val,
-                  tracker=MlflowTracker(), device=config.device)
+                  tracker=MlflowTracker(), device=config.device, name=STAGE)
 
 
 def train_srgan_self(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray,
@@ -52,7 +52,7 @@ def train_srgan_self(lr_train: np.ndarray, hr_train: np.ndarray, lr_val: np.ndar
         logger.info("%s: skipped (%s)", SELF_NAME, reason)
         return {"skipped": reason}, {"variant": SELF_NAME, "skipped": reason}
     return launch(distributed(config), train_self_supervised, config, lr_train, lr_val, hr_val,
-                  tracker=MlflowTracker(), device=config.device)
+                  tracker=MlflowTracker(), device=config.device, name=SELF_NAME)
 
 
 def train_srgan_id(lr_train: np.ndarray, hr_train: np.ndarray, train_index: pd.DataFrame, lr_val: np.ndarray,

@@ -32,20 +32,21 @@ def upscale_with_generator(lr: np.ndarray, sr_generator: dict[str, Any], params:
     if "skipped" in sr_generator:
         logger.info("%s: no frames, the generator was not trained (%s)", name, sr_generator["skipped"])
         return no_frames(lr, config.factor)
-    upscaled, _ = upscale_cached(lr, sr_generator, config, name, MlflowTracker(), runner=shard_runner(config))
+    upscaled, _ = upscale_cached(lr, sr_generator, config, name, MlflowTracker(), runner=shard_runner(config, name))
     return upscaled
 
 
 def upscale_bicubic(lr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
     """4x bicubic: the baseline the classifier stage compares SR against."""
     config = from_params(UpscaleConfig, params, "upscaling")
-    upscaled, _ = upscale_cached(lr, None, config, name, MlflowTracker(), runner=shard_runner(config))
+    upscaled, _ = upscale_cached(lr, None, config, name, MlflowTracker(), runner=shard_runner(config, name))
     return upscaled
 
 
-def shard_runner(config: UpscaleConfig) -> ShardRunner:
-    """How the upscale's shards run: ``upscaling.distributed``'s processes (this one where it is 1)."""
-    return partial(launch, distributed_config(config.distributed, "upscaling.distributed"), device=config.device)
+def shard_runner(config: UpscaleConfig, name: str) -> ShardRunner:
+    """How the upscale ``name``'s shards run: ``upscaling.distributed``'s processes (this one where it is 1)."""
+    return partial(launch, distributed_config(config.distributed, "upscaling.distributed"), device=config.device,
+                   name=name)
 
 
 def make_clean64(hr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
