@@ -110,8 +110,9 @@ def test_a_cache_entry_zeroed_at_full_size_is_not_served(tmp_path, caplog):
     assert len(damaged) == 1 and "frames differ" in damaged[0] and "\n" not in damaged[0]
 
 
-def test_a_truncated_partial_file_is_not_resumed(tmp_path, monkeypatch, caplog):
-    lr = frames(12)
+def interrupted_upscale(tmp_path, monkeypatch, lr):
+    """An uninterrupted run's output, and the cache folder and partial file of a run of the same
+    frames interrupted at frame 10."""
     expected = clean_output(tmp_path, lr)
     cache_dir = tmp_path / "cache"
     with monkeypatch.context() as patch:
@@ -119,6 +120,12 @@ def test_a_truncated_partial_file_is_not_resumed(tmp_path, monkeypatch, caplog):
         with pytest.raises(Interrupted):
             cached(cache_dir, lr)
     partial, _ = partial_paths(cache_dir)
+    return expected, cache_dir, partial
+
+
+def test_a_truncated_partial_file_is_not_resumed(tmp_path, monkeypatch, caplog):
+    lr = frames(12)
+    expected, cache_dir, partial = interrupted_upscale(tmp_path, monkeypatch, lr)
     with open(partial, "r+b") as handle:
         handle.truncate(partial.stat().st_size - 64)
     with caplog.at_level(logging.INFO, "faceless.inference"):
@@ -129,13 +136,7 @@ def test_a_truncated_partial_file_is_not_resumed(tmp_path, monkeypatch, caplog):
 
 def test_a_partial_file_whose_done_frames_changed_is_not_resumed(tmp_path, monkeypatch):
     lr = frames(12)
-    expected = clean_output(tmp_path, lr)
-    cache_dir = tmp_path / "cache"
-    with monkeypatch.context() as patch:
-        interrupt_at_frame(patch, 10)
-        with pytest.raises(Interrupted):
-            cached(cache_dir, lr)
-    partial, _ = partial_paths(cache_dir)
+    expected, cache_dir, partial = interrupted_upscale(tmp_path, monkeypatch, lr)
     mapped = np.load(partial, mmap_mode="r+")
     mapped[0] = 0  # a done frame lost (never flushed, disk error)
     mapped.flush()

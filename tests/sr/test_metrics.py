@@ -78,25 +78,27 @@ def test_ssim_of_identical_images_is_one_and_of_a_negative_is_low():
     assert (ssim_y(1.0 - x, x, border=4) < 0.1).all()
 
 
-def test_ssim_matches_torchmetrics_map_over_the_valid_window_positions():
-    # torchmetrics 1.9 reflect-pads and averages the whole map; Wang et al.'s reference code
-    # (and BasicSR's) average only where the 11x11 window fits, which is what ssim_y does.
+def torchmetrics_ssim(sr: torch.Tensor, hr: torch.Tensor, border: int, window: int) -> torch.Tensor:
+    """Per-image SSIM on Y by torchmetrics after a ``border`` crop, averaged only where the ``window``
+    fits (torchmetrics 1.9 reflect-pads and averages the whole map; Wang et al.'s reference code,
+    BasicSR's and ssim_y average the valid positions), sigma 1.5 x window / 11."""
     structural_similarity = pytest.importorskip(
         "torchmetrics.functional.image"
     ).structural_similarity_index_measure
+    sr_y, hr_y = rgb_to_y(sr), rgb_to_y(hr)
+    if border:
+        sr_y, hr_y = sr_y[..., border:-border, border:-border], hr_y[..., border:-border, border:-border]
+    _, ssim_map = structural_similarity(sr_y, hr_y, data_range=1.0, reduction="none", return_full_image=True,
+                                        kernel_size=window, sigma=1.5 * window / 11)
+    half = window // 2
+    return ssim_map[..., half:-half, half:-half].flatten(1).mean(dim=1)
+
+
+def test_ssim_matches_torchmetrics_map_over_the_valid_window_positions():
     torch.manual_seed(1)
     hr = torch.rand(3, 3, 30, 26)
     sr = (hr + 0.1 * torch.randn_like(hr)).clamp(0, 1)
-    ours = ssim_y(sr, hr, border=4)
-    _, ssim_map = structural_similarity(
-        rgb_to_y(sr)[..., 4:-4, 4:-4],
-        rgb_to_y(hr)[..., 4:-4, 4:-4],
-        data_range=1.0,
-        reduction="none",
-        return_full_image=True,
-    )
-    theirs = ssim_map[..., 5:-5, 5:-5].flatten(1).mean(dim=1)
-    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert torch.allclose(ssim_y(sr, hr, border=4), torchmetrics_ssim(sr, hr, border=4, window=11), atol=1e-5)
 
 
 def test_mismatched_inputs_and_a_negative_border_raise():
@@ -143,17 +145,11 @@ def test_psnr_on_an_8px_image_uses_every_pixel():
 
 
 def test_ssim_on_an_8px_image_matches_torchmetrics_with_the_shrunk_window():
-    structural_similarity = pytest.importorskip(
-        "torchmetrics.functional.image"
-    ).structural_similarity_index_measure
     torch.manual_seed(2)
     hr = torch.rand(3, 3, 8, 8)
     sr = (hr + 0.1 * torch.randn_like(hr)).clamp(0, 1)
-    ours = ssim_y(sr, hr, border=4)
-    _, ssim_map = structural_similarity(rgb_to_y(sr), rgb_to_y(hr), data_range=1.0, reduction="none",
-                                        return_full_image=True, kernel_size=7, sigma=1.5 * 7 / 11)
-    theirs = ssim_map[..., 3:-3, 3:-3].flatten(1).mean(dim=1)  # where the 7 px window fits
-    assert torch.allclose(ours, theirs, atol=1e-5)
+    # No border and a 7 px window on 8 px images (measure_geometry).
+    assert torch.allclose(ssim_y(sr, hr, border=4), torchmetrics_ssim(sr, hr, border=0, window=7), atol=1e-5)
     assert torch.allclose(ssim_y(hr, hr.clone(), border=4), torch.ones(3), atol=1e-5)
 
 
