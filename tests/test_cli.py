@@ -32,12 +32,13 @@ def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """One real `kedro run --pipeline=full` on the tiny demo, shared by the tests that inspect it; with
-    srgan_id (recognition-aware SR) on and a krasserm Keras .h5 generator (the tests' writer) as
+    """One real `kedro run --pipeline=full --env controls` on the tiny demo, shared by the tests that
+    inspect it: the controls (srgan_self, clean64) on, as conf/controls switches them; with srgan_id
+    (recognition-aware SR) on and a krasserm Keras .h5 generator (the tests' writer) as
     srgan_pretrained, so every variant runs."""
     project = make_project_copy(tmp_path_factory.mktemp("full") / "project")
     h5 = write_krasserm_h5(project / "data" / "06_models" / "gan_generator.h5", krasserm_layers(4, 1, seed=0))
-    result = kedro(project, "run", "--pipeline=full", "--params",
+    result = kedro(project, "run", "--pipeline=full", "--env", "controls", "--params",
                    f"{TINY_DEMO_PARAMS},srgan.id_variant=true,srgan.pretrained_weights={h5}")
     assert result.returncode == 0, result.stderr[-3000:]
     return project, result

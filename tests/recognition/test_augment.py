@@ -224,3 +224,24 @@ def test_the_fused_colour_step_equals_contrast_then_saturation_then_gain_step_by
     staged = ((staged - grey) * saturation + grey) * gain
     assert torch.allclose(_colour(x, contrast, saturation, gain), staged.clamp(0, 1), atol=1e-6)
     assert (staged > 1).any() or (staged < 0).any()  # the clamp was exercised
+
+
+@pytest.mark.parametrize("height, width", [(256, 256), (64, 64), (7, 5), (1, 1)])
+def test_the_broadcast_sampling_grid_equals_affine_grid(height, width):
+    """The warp's grid is built by broadcasting (scale and shift only); it is affine_grid's to a float
+    rounding, flips (negative x scale) included."""
+    import torch.nn.functional as F
+
+    from faceless.recognition.augment import _scale_shift_grid
+
+    gen = torch.Generator().manual_seed(height * 31 + width)
+    n = 6
+    sx = (torch.rand(n, generator=gen) + 0.5) * torch.tensor([1.0, -1.0] * 3)
+    sy = torch.rand(n, generator=gen) + 0.5
+    tx, ty = (torch.rand(n, generator=gen) - 0.5 for _ in range(2))
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, 0, 2], theta[:, 1, 2] = sx, sy, tx, ty
+    expected = F.affine_grid(theta, [n, 3, height, width], align_corners=False)
+    got = _scale_shift_grid(sx, sy, tx, ty, height, width)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
