@@ -69,8 +69,8 @@ def self_data():
 
 @pytest.fixture(scope="module")
 def trained_self(self_data, tmp_path_factory):
-    """One tiny run of train_srgan_self on a source with truth."""
-    params = tiny_params(tmp_path_factory.mktemp("srgan_self_ckpt"))
+    """One tiny run of train_srgan_self on a source with truth (switched on: off in conf/base)."""
+    params = tiny_params(tmp_path_factory.mktemp("srgan_self_ckpt"), self_variant=True)
     d = self_data
     sr_generator, report = train_srgan_self(d["lr_train"], d["hr_train"], d["lr_val"], d["hr_val"],
                                             copy.deepcopy(params))
@@ -176,7 +176,7 @@ def test_srgan_self_is_skipped_with_a_reason_where_it_would_be_srgan_again_or_ca
     d = self_data if frames == "32px" else {  # 2 px frames with 8 px truth
         "lr_train": np.ascontiguousarray(data["lr_train"][:, ::4, ::4]), "hr_train": data["lr_train"],
         "lr_val": np.ascontiguousarray(data["lr_val"][:, ::4, ::4]), "hr_val": data["lr_val"]}
-    params = tiny_params(tmp_path / "ckpt", **overrides)
+    params = tiny_params(tmp_path / "ckpt", **{"self_variant": True, **overrides})
     hr_train, hr_val = (d["hr_train"], d["hr_val"]) if hr == "truth" else (EMPTY_HR, EMPTY_HR)
     generator, report = train_srgan_self(d["lr_train"], hr_train, d["lr_val"], hr_val, params)
     assert generator == {"skipped": says}
@@ -202,7 +202,7 @@ def test_srgan_self_checks_its_parameters_even_when_skipped(data, tmp_path):
 def test_the_two_trainings_keep_their_checkpoints_apart(self_data, tmp_path):
     """One checkpoint_dir in params: srgan's in it, srgan_self's in its self/ folder; each rerun
     resumes from its own finished checkpoint (neither overwrote the other's)."""
-    params = tiny_params(tmp_path)
+    params = tiny_params(tmp_path, self_variant=True)
     d = self_data
     frames = (d["lr_train"], d["hr_train"], d["lr_val"], d["hr_val"])
     first, _ = train_srgan(*frames, copy.deepcopy(params))

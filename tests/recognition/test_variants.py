@@ -28,8 +28,19 @@ def test_variants_in_table_order_with_their_arrays():
                               "srgan_id": "sr_id", "srgan_pretrained": "sr_pretrained", "clean64": "clean64", "hr": "hr"}
 
 
-def test_conf_base_trains_every_variant():
-    assert base_params("classifier")["variants"] == list(VARIANTS)
+def test_conf_base_trains_the_four_inputs_and_conf_controls_every_variant():
+    """The CPU budget's default: lr, bicubic, srgan and hr; `--env controls` (and `--env seed`) list
+    every variant, in table order, with srgan_self's generator switched on."""
+    import yaml
+
+    from ..conftest import PROJECT_ROOT
+
+    assert base_params("classifier")["variants"] == ["lr", "bicubic", "srgan", "hr"]
+    assert base_params("srgan")["self_variant"] is False
+    controls = yaml.safe_load((PROJECT_ROOT / "conf" / "controls" / "parameters.yml").read_text())
+    assert controls["classifier"]["variants"] == list(VARIANTS) and controls["srgan"]["self_variant"] is True
+    seed = yaml.safe_load((PROJECT_ROOT / "conf" / "seed" / "parameters.yml").read_text())
+    assert seed["classifier"]["variants"] == list(VARIANTS)
 
 
 def test_a_variant_with_frames_and_asked_for_is_trained():

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.metrics import CHALLENGE_TOP_K, SEED_METRICS
+from faceless.recognition.variants import NOT_ASKED
 from faceless.recognition.stats import EXACT_MAX_CLUSTERS, Interval, bootstrap_interval, paired_comparison
 
 TABLE_COLUMNS = ["variant", "input_px", "frame_top1", "frame_top5", "sequence_top1", "sequence_top5",
@@ -99,12 +100,20 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
                "leakage_split": leakage, "split_by": sampling_report.get("split_by"),
                "split_policy": sampling_report.get("split_policy", {}).get("summary"),
                "sr_val": sr_report.get("val", {}), "sr_val_id": sr_report_id.get("val", {})}
-    markdown = _markdown(table, differences, evaluations, cfg, leakage, sampling_report, sr_report, present,
-                         sr_report_id)
+    # What is printed and drawn leaves out the variants classifier.variants does not list, and the
+    # pairs with one (the CSVs and metrics.json keep every row): a variant asked for but not run
+    # keeps its row and says why.
+    not_asked = [v for v, ev in evaluations.items() if ev.get("skipped") == NOT_ASKED]
+    shown_table = table[~table["variant"].isin(not_asked)]
+    shown_differences = differences[~(differences["variant"].isin(not_asked)
+                                      | differences["baseline"].isin(not_asked))]
+    markdown = _markdown(shown_table, shown_differences, evaluations, cfg, leakage, sampling_report, sr_report,
+                         present, sr_report_id, not_asked)
     return Comparison(summary=summary, table=table, markdown=markdown,
                       confusion=confusion_figure(list(evaluations.values())),
                       curves=curves_figure(list(train_reports.values())), tracked=tracked,
-                      differences=differences, forest=differences_figure(differences, cfg.bootstrap.confidence))
+                      differences=differences,
+                      forest=differences_figure(shown_differences, cfg.bootstrap.confidence))
 
 
 def variant_intervals(ev: dict[str, Any], cfg: EvaluationConfig) -> dict[str, Interval]:
@@ -205,7 +214,7 @@ def _p(value: float) -> str:
 
 def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mapping[str, dict[str, Any]],
               cfg: EvaluationConfig, leakage: Mapping, sampling_report: Mapping, sr_report: Mapping,
-              present: list[int], sr_report_id: Mapping) -> str:
+              present: list[int], sr_report_id: Mapping, not_asked: list[str] = ()) -> str:
     chance = chance_levels(present)
     videos = max((ev.get("test_videos", 0) for ev in evaluations.values()), default=0)
     level = f"{100 * cfg.bootstrap.confidence:g} %"
@@ -234,6 +243,9 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
             f"| {r['variant']} | {int(r['input_px'])} | {' | '.join(cells)} | "
             f"{_fmt(r['frame_macro_f1'])} | {_fmt(r['sequence_macro_f1'])} | {int(r['test_frames'])} | "
             f"{int(r['test_sequences'])} | {int(r['seeds'])} | {_fmt(r['train_seconds'], False)} |")
+    if not_asked:
+        lines += ["", f"Not in classifier.variants: {', '.join(not_asked)} (`kedro run --pipeline=full --env "
+                      "controls` runs the controls srgan_self and clean64 too)."]
     repeated = table[table["seeds"] > 1]
     if len(repeated):
         lines += ["", "Spread over seeds (classifier.seeds): mean ± sd (min–max).", "",

@@ -49,10 +49,15 @@ NO_DATA_REASONS: dict[str, str] = {
 DOWNSCALE_CHUNK = 256
 
 
+#: The skip reason of a variant that classifier.variants does not list: the printed comparison leaves
+#: it out (its CSV row stays), unlike a variant asked for that could not run.
+NOT_ASKED = "not in classifier.variants"
+
+
 def variant_skip_reason(variant: str, wanted: list[str], train_x: np.ndarray | None) -> str | None:
     """Why ``variant`` is not trained (not asked for, or no data), or None when it is."""
     if variant not in wanted:
-        return "not in classifier.variants"
+        return NOT_ASKED
     if train_x is None or train_x.size == 0:
         return f"no data for this variant ({NO_DATA_REASONS.get(variant, 'its arrays are empty')})"
     return None
