@@ -210,8 +210,8 @@ def test_a_basicsr_pth_takes_the_pretrained_row_rerunning_only_what_depends_on_i
     project = tmp_path / "project"
     shutil.copytree(done, project, ignore=shutil.ignore_patterns("mlflow.db", "mlruns"))
     pth = write_basicsr_pth(project / "data" / "06_models" / "MSRResNet_x4.pth", basicsr_state(4, 1, 4, seed=0))
-    result = kedro(project, "run", "--pipeline=full", "--from-nodes=srgan.import_srgan_pretrained", "--params",
-                   f"{TINY_DEMO_PARAMS},srgan.pretrained_weights={pth}")
+    result = kedro(project, "run", "--pipeline=full", "--from-nodes=srgan.import_srgan_pretrained", "--env",
+                   "controls", "--params", f"{TINY_DEMO_PARAMS},srgan.pretrained_weights={pth}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train_srgan" not in result.stderr + result.stdout and "train_classifier_lr" not in result.stderr
     report = json.loads((project / "data" / "08_reporting" / "sr_report_pretrained.json").read_text())

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import TINY_MODEL_PARAMS, make_project_copy
+from .conftest import TINY_MODEL_PARAMS, base_params, make_project_copy
 from .test_cli import kedro, logged_model, request_images
 from .trees import orcam_tree
 
@@ -46,7 +46,8 @@ def test_full_runs_on_small_odd_frames_and_few_videos(case, tmp_path: Path) -> N
     params = f"ingestion.source=folder,ingestion.root={lr_root},{TINY_MODEL_PARAMS},srgan.id_variant={with_id}"
     if truth:
         params += f",ingestion.hr_root={hr_root}"
-    result = kedro(project, "run", "--pipeline=full", "--params", params)
+    # --env controls: every variant the source allows, the controls too (conf/base trains four).
+    result = kedro(project, "run", "--pipeline=full", "--env", "controls", "--params", params)
     assert result.returncode == 0, result.stderr[-3000:]
     data = project / "data"
     reporting = data / "08_reporting"
@@ -69,7 +70,8 @@ def test_full_runs_on_small_odd_frames_and_few_videos(case, tmp_path: Path) -> N
     lr_side = px if truth else px // SCALE
     assert sr["pairs"] == ("truth" if truth else "self")
     assert sr["lr_size"] == [lr_side, lr_side] and sr["hr_size"] == [lr_side * SCALE] * 2
-    assert sr["crop"] == {"asked": 24, "used": min(24, lr_side)}
+    crop = base_params("srgan")["crop"]
+    assert sr["crop"] == {"asked": crop, "used": min(crop, lr_side)}
     assert all(isinstance(v, float) for v in sr["val"].values()), sr["val"]
     assert (reporting / "sr_samples.png").stat().st_size > 0
 
