@@ -98,7 +98,7 @@ def build_step(case: dict, device: torch.device, rank: int, world: int):
     """(step function, per-rank batch) for one case, the model wrapped for data parallelism."""
     torch.manual_seed(0)
     dtype = autocast_dtype(device, case["precision"])
-    fmt = memory_format(device, dtype)
+    fmt = memory_format(device)
     n = my_part(case["batch"], rank, world)
     if case["kind"] == "sr":
         model = SRResNet(**case["generator"])

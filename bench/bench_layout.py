@@ -126,13 +126,13 @@ def main() -> None:
                     started = time.perf_counter()
                     step(fmt, dtype)
                     times.setdefault((name, prec, fmt_name), []).append(time.perf_counter() - started)
-    print(f"\nmedian ms per step of {args.repeats}; * = the format the pipeline uses for that precision here")
+    print(f"\nmedian ms per step of {args.repeats}; * = the format the pipeline uses here")
     header = f"{'case':<46}{'precision':<11}{'NCHW':>10}{'channels_last':>15}{'CL / NCHW':>11}"
     print(header)
     print("-" * len(header))
     for name in cases:
         for prec, dtype in precisions.items():
-            chosen = "channels_last" if memory_format(cpu, dtype) == torch.channels_last else "NCHW"
+            chosen = "channels_last" if memory_format(cpu) == torch.channels_last else "NCHW"
             nchw = statistics.median(times[(name, prec, "NCHW")]) * 1e3
             cl = statistics.median(times[(name, prec, "channels_last")]) * 1e3
             marks = {"NCHW": "*" if chosen == "NCHW" else " ", "channels_last": "*" if chosen != "NCHW" else " "}

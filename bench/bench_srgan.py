@@ -250,7 +250,7 @@ def inference_fn(generator: nn.Module, device: torch.device, dtype: torch.dtype 
                  batch: int, side: int = 64) -> Callable[[], object]:
     """Upscale ``images`` device-resident side x side images, ``batch`` at a time (model only:
     the output stays on the device, clamped as ``upscale_batches`` does)."""
-    fmt = memory_format(device, dtype)  # as the upscaling path chooses it
+    fmt = memory_format(device)  # as the upscaling path chooses it
     generator = generator.to(memory_format=fmt)
     x = torch.rand(images, 3, side, side, device=device).contiguous(memory_format=fmt)
 

@@ -145,7 +145,7 @@ def upscale(generator: torch.nn.Module | None, x: torch.Tensor, factor: int, dev
 def upscale_batches(generator: torch.nn.Module | None, lr_u8: torch.Tensor, scale: int, device: torch.device,
                     dtype: torch.dtype | None, batch: int) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (start index, upscaled float32 NCHW in [0, 1] on the CPU) per batch of uint8 NCHW frames."""
-    fmt = memory_format(device, dtype)
+    fmt = memory_format(device)
     for b in range(0, len(lr_u8), batch):
         x = (lr_u8[b:b + batch].to(device).float() / 255).contiguous(memory_format=fmt)
         yield b, upscale(generator, x, scale, device, dtype).float().clamp(0, 1).cpu()
@@ -163,7 +163,7 @@ def _stream_upscale(lr: np.ndarray, generator: torch.nn.Module | None, factor: i
                     batches: list[tuple[int, int]], device: torch.device, dtype: torch.dtype | None,
                     on_batch: Callable[[int, int], None]) -> None:
     """Fill ``out[start:stop]`` for each batch, the next batch read and converted in a helper thread."""
-    fmt = memory_format(device, dtype)
+    fmt = memory_format(device)
     pin = device.type == "cuda"
 
     def prepare(start: int, stop: int) -> torch.Tensor:
@@ -356,7 +356,7 @@ def upscale_part(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: Up
     shard_of_end = {stop for _, stop in mine}
     generator = None
     if sr_generator is not None:
-        generator = load_generator(sr_generator).to(device, memory_format=memory_format(device, dtype))
+        generator = load_generator(sr_generator).to(device, memory_format=memory_format(device))
     if world == 1:
         bar = tqdm(total=n, initial=mine[0][0], desc=plan.name, unit="img", dynamic_ncols=True, mininterval=1.0)
     else:  # rank 0's own part (the other ranks draw none)
@@ -492,7 +492,7 @@ def upscale_frames(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
                for b in range(start, stop, batch_size)]
     generator = None
     if sr_generator is not None:
-        generator = load_generator(sr_generator).to(torch_device, memory_format=memory_format(torch_device, dtype))
+        generator = load_generator(sr_generator).to(torch_device, memory_format=memory_format(torch_device))
     out = np.empty((n, lr.shape[1] * factor, lr.shape[2] * factor, 3), dtype=np.uint8)
     _stream_upscale(lr, generator, factor, out, batches, torch_device, dtype, lambda start, stop: None)
     return out
@@ -514,7 +514,7 @@ def frame_log_probs(model: torch.nn.Module, x_u8: torch.Tensor, normalisation: d
     ``flip_tta``: each frame's row is the mean of its own and its horizontal mirror's
     log-probabilities (test-time augmentation; the classifier trained with random flips)."""
     model.eval()
-    fmt = memory_format(device, dtype)
+    fmt = memory_format(device)
     out = []
     for b in range(0, len(x_u8), batch):
         xb = normalise(x_u8[b:b + batch].to(device), normalisation["mean"], normalisation["std"])

@@ -50,10 +50,10 @@ def test_bad_device_raises_a_config_error_naming_it(bad):
     assert repr(bad) in str(err.value)
 
 
-def test_cpu_memory_format_is_contiguous():
-    assert memory_format(CPU) is torch.contiguous_format
-    assert memory_format(CPU, torch.bfloat16) is torch.channels_last
+def test_convolutions_run_channels_last_on_cpu_and_cuda_and_nchw_elsewhere():
+    assert memory_format(CPU) is torch.channels_last
     assert memory_format(torch.device("cuda")) is torch.channels_last
+    assert memory_format(torch.device("mps")) is torch.contiguous_format
 
 
 def test_autocast_for_fp32_is_a_no_op_context():

@@ -67,7 +67,7 @@ class ClassifierTrainer:
         torch.manual_seed(seed)
         self.device = select_device(cfg.device)
         self.dtype = autocast_dtype(self.device, cfg.precision)
-        self.fmt = memory_format(self.device, self.dtype)
+        self.fmt = memory_format(self.device)
         self.num_classes = int(max(train_index["label"].max(),
                                    val_index["label"].max() if len(val_index) else 0)) + 1
         self.x_train, self.y_train = to_nchw_uint8(train_x), _labels(train_index)

@@ -163,7 +163,7 @@ class SRTrainer:
         torch.manual_seed(config.seed)  # the models' initial weights
         self.device = select_device(config.device)
         self.dtype = autocast_dtype(self.device, config.precision)
-        self.fmt = memory_format(self.device, self.dtype)
+        self.fmt = memory_format(self.device)
         # Data resident on an accelerator: no host->device copy per step.
         self.data_on_device = self.device.type != "cpu"
         self.lr_train, self.hr_train = data.lr_train, data.hr_train
