@@ -34,7 +34,6 @@ def augment(x: torch.Tensor, gen: torch.Generator, ranges: AugmentConfig, streng
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return (torch.rand(*shape, generator=gen) * (hi - lo) + lo)[part].to(dev)
 
-    n_local = x.shape[0]
     s = strength
     flip = (torch.rand(n, generator=gen) < ranges.flip)[part].to(dev)
     scale = uniform(1 - ranges.scale * s, 1 + ranges.scale * s, n)

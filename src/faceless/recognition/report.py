@@ -12,7 +12,7 @@ notebook that imports this keeps its inline plots), no open-figure registry to l
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.metrics import CHALLENGE_TOP_K, SEED_METRICS
-from faceless.recognition.variants import NOT_ASKED
 from faceless.recognition.stats import EXACT_MAX_CLUSTERS, Interval, bootstrap_interval, paired_comparison
+from faceless.recognition.variants import NOT_ASKED
 
 TABLE_COLUMNS = ["variant", "input_px", "frame_top1", "frame_top5", "sequence_top1", "sequence_top5",
                  "challenge_score", "frame_macro_f1", "sequence_macro_f1", "test_frames", "test_sequences",
@@ -214,7 +214,7 @@ def _p(value: float) -> str:
 
 def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mapping[str, dict[str, Any]],
               cfg: EvaluationConfig, leakage: Mapping, sampling_report: Mapping, sr_report: Mapping,
-              present: list[int], sr_report_id: Mapping, not_asked: list[str] = ()) -> str:
+              present: list[int], sr_report_id: Mapping, not_asked: Sequence[str] = ()) -> str:
     chance = chance_levels(present)
     videos = max((ev.get("test_videos", 0) for ev in evaluations.values()), default=0)
     level = f"{100 * cfg.bootstrap.confidence:g} %"
