@@ -161,18 +161,22 @@ def bicubic_reference(lr, factor: int = 4):
 
 
 def generator_reference(lr, generator: dict, batch_size: int = 2):
-    """The generator's own fp32 forward, batch by batch as the upscaling job runs it."""
+    """The generator's own fp32 forward, batch by batch and in the memory format the upscaling job
+    runs it on the CPU (oneDNN picks other kernels for another format: their rounding can differ)."""
     import numpy as np
     import torch
 
     from faceless.models.generator import SRResNet
+    from faceless.training.device import memory_format
 
+    fmt = memory_format(torch.device("cpu"))
     model = SRResNet.from_config(generator["config"])
     model.load_state_dict(generator["state_dict"])
-    model.eval()
+    model.eval().to(memory_format=fmt)
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(lr), batch_size):
-            x = torch.from_numpy(lr[start:start + batch_size]).permute(0, 3, 1, 2).contiguous().float() / 255
+            x = (torch.from_numpy(lr[start:start + batch_size]).permute(0, 3, 1, 2).float() / 255).contiguous(
+                memory_format=fmt)
             outputs.append((model(x).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(outputs)
