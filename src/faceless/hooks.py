@@ -39,11 +39,12 @@ from faceless.inference import UpscaleConfig
 from faceless.pipelines.ingestion.nodes import IngestionConfig
 from faceless.pipelines.predict.nodes import PredictConfig
 from faceless.recognition.config import ClassifierConfig, EvaluationConfig
-from faceless.sr.config import load_config as load_sr_config
+from faceless.sr.config import load_config as load_sr_config, variant_config
 from faceless.utils.atomic import remove_stale_temporaries
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 from faceless.utils.lock import FileLock
+from faceless.variants import answering_reason, variant_specs
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ CONFIG_BUILDERS = {
     "classifier": lambda p: from_params(ClassifierConfig, p, "classifier"),
     "evaluation": lambda p: from_params(EvaluationConfig, p, "evaluation"),
     "predict": lambda p: from_params(PredictConfig, p, "predict"),
+    "variants": variant_specs,
 }
 
 
@@ -83,7 +85,41 @@ def validate_parameters(parameters: dict[str, Any], stages: set[str]) -> dict[st
     if sr is not None and upscaling is not None and sr.scale != upscaling.factor:
         raise ConfigError(f"upscaling.factor={upscaling.factor} must equal srgan.scale={sr.scale} "
                           "(the generator upscales srgan.scale x)")
+    check_variants(parameters, configs)
     return configs
+
+
+def check_variants(parameters: dict[str, Any], configs: dict[str, Any]) -> None:
+    """What the variants mean for the stages: each generator variant's recipe builds (its recipe keys
+    are srgan's, its loss lists parse), an import names a file that is there, the comparisons name
+    declared variants, and the variant predict and serving answer with is on and made from frames."""
+    specs = configs.get("variants")
+    if specs is None:
+        return
+    if "srgan" in configs:
+        for name, spec in specs.items():
+            if not spec.enabled or not spec.has_generator:
+                continue
+            if spec.imports:
+                if not Path(spec.import_file).is_file():
+                    raise ConfigError(f"variants.{name}.import: no file at '{spec.import_file}'")
+                continue
+            try:
+                variant_config(parameters.get("srgan"), spec)
+            except ConfigError as error:
+                raise ConfigError(f"variants.{name}: {error}") from None
+    evaluation = configs.get("evaluation")
+    if evaluation is not None:
+        for i, pair in enumerate(evaluation.comparisons):
+            unknown = [v for v in pair if v not in specs]
+            if unknown:
+                raise ConfigError(f"evaluation.comparisons[{i}] names {', '.join(unknown)}, not a variant of conf's "
+                                  f"`variants` (declared: {', '.join(specs)})")
+    predict = configs.get("predict")
+    if predict is not None:
+        reason = answering_reason(specs, predict.variant)
+        if reason:
+            raise ConfigError(reason)
 
 
 def stages_of(pipeline: Any) -> set[str]:

@@ -68,6 +68,9 @@ SEQUENCE_KEYS = ("person", "video", "sequence")
 #: The device types ``upscaling.batch_size`` may name.
 BATCH_DEVICE_TYPES = ("cuda", "mps", "cpu")
 
+#: Frames downscaled at a time (memory only: every frame is downscaled on its own).
+DOWNSCALE_CHUNK = 256
+
 
 # ----------------------------------------------------------------------------------------------
 # Arrays and models

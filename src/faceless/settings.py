@@ -45,6 +45,7 @@ def quiet_library_warnings() -> None:
 quiet_library_warnings()
 
 # Imported after the filters above: this pulls in kedro and mlflow.
+from faceless.context import CONFIG_LOADER_ARGS, FacelessContext  # noqa: E402
 from faceless.hooks import ProjectHooks  # noqa: E402
 from faceless.pipelines.console import ConsoleHooks  # noqa: E402
 from faceless.pipelines.tracking import MlflowRunHooks  # noqa: E402
@@ -56,10 +57,7 @@ from faceless.pipelines.tracking import MlflowRunHooks  # noqa: E402
 # URL, run tags that say what they are, the comparison table as the run's description (MlflowRunHooks).
 HOOKS = (ProjectHooks(), ConsoleHooks(), MlflowRunHooks())
 
-CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
-    # An environment (conf/seed, conf/local) overrides only the parameters (and globals: the
-    # `distributed` block) it names, key by key, instead of replacing a whole top-level section.
-    "merge_strategy": {"parameters": "soft", "globals": "soft"},
-}
+# The project's context makes the run's parameters known to the pipeline registry (pipelines are
+# built from conf's variants); its config loader arguments are the project's (environments merge softly).
+CONTEXT_CLASS = FacelessContext
+CONFIG_LOADER_ARGS = CONFIG_LOADER_ARGS

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from faceless.models import BACKBONES, DISCRIMINATORS, GENERATORS
 from faceless.sr.losses import LOSS_TERMS, parse_loss_specs
 from faceless.utils.config import from_params
+from faceless.variants import VariantSpec
 from faceless.utils.errors import ConfigError, choice
 
 STAGE = "srgan"
@@ -80,8 +82,6 @@ class IdentityConfig:
 @dataclass(frozen=True)
 class SRConfig:
     pairs: Literal["auto", "truth", "self"]
-    self_variant: bool    # also train srgan_self (self pairs) where the source has truth
-    id_variant: bool      # also train srgan_id (srgan's recipe plus the identity terms)
     identity: IdentityConfig
     recogniser: RecogniserConfig
     scale: int
@@ -110,7 +110,6 @@ class SRConfig:
     checkpoint_dir: str | None
     resume: bool
     init_weights: str | None
-    pretrained_weights: str | None   # srgan_pretrained: a generator file used as it is (faceless.models.pretrained)
     sample_count: int
     # How many processes train (faceless.distributed.DistributedConfig, read by the node): not the result.
     distributed: dict[str, Any]
@@ -168,43 +167,37 @@ def uses_recogniser(config: SRConfig) -> bool:
     return any(LOSS_TERMS[entry["type"]].uses_recogniser for entry in entries)
 
 
-def id_variant_skip_reason(config: SRConfig) -> str | None:
-    """Why ``srgan_id`` is not trained, or None when it is."""
-    if not config.id_variant:
-        return f"{STAGE}.id_variant is false (off by default on CPU: it costs another SR training and classifier)"
-    if not config.identity.pretrain_terms and not config.identity.gan_terms:
-        return f"{STAGE}.identity lists no term: srgan_id would be srgan again"
-    return None
+def variant_config(params: Mapping[str, Any], spec: VariantSpec) -> SRConfig:
+    """The SR config of a generator variant: ``params:srgan`` with the block's ``recipe`` keys replaced
+    (nested mappings merged key by key), its ``pairs`` (``other``: truth pairs of other people's
+    frames), ``init`` file, ``identity`` terms appended to both loss lists (so srgan_id - srgan is the
+    identity terms' effect, every other setting alike), and checkpoints of its own
+    (``<checkpoint_dir>/<variant>``: trainings of one project never resume from each other's)."""
+    merged = _merged(dict(params or {}), spec.recipe)
+    merged["pairs"] = "truth" if spec.pairs == "other" else spec.pairs
+    merged["init_weights"] = spec.init
+    config = load_config(merged)
+    checkpoint_dir = f"{config.checkpoint_dir}/{spec.name}" if config.checkpoint_dir else None
+    config = dataclasses.replace(config, checkpoint_dir=checkpoint_dir)
+    if spec.identity:
+        if not config.identity.pretrain_terms and not config.identity.gan_terms:
+            raise ConfigError(f"variants.{spec.name}.identity: {STAGE}.identity lists no term")
+        config = dataclasses.replace(config, pretrain_losses=[*config.pretrain_losses, *config.identity.pretrain_terms],
+                                     gan_losses=[*config.gan_losses, *config.identity.gan_terms])
+    return config
 
 
-def id_variant_config(config: SRConfig) -> SRConfig:
-    """``config`` for ``srgan_id``: srgan's loss lists with ``identity``'s terms appended (so srgan_id -
-    srgan is the identity terms' effect, every other setting alike), its own checkpoints."""
-    checkpoint_dir = f"{config.checkpoint_dir}/id" if config.checkpoint_dir else None
-    return dataclasses.replace(config, pretrain_losses=[*config.pretrain_losses, *config.identity.pretrain_terms],
-                               gan_losses=[*config.gan_losses, *config.identity.gan_terms],
-                               checkpoint_dir=checkpoint_dir)
+def _merged(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        if key not in base:
+            raise ConfigError(f"recipe key {key!r} is not a key of {STAGE} (conf/base/parameters_srgan.yml)")
+        out[key] = _merged(base[key], value) if isinstance(value, Mapping) and isinstance(base[key], Mapping) else value
+    return out
 
 
-def self_variant_skip_reason(config: SRConfig, has_truth: bool, frame_px: int) -> str | None:
-    """Why ``srgan_self`` (the generator trained on self pairs, as on data without truth) is not
-    trained, or None when it is: switched off, it would be the ``srgan`` generator again, or the
-    ``frame_px`` frames are smaller than the scale, so they cannot be downscaled into self pairs (the
-    SR comparison that matters, srgan, still runs). Any size from the scale up is measured
-    (:func:`faceless.sr.metrics.measure_geometry`)."""
-    if not config.self_variant:
-        return f"{STAGE}.self_variant is false"
-    if not has_truth:
-        return "the source has no high-resolution truth, so srgan is already trained on self pairs"
-    if config.pairs == "self":
-        return f"{STAGE}.pairs=self: srgan is already trained on self pairs"
+def self_pairs_reason(config: SRConfig, frame_px: int) -> str | None:
+    """Why self pairs cannot be made of ``frame_px`` frames (smaller than the scale), or None."""
     if frame_px < config.scale:
         return f"the {frame_px} px frames are smaller than {STAGE}.scale={config.scale}: no self pairs"
     return None
-
-
-def self_variant_config(config: SRConfig) -> SRConfig:
-    """``config`` for ``srgan_self``: self pairs, everything else alike, its own checkpoints (the two
-    trainings run in one project and must not resume from, or overwrite, each other's)."""
-    checkpoint_dir = f"{config.checkpoint_dir}/self" if config.checkpoint_dir else None
-    return dataclasses.replace(config, pairs="self", checkpoint_dir=checkpoint_dir)

@@ -17,15 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from faceless.inference import to_nchw_uint8
+from faceless.inference import DOWNSCALE_CHUNK, to_nchw_uint8
 from faceless.utils.errors import ConfigError, choice
 
 logger = logging.getLogger(__name__)
 
-PAIRS = ("auto", "truth", "self")
-
-#: Frames downscaled at a time (memory only: every frame is downscaled on its own).
-DOWNSCALE_CHUNK = 256
+PAIRS = ("auto", "truth", "self")  # other people's pairs are truth pairs of their own arrays
 
 
 def downscale(hr_u8: torch.Tensor, scale: int) -> torch.Tensor:

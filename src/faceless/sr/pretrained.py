@@ -4,8 +4,8 @@
   the one in ``srgan.init_weights``. A file that names its architecture (this project's
   ``sr_generator``, krasserm's Keras ``.h5``, BasicSR's ``.pth``: :mod:`faceless.models.pretrained`)
   brings it, and ``srgan.generator`` is not used; a bare state_dict is read into ``srgan.generator``.
-* :func:`import_pretrained`: ``srgan_pretrained``, the seed's method: a generic pretrained
-  generator (``srgan.pretrained_weights``) used as it is, no training on this data. Its report says
+* :func:`import_pretrained`: an import variant (``srgan_pretrained``, the seed's method): a generic
+  pretrained generator (the variant's ``import`` file) used as it is, no training on this data. Its report says
   what was read and measures it on the validation side (PSNR/SSIM against bicubic), as the trained
   generators are measured. Nothing is downloaded: the file is the user's.
 """
@@ -30,10 +30,6 @@ from faceless.training.tracker import NullTracker, Tracker
 from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-#: The variant's name: its logs, metrics and report.
-PRETRAINED_NAME = "srgan_pretrained"
-
 
 def read_for_scale(path: str, param: str, scale: int, bare_config: dict[str, Any] | None = None) -> ImportedGenerator:
     """The generator in ``path``, which must upscale ``scale`` x (``srgan.scale``)."""
@@ -60,30 +56,24 @@ def initial_generator(config: SRConfig, name: str) -> nn.Module:
     return generator
 
 
-def pretrained_skip_reason(config: SRConfig) -> str | None:
-    """Why ``srgan_pretrained`` has no generator, or None when it has one."""
-    if config.pretrained_weights is None:
-        return f"{STAGE}.pretrained_weights is null (name a pretrained generator file to compare it)"
-    return None
-
-
-def import_pretrained(config: SRConfig, lr_val: np.ndarray, hr_val: np.ndarray | None,
-                      tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the ``sr_generator`` file of ``srgan.pretrained_weights``, as it is; its report)."""
+def import_pretrained(config: SRConfig, path: str, lr_val: np.ndarray, hr_val: np.ndarray | None,
+                      tracker: Tracker | None = None, name: str = "srgan_pretrained"
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the generator file ``path`` (the variant ``name``'s ``import``), as it is; its report)."""
     started = time.perf_counter()
-    param = f"{STAGE}.pretrained_weights"
-    imported = read_for_scale(str(config.pretrained_weights), param, config.scale)
-    logger.info("%s: %s generator %s read from %s (%s), used as it is", PRETRAINED_NAME, imported.arch,
-                imported.saved["config"], config.pretrained_weights, imported.source["format"])
-    report: dict[str, Any] = {"variant": PRETRAINED_NAME, "source": imported.source,
+    param = f"variants.{name}.import"
+    imported = read_for_scale(str(path), param, config.scale)
+    logger.info("%s: %s generator %s read from %s (%s), used as it is", name, imported.arch,
+                imported.saved["config"], path, imported.source["format"])
+    report: dict[str, Any] = {"variant": name, "source": imported.source,
                               "generator": imported.saved["config"], "trained_here": False}
-    report.update(_validation(config, imported, lr_val, hr_val, tracker or NullTracker()))
+    report.update(_validation(config, imported, lr_val, hr_val, tracker or NullTracker(), name))
     report["seconds"] = round(time.perf_counter() - started, 2)
     return imported.saved, report
 
 
 def _validation(config: SRConfig, imported: ImportedGenerator, lr_val: np.ndarray, hr_val: np.ndarray | None,
-                tracker: Tracker) -> dict[str, Any]:
+                tracker: Tracker, name: str) -> dict[str, Any]:
     """PSNR/SSIM on the validation pairs (truth where the source has it, else self pairs), or why not."""
     if not len(lr_val):
         return {"val": None, "val_skipped": "no validation frames"}
@@ -95,7 +85,7 @@ def _validation(config: SRConfig, imported: ImportedGenerator, lr_val: np.ndarra
         lr, hr = lr[:config.val_frames], hr[:config.val_frames]
     geometry = measure_geometry(*hr.shape[-2:], config.eval_border)
     if geometry.note:
-        logger.info("%s: PSNR/SSIM on %s", PRETRAINED_NAME, geometry.note)
+        logger.info("%s: PSNR/SSIM on %s", name, geometry.note)
     device = select_device(config.device)
     dtype = autocast_dtype(device, config.precision)
     generator = build_model("generator", imported.saved["config"])
@@ -106,8 +96,8 @@ def _validation(config: SRConfig, imported: ImportedGenerator, lr_val: np.ndarra
     bicubic = evaluate_sr(None, lr, hr, *args, None, config.eval_border, config.eval_batch_size)
     val = {"val_psnr": sr["psnr"], "val_ssim": sr["ssim"], "val_psnr_bicubic": bicubic["psnr"],
            "val_ssim_bicubic": bicubic["ssim"], "val_psnr_gain": sr["psnr"] - bicubic["psnr"]}
-    tracker.log_metrics({f"{PRETRAINED_NAME}.{k}": v for k, v in val.items()}, 0)
-    logger.info("%s: validation PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB) on %d %s pairs", PRETRAINED_NAME,
+    tracker.log_metrics({f"{name}.{k}": v for k, v in val.items()}, 0)
+    logger.info("%s: validation PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB) on %d %s pairs", name,
                 val["val_psnr"], val["val_psnr_bicubic"], val["val_psnr_gain"], len(lr), kind)
     return {"pairs": kind, "val_pairs": len(lr), "device": str(device), "precision": precision_name(dtype),
             "measure": geometry.as_dict(),

@@ -50,7 +50,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from faceless.inference import precision_name
 from faceless.models import build_model
-from faceless.sr.config import STAGE, SRConfig, id_variant_config, self_variant_config, uses_recogniser
+from faceless.sr.config import STAGE, SRConfig, uses_recogniser
 from faceless.sr.identity import MIX_STREAM, PRETRAIN_STREAM, Recogniser, centre_crops, mixed_crops
 from faceless.sr.losses import LossContext, WeightedLoss, adversarial_d_loss
 from faceless.sr.metrics import Geometry, evaluate_sr, measure_geometry
@@ -67,24 +67,17 @@ from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-#: The name of the self-supervised training's logs and metrics, and of its variant.
-SELF_NAME = "srgan_self"
-
-#: The name of the recognition-aware training (srgan's recipe plus identity terms) and of its variant.
-ID_NAME = "srgan_id"
-
 #: Training pairs evaluated on when there is no validation side (and said so: optimistic).
 FALLBACK_VAL_PAIRS = 64
 
 #: Parameters that do not change the trained weights: a checkpoint resumes across changes to them.
 NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "eval_every", "checkpoint_every", "device", "compile",
-                     "val_frames", "eval_batch_size", "eval_border", "sample_count", "self_variant",
-                     "pretrained_weights",
+                     "val_frames", "eval_batch_size", "eval_border", "sample_count",
                      # the processes it runs in: the trained result is the same (within float rounding)
                      "distributed",
-                     # srgan_id's settings: its own lists already hold the identity terms, and the
+                     # an identity variant's own lists already hold its identity terms, and the
                      # recogniser's settings count only for a training that has one (loop_config)
-                     "id_variant", "identity", "recogniser")
+                     "identity", "recogniser")
 
 
 @dataclass(frozen=True)
@@ -102,11 +95,12 @@ class SRData:
 
 
 def training_pairs(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None, lr_val: np.ndarray,
-                   hr_val: np.ndarray | None, name: str = STAGE) -> SRData:
-    """The training and validation pairs of the split's frames (uint8 NHWC arrays); ``name`` labels the log."""
+                   hr_val: np.ndarray | None, name: str = STAGE, val_pairs: str | None = None) -> SRData:
+    """The training and validation pairs of the split's frames (uint8 NHWC arrays); ``name`` labels the
+    log. Validation pairs are of the training pairs' kind, or ``val_pairs`` where given."""
     lr_tr, hr_tr, kind = make_pairs(lr_train, hr_train, config.pairs, config.scale, "train")
     if len(lr_val):
-        lr_va, hr_va, _ = make_pairs(lr_val, hr_val, kind, config.scale, "val")
+        lr_va, hr_va, _ = make_pairs(lr_val, hr_val, val_pairs or kind, config.scale, "val")
     else:
         logger.warning("%s: no validation frames; evaluating on training pairs (optimistic)", name)
         lr_va, hr_va = lr_tr[:FALLBACK_VAL_PAIRS], hr_tr[:FALLBACK_VAL_PAIRS]
@@ -230,11 +224,12 @@ class SRTrainer:
     @classmethod
     def from_arrays(cls, config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None,
                     lr_val: np.ndarray, hr_val: np.ndarray | None, name: str = STAGE,
-                    labels: np.ndarray | None = None, val_labels: np.ndarray | None = None) -> SRTrainer:
+                    labels: np.ndarray | None = None, val_labels: np.ndarray | None = None,
+                    val_pairs: str | None = None) -> SRTrainer:
         """A trainer on the split's uint8 NHWC frames (see :func:`training_pairs`); ``labels`` /
         ``val_labels``: each frame's person, for a recogniser (the validation pairs are the first
         ``val_frames`` of the validation side, so are their labels)."""
-        data = training_pairs(config, lr_train, hr_train, lr_val, hr_val, name)
+        data = training_pairs(config, lr_train, hr_train, lr_val, hr_val, name, val_pairs)
         if val_labels is not None:
             val_labels = np.asarray(val_labels)[:len(data.lr_val)] if len(lr_val) else None  # none: fallback pairs
         return cls(config, data, name, labels, val_labels)
@@ -536,44 +531,34 @@ class SRTrainer:
 
 
 def train_generator(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None, lr_val: np.ndarray,
-                    hr_val: np.ndarray | None, tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``srgan``: the generator trained on the split's pairs; returns (the exported generator, the report)."""
-    return SRTrainer.from_arrays(config, lr_train, hr_train, lr_val, hr_val).train(tracker)
+                    hr_val: np.ndarray | None, tracker: Tracker | None = None, name: str = STAGE,
+                    train_labels: np.ndarray | None = None, val_labels: np.ndarray | None = None,
+                    other_people: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A generator variant trained on ``config``'s pairs (:func:`~faceless.sr.config.variant_config`);
+    returns (the exported generator, the report); ``name`` labels its logs and metrics.
 
-
-def train_self_supervised(config: SRConfig, lr_train: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray | None,
-                          tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``srgan_self``: the generator trained exactly as on a source without truth (the training
-    frames downscaled 4x -> the frames; validated on the validation frames so), with ``config``'s
-    settings otherwise and its own checkpoints (:func:`~faceless.sr.config.self_variant_config`).
-
-    Where the validation side has truth, the report's ``val_truth`` also measures the generator on
-    the job it is used for: the 64 px frames -> their 256 px truth, one octave above its training.
+    Self pairs (``config.pairs == "self"``: the training frames downscaled 4x -> the frames, as on data
+    without truth): where the validation side has truth, the report's ``val_truth`` also measures the
+    generator on the job it is used for, the 64 px frames -> their 256 px truth, one octave above its
+    training. A recogniser-reading loss (identity terms) gets ``train_labels`` (``val_labels`` only
+    measure it). ``other_people``: ``lr_train``/``hr_train`` are other people's pairs, and validation
+    pairs are the validation side's truth where it has one, else its self pairs.
     """
-    self_config = self_variant_config(config)
-    trainer = SRTrainer.from_arrays(self_config, lr_train, None, lr_val, None, name=SELF_NAME)
+    self_pairs = config.pairs == "self"
+    val_pairs = "auto" if other_people else None
+    trainer = SRTrainer.from_arrays(config, lr_train, None if self_pairs else hr_train, lr_val,
+                                    None if self_pairs else hr_val, name=name, labels=train_labels,
+                                    val_labels=val_labels, val_pairs=val_pairs)
     generator, report = trainer.train(tracker)
-    if hr_val is not None and hr_val.size and len(lr_val):
+    if other_people:
+        report["trained_on"] = "other people's high-resolution frames"
+    if self_pairs and hr_val is not None and hr_val.size and len(lr_val):
         lr_va, hr_va, _ = make_pairs(lr_val, hr_val, "truth", config.scale, "val")
         truth = main_only(lambda: trainer.evaluate_on(*validation_subset(config, lr_va, hr_va)))
         report["val_truth"] = rounded(truth)
         report["measure_truth"] = measure_geometry(*hr_va.shape[-2:], config.eval_border).as_dict()
-        (tracker or NullTracker()).log_metrics({f"{SELF_NAME}.truth.{k}": v for k, v in truth.items()},
+        (tracker or NullTracker()).log_metrics({f"{name}.truth.{k}": v for k, v in truth.items()},
                                                trainer.total_steps)
-        logger.info("%s: on the truth validation pairs PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB)", SELF_NAME,
+        logger.info("%s: on the truth validation pairs PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB)", name,
                     truth["val_psnr"], truth["val_psnr_bicubic"], truth["val_psnr_gain"])
     return generator, report
-
-
-def train_identity_variant(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray | None,
-                           train_labels: np.ndarray, lr_val: np.ndarray, hr_val: np.ndarray | None,
-                           val_labels: np.ndarray | None, tracker: Tracker | None = None
-                           ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``srgan_id``: srgan's recipe (the same pairs, models, steps and losses) with ``srgan.identity``'s
-    terms appended to its loss lists, its recogniser from ``srgan.recogniser`` (trained here on the
-    training targets with ``train_labels``, or a file), and its own checkpoints
-    (:func:`~faceless.sr.config.id_variant_config`). ``val_labels`` only measure the recogniser."""
-    id_config = id_variant_config(config)
-    trainer = SRTrainer.from_arrays(id_config, lr_train, hr_train, lr_val, hr_val, name=ID_NAME, labels=train_labels,
-                                    val_labels=val_labels)
-    return trainer.train(tracker)

@@ -2,21 +2,21 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from faceless.recognition.variants import VARIANT_ARRAYS, VARIANTS
+from faceless.variants import VariantSpec, no_data_reason
 
 from .nodes import train_classifier
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    nodes = []
-    for variant in VARIANTS:
-        arrays = VARIANT_ARRAYS[variant]
-        func = update_wrapper(partial(train_classifier, variant=variant), train_classifier)
-        nodes.append(Node(
+def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
+    """The same recipe trained on each variant that is on, in a namespace of its own."""
+    parts = []
+    for name, spec in variants.items():
+        func = update_wrapper(partial(train_classifier, variant=name, no_data=no_data_reason(spec)), train_classifier)
+        parts.append(Pipeline([Node(
             func,
-            {"train_x": f"{arrays}_train", "train_index": "train_index", "val_x": f"{arrays}_val",
+            {"train_x": f"{spec.arrays}_train", "train_index": "train_index", "val_x": f"{spec.arrays}_val",
              "val_index": "val_index", "params": "params:classifier"},
-            [f"classifier_{variant}", f"classifier_report_{variant}"],
-            name=f"train_classifier_{variant}",
-        ))
-    return Pipeline(nodes, namespace="classifier", prefix_datasets_with_namespace=False)
+            [f"classifier_{name}", f"classifier_report_{name}"],
+            name="train",
+        )], namespace=name, prefix_datasets_with_namespace=False))
+    return Pipeline(parts, namespace="classifier", prefix_datasets_with_namespace=False)

@@ -10,6 +10,8 @@ curves and the differences.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,6 @@ from matplotlib.figure import Figure
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.metrics import evaluate_classifier
 from faceless.recognition.report import compare
-from faceless.recognition.variants import VARIANTS
 from faceless.training.device import autocast_dtype, select_device
 from faceless.utils.config import from_params
 
@@ -35,25 +36,33 @@ def evaluate_variant(classifier: dict[str, Any], test_x: np.ndarray, test_index:
     return evaluate_classifier(classifier, test_x, test_index, variant, device, dtype, cfg.batch_size, cfg.flip_tta)
 
 
-def compare_variants(sampling_report: dict[str, Any], sr_report: dict[str, Any], params: dict[str, Any],
-                     sr_report_id: dict[str, Any] | None = None,
+def compare_variants(sampling_report: dict[str, Any], params: dict[str, Any], variants: list[str],
                      **reports: dict[str, Any]) -> tuple[dict, pd.DataFrame, str, Figure, Figure, dict, pd.DataFrame,
                                                          Figure]:
-    """The comparison across variants: metrics json, table (csv + markdown), plots, MLflow metrics,
-    and the paired differences (csv, forest plot); srgan_id's SR validation numbers from ``sr_report_id``.
+    """The comparison across ``variants`` (those that are on, in conf's order): metrics json, table
+    (csv + markdown), plots, MLflow metrics, and the paired differences of the declared family
+    (``evaluation.comparisons`` whose two variants are on) with csv and forest plot.
 
-    ``reports`` are named ``evaluation_<variant>`` and ``classifier_report_<variant>``, one each per variant.
+    ``reports`` are named ``evaluation_<variant>``, ``classifier_report_<variant>`` (one each per
+    variant) and ``sr_report_<variant>`` (one per generator variant).
     """
     cfg = from_params(EvaluationConfig, params, "evaluation")
-    expected = {f"{kind}_{v}" for kind in ("evaluation", "classifier_report") for v in VARIANTS}
-    if set(reports) != expected:
+    expected = {f"{kind}_{v}" for kind in ("evaluation", "classifier_report") for v in variants}
+    if not expected <= set(reports):
         raise TypeError(f"compare_variants: expected reports {sorted(expected)}, got {sorted(reports)}")
-    comparison = compare(sampling_report, sr_report,
-                         evaluations={v: reports[f"evaluation_{v}"] for v in VARIANTS},
-                         train_reports={v: reports[f"classifier_report_{v}"] for v in VARIANTS}, cfg=cfg,
-                         sr_report_id=sr_report_id)
+    cfg = dataclasses.replace(cfg, comparisons=declared_family(cfg.comparisons, variants))
+    comparison = compare(sampling_report, reports.get("sr_report_srgan", {}),
+                         evaluations={v: reports[f"evaluation_{v}"] for v in variants},
+                         train_reports={v: reports[f"classifier_report_{v}"] for v in variants}, cfg=cfg,
+                         sr_report_id=reports.get("sr_report_srgan_id"))
     # Printed so the answer is the last thing a `kedro run --pipeline=full` shows.
     print("\n" + comparison.markdown, flush=True)
     mlflow_metrics = {name: {"value": value, "step": 0} for name, value in comparison.tracked.items()}
     return (comparison.summary, comparison.table, comparison.markdown, comparison.confusion, comparison.curves,
             mlflow_metrics, comparison.differences, comparison.forest)
+
+
+def declared_family(comparisons: list[list[str]], variants: list[str]) -> list[list[str]]:
+    """The pairs of ``evaluation.comparisons`` whose two variants are on: the family of tests this run
+    makes (declared in conf before it; a pair with a variant that is off is not part of it)."""
+    return [list(pair) for pair in comparisons if pair[0] in variants and pair[1] in variants]

@@ -2,29 +2,31 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from faceless.recognition.variants import VARIANT_ARRAYS, VARIANTS
+from faceless.variants import VariantSpec
 
 from .nodes import compare_variants, evaluate_variant
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    nodes = []
-    for variant in VARIANTS:
-        func = update_wrapper(partial(evaluate_variant, variant=variant), evaluate_variant)
-        nodes.append(Node(
+def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
+    """Each variant that is on evaluated on the test side (a namespace each), then the comparison."""
+    parts = []
+    for name, spec in variants.items():
+        func = update_wrapper(partial(evaluate_variant, variant=name), evaluate_variant)
+        parts.append(Pipeline([Node(
             func,
-            {"classifier": f"classifier_{variant}", "test_x": f"{VARIANT_ARRAYS[variant]}_test",
-             "test_index": "test_index", "params": "params:evaluation"},
-            f"evaluation_{variant}", name=f"evaluate_{variant}",
-        ))
-    # By name: every evaluation and training report reaches compare_variants under its own name.
-    reports = {f"{kind}_{v}": f"{kind}_{v}" for kind in ("evaluation", "classifier_report") for v in VARIANTS}
-    nodes.append(Node(
-        compare_variants,
-        {"sampling_report": "sampling_report", "sr_report": "sr_report", "params": "params:evaluation",
-         "sr_report_id": "sr_report_id", **reports},
+            {"classifier": f"classifier_{name}", "test_x": f"{spec.arrays}_test", "test_index": "test_index",
+             "params": "params:evaluation"},
+            f"evaluation_{name}", name="evaluate",
+        )], namespace=name, prefix_datasets_with_namespace=False))
+    # By name: every evaluation, training report and SR report reaches compare_variants under its own name.
+    reports = {f"{kind}_{v}": f"{kind}_{v}" for v in variants for kind in ("evaluation", "classifier_report")}
+    reports.update({f"sr_report_{v}": f"sr_report_{v}" for v, spec in variants.items() if spec.has_generator})
+    compare = update_wrapper(partial(compare_variants, variants=list(variants)), compare_variants)
+    parts.append(Pipeline([Node(
+        compare,
+        {"sampling_report": "sampling_report", "params": "params:evaluation", **reports},
         ["metrics", "comparison", "comparison_md", "confusion_matrices", "training_curves", "evaluation_metrics",
          "differences", "differences_plot"],
         name="compare_variants",
-    ))
-    return Pipeline(nodes, namespace="evaluation", prefix_datasets_with_namespace=False)
+    )]))
+    return Pipeline(parts, namespace="evaluation", prefix_datasets_with_namespace=False)

@@ -29,6 +29,7 @@ from faceless.recognition.metrics import challenge_score
 from faceless.utils.atomic import read_json
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
+from faceless.variants import VariantSpec, answering_reason, variant_specs
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class PredictConfig:
 
     root: str | None
     demo_export: str
-    variant: Literal["lr", "bicubic", "srgan"]   # hr needs 256 px truth frames: it cannot answer here
+    variant: str                                 # a variant that is on and made from the frames alone
     top_k: int
     validate: Literal["full", "header", "none"]
     workers: int
@@ -83,26 +84,40 @@ def load_unlabeled_frames(index: pd.DataFrame, params: dict[str, Any]) -> np.nda
     return load_frames(index["path"].tolist(), workers=_config(params).workers)
 
 
-def predict_input(lr: np.ndarray, sr_generator: dict[str, Any], predict_params: dict[str, Any],
-                  upscaling_params: dict[str, Any]) -> np.ndarray:
+def predict_input(lr: np.ndarray, predict_params: dict[str, Any], upscaling_params: dict[str, Any],
+                  variants: dict[str, Any], sr_generator: dict[str, Any] | None = None) -> np.ndarray:
     """The frames as the chosen variant's classifier saw its training data, through the same cached
-    upscaling (a rerun with the same frames and weights is a cache hit)."""
+    upscaling (a rerun with the same frames and weights is a cache hit): as they are (``input:
+    frames``), interpolated, or by the variant's generator (``sr_generator``)."""
     variant = _config(predict_params).variant
+    spec = answering_spec(variants, variant)
     upscaling = from_params(UpscaleConfig, upscaling_params, "upscaling")
-    generator = sr_generator if variant == "srgan" else None
-    factor = 1 if variant == "lr" else None  # lr: the frames as they are
-    upscaled, _ = upscale_cached(lr, generator, upscaling, f"predict_{variant}", MlflowTracker(), factor=factor)
+    if spec.has_generator and (sr_generator is None or "skipped" in sr_generator):
+        why = (sr_generator or {}).get("skipped", "no generator file")
+        raise ConfigError(f"predict.variant={variant}: its generator was not trained ({why}); choose a variant the "
+                          "last full run trained")
+    factor = 1 if spec.input == "frames" else None  # the frames as they are
+    upscaled, _ = upscale_cached(lr, sr_generator if spec.has_generator else None, upscaling, f"predict_{variant}",
+                                 MlflowTracker(), factor=factor)
     return upscaled
 
 
+def answering_spec(variants: dict[str, Any], variant: str) -> VariantSpec:
+    """The spec of ``predict.variant``, which must be on and made from the frames alone."""
+    specs = variant_specs(variants)
+    reason = answering_reason(specs, variant)
+    if reason:
+        raise ConfigError(reason)
+    return specs[variant]
+
+
 def predict_sequences(frames: np.ndarray, index: pd.DataFrame, source: dict[str, Any], train_index: pd.DataFrame,
-                      classifier_lr: dict[str, Any], classifier_bicubic: dict[str, Any],
-                      classifier_srgan: dict[str, Any], params: dict[str, Any]
+                      classifier: dict[str, Any], params: dict[str, Any]
                       ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Top-k people per sequence: the submission, the same with probabilities, and a report."""
+    """Top-k people per sequence with ``predict.variant``'s ``classifier``: the submission, the same
+    with probabilities, and a report."""
     started = time.perf_counter()
     config = _config(params)
-    classifier = {"lr": classifier_lr, "bicubic": classifier_bicubic, "srgan": classifier_srgan}[config.variant]
     if "skipped" in classifier:
         raise ConfigError(f"predict.variant={config.variant}: that classifier was not trained "
                           f"({classifier['skipped']}); choose one of the variants the last full run trained")

@@ -44,6 +44,7 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
     and ``upscaling`` parameters) by :meth:`load_context`, or given to :meth:`from_parts`."""
 
     variant: str
+    input: str                       # how its input is made from a frame (faceless.variants)
     classifier: dict[str, Any]
     generator: dict[str, Any] | None
     class_names: list[str]
@@ -62,6 +63,7 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
 
     def _set(self, parts: dict[str, Any], settings: dict[str, Any]) -> None:
         self.variant, self.classifier, self.generator = parts["variant"], parts["classifier"], parts["generator"]
+        self.input = input_kind(parts)
         self.class_names = list(parts["class_names"])
         self.predict_config = from_params(PredictConfig, settings["predict"], "predict")
         # The served model upscales in its own process, whatever the training run's
@@ -71,8 +73,8 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frames, sequences = decode_input(model_input)
-        factor = 1 if self.variant == "lr" else None  # lr: the frames as they are, as in predict
-        inputs = upscale_frames(frames, self.generator if self.variant == "srgan" else None, self.upscaling, factor)
+        factor = 1 if self.input == "frames" else None  # the frames as they are, as in predict
+        inputs = upscale_frames(frames, self.generator if self.input == "generator" else None, self.upscaling, factor)
         expected = int(self.classifier["config"]["input_size"])
         if inputs.shape[1] != expected:
             raise _bad_input(f"frames are {frames.shape[2]}x{frames.shape[1]} px: the {self.variant} classifier "
@@ -85,6 +87,15 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
         return detail
 
 
+#: How the inputs of models logged before they said so were made (only these three could be served).
+LEGACY_INPUTS = {"lr": "frames", "bicubic": "interpolate", "srgan": "generator"}
+
+
+def input_kind(parts: dict[str, Any]) -> str:
+    """How the served variant's input is made from a frame: frames | interpolate | generator."""
+    return parts.get("input") or LEGACY_INPUTS[parts["variant"]]
+
+
 def encode_image(frame: np.ndarray) -> str:
     """A uint8 H x W x 3 frame as the input's ``image``: a PNG file, base64 (lossless)."""
     buffer = io.BytesIO()
@@ -95,7 +106,7 @@ def encode_image(frame: np.ndarray) -> str:
 def input_example(parts: dict[str, Any], factor: int) -> pd.DataFrame:
     """One grey frame of the size the model takes (its classifier's input size before the variant's
     ``factor``x upscaling), as one sequence: the example MLflow stores with the model and checks."""
-    side = int(parts["classifier"]["config"]["input_size"]) // (1 if parts["variant"] == "lr" else factor)
+    side = int(parts["classifier"]["config"]["input_size"]) // (1 if input_kind(parts) == "frames" else factor)
     return pd.DataFrame({"sequence": ["seq_0001"], "image": [encode_image(np.full((side, side, 3), 128, np.uint8))]})
 
 

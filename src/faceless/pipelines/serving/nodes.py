@@ -14,7 +14,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from faceless.data.people import class_names
-from faceless.pipelines.predict.nodes import PredictConfig
+from faceless.pipelines.predict.nodes import PredictConfig, answering_spec
 from faceless.pipelines.serving import served
 from faceless.pipelines.serving.model import FacelessModel, input_example
 from faceless.utils.config import from_params
@@ -26,25 +26,25 @@ logger = logging.getLogger(__name__)
 SIGNATURE = ModelSignature(inputs=Schema([ColSpec("string", "sequence"), ColSpec("string", "image")]))
 
 
-def model_parts(sr_generator: dict[str, Any], classifier_lr: dict[str, Any], classifier_bicubic: dict[str, Any],
-                classifier_srgan: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any]
-                ) -> dict[str, Any]:
-    """``predict.variant``'s classifier, the generator where that variant needs it, its class names."""
+def model_parts(classifier: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],
+                variants: dict[str, Any], sr_generator: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``predict.variant``'s classifier, how its input is made, its generator where it has one, its
+    class names."""
     variant = from_params(PredictConfig, predict_params, "predict").variant
-    classifier = {"lr": classifier_lr, "bicubic": classifier_bicubic, "srgan": classifier_srgan}[variant]
+    spec = answering_spec(variants, variant)
     if "skipped" in classifier:
         raise ConfigError(f"predict.variant={variant}: that classifier was not trained ({classifier['skipped']}), "
                           "so there is no model to serve; choose a variant the run trains")
     names = classifier.get("class_names") or class_names(int(classifier["config"]["num_classes"]), train_index)
-    return {"variant": variant, "classifier": classifier, "generator": sr_generator if variant == "srgan" else None,
-            "class_names": list(names)}
+    return {"variant": variant, "input": spec.input, "classifier": classifier,
+            "generator": sr_generator if spec.has_generator else None, "class_names": list(names)}
 
 
-def log_served_model(sr_generator: dict[str, Any], classifier_lr: dict[str, Any], classifier_bicubic: dict[str, Any],
-                     classifier_srgan: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],
-                     upscaling_params: dict[str, Any], serving_params: dict[str, Any]) -> dict[str, Any]:
+def log_served_model(classifier: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],
+                     upscaling_params: dict[str, Any], serving_params: dict[str, Any], variants: dict[str, Any],
+                     sr_generator: dict[str, Any] | None = None) -> dict[str, Any]:
     """Log the model to this run as ``serving.name`` (``runs:/<run id>/<name>``); a report of it."""
-    parts = model_parts(sr_generator, classifier_lr, classifier_bicubic, classifier_srgan, train_index, predict_params)
+    parts = model_parts(classifier, train_index, predict_params, variants, sr_generator)
     settings = {"predict": predict_params, "upscaling": upscaling_params}
     FacelessModel.from_parts(parts, settings)  # checks the settings now, not at the first request
     name, registered = serving_params["name"], serving_params["registered_model_name"]

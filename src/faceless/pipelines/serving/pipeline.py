@@ -1,17 +1,20 @@
 from kedro.pipeline import Node, Pipeline
 
+from faceless.variants import VariantSpec
+
 from .nodes import log_served_model
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    # After the classifiers: the model `predict` would run, logged to the run as an MLflow model.
+def create_pipeline(variant: str, spec: VariantSpec | None, **kwargs) -> Pipeline:
+    """After the classifiers: the model `predict` would run (``predict.variant``'s classifier and, for a
+    generator variant, its generator), logged to the run as an MLflow model."""
+    generator = {"sr_generator": f"sr_generator_{variant}"} if spec is not None and spec.has_generator else {}
     return Pipeline(
         [
             Node(log_served_model,
-                 {"sr_generator": "sr_generator", "classifier_lr": "classifier_lr",
-                  "classifier_bicubic": "classifier_bicubic", "classifier_srgan": "classifier_srgan",
-                  "train_index": "train_index", "predict_params": "params:predict",
-                  "upscaling_params": "params:upscaling", "serving_params": "params:serving"},
+                 {"classifier": f"classifier_{variant}", "train_index": "train_index",
+                  "predict_params": "params:predict", "upscaling_params": "params:upscaling",
+                  "serving_params": "params:serving", "variants": "params:variants", **generator},
                  "serving_report", name="log_served_model"),
         ],
         namespace="serving", prefix_datasets_with_namespace=False,

@@ -1,23 +1,38 @@
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (import_srgan_pretrained, plot_sr_samples, sr_metrics, train_srgan, train_srgan_id,
-                    train_srgan_self)
+from faceless.variants import VariantSpec
+
+from .nodes import import_generator, plot_sr_samples, sr_metrics, train_generator_variant
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    frames = {"lr_train": "lr_train", "hr_train": "hr_train", "lr_val": "lr_val", "hr_val": "hr_val"}
-    nodes = [
-        Node(train_srgan, {**frames, "params": "params:srgan"}, ["sr_generator", "sr_report"],
-             name="train_srgan"),
-        Node(train_srgan_self, {**frames, "params": "params:srgan"}, ["sr_generator_self", "sr_report_self"],
-             name="train_srgan_self"),
-        Node(train_srgan_id, {**frames, "train_index": "train_index", "val_index": "val_index",
-                              "params": "params:srgan"}, ["sr_generator_id", "sr_report_id"], name="train_srgan_id"),
-        Node(import_srgan_pretrained, {"lr_val": "lr_val", "hr_val": "hr_val", "params": "params:srgan"},
-             ["sr_generator_pretrained", "sr_report_pretrained"], name="import_srgan_pretrained"),
-        Node(plot_sr_samples, {"sr_generator": "sr_generator", "lr_val": "lr_val", "hr_val": "hr_val",
-                               "params": "params:srgan"}, "sr_samples", name="plot_sr_samples"),
-        Node(sr_metrics, {"sr_report": "sr_report"}, "sr_final_metrics", name="sr_metrics"),
-        Node(sr_metrics, {"sr_report": "sr_report_id"}, "sr_final_metrics_id", name="sr_metrics_id"),
-    ]
-    return Pipeline(nodes, namespace="srgan", prefix_datasets_with_namespace=False)
+def _named(func, variant: str):
+    return update_wrapper(partial(func, variant=variant), func)
+
+
+def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
+    """One namespace per generator variant that is on: trained by srgan's recipe with its block's
+    changes (or imported as it is), its sample grid and final validation metrics."""
+    parts = []
+    for name, spec in variants.items():
+        if not spec.has_generator:
+            continue
+        outputs = [f"sr_generator_{name}", f"sr_report_{name}"]
+        conf = {"srgan": "params:srgan", "variants": "params:variants"}
+        val = {"lr_val": "lr_val", "hr_val": "hr_val"}
+        if spec.imports:
+            train = Node(_named(import_generator, name), {**val, **conf}, outputs, name="import")
+        else:
+            frames = ({"lr_train": "lr_other", "hr_train": "hr_other"} if spec.pairs == "other"
+                      else {"lr_train": "lr_train", "hr_train": "hr_train"})
+            labels = {"train_index": "train_index", "val_index": "val_index"} if spec.identity else {}
+            train = Node(_named(train_generator_variant, name), {**frames, **val, **labels, **conf}, outputs,
+                         name="train")
+        parts.append(Pipeline([
+            train,
+            Node(plot_sr_samples, {"sr_generator": f"sr_generator_{name}", "lr_val": "lr_val", "hr_val": "hr_val",
+                                   "params": "params:srgan"}, f"sr_samples_{name}", name="plot_samples"),
+            Node(sr_metrics, {"sr_report": f"sr_report_{name}"}, f"sr_final_metrics_{name}", name="final_metrics"),
+        ], namespace=name, prefix_datasets_with_namespace=False))
+    return Pipeline(parts, namespace="srgan", prefix_datasets_with_namespace=False)
