@@ -10,15 +10,15 @@ import torch
 from faceless.data.datasets import TorchWeightsDataset
 from faceless.inference import frame_log_probs, load_classifier, to_nchw_uint8
 from faceless.models.classifier import FrameClassifier
-from faceless.pipeline_registry import STAGES, register_pipelines
+from faceless.pipeline_registry import STAGES, build_pipelines, register_pipelines
 from faceless.pipelines.classifier.nodes import train_classifier
 from faceless.recognition.config import ClassifierConfig
 from faceless.recognition.trainer import ClassifierTrainer
-from faceless.recognition.variants import VARIANTS
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
+from faceless.variants import no_data_reason, variant_specs
 
-from ..conftest import assert_state_equal
+from ..conftest import assert_state_equal, base_params
 from ..recognition.toy import EMPTY, EPOCHS, tiny_params, toy_sides
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -94,29 +94,21 @@ def test_unknown_selection_is_a_config_error(toy, tmp_path):
         run_node(toy, tiny_params(tmp_path / "ckpt", selection="best"))
 
 
-def test_a_variant_not_listed_is_skipped(toy, tmp_path):
-    classifier, report = run_node(toy, tiny_params(tmp_path, variants=["lr", "srgan"]), variant="bicubic")
-    assert classifier == report == {"variant": "bicubic", "skipped": "not in classifier.variants"}
-    assert not (tmp_path / "bicubic").exists()
-
-
-def test_hr_without_truth_is_skipped_and_says_why(toy, tmp_path):
-    classifier, report = run_node(toy, tiny_params(tmp_path), variant="hr", train_x=EMPTY, val_x=EMPTY)
+def test_a_variant_without_frames_is_skipped_and_says_why(toy, tmp_path):
+    no_data = no_data_reason(variant_specs(base_params("variants"))["hr"])
+    data = {k: toy[k] for k in ("train_index", "val_index")}
+    classifier, report = train_classifier(EMPTY, data["train_index"], EMPTY, data["val_index"],
+                                          tiny_params(tmp_path), variant="hr", no_data=no_data)
     assert set(classifier) == set(report) == {"variant", "skipped"}
-    assert classifier["variant"] == "hr"
-    assert "truth" in classifier["skipped"] and classifier == report
-
-
-def test_unknown_variant_names_are_a_config_error(toy, tmp_path):
-    with pytest.raises(ConfigError, match=r"classifier\.variants") as err:
-        run_node(toy, tiny_params(tmp_path, variants=["lr", "sr"]))
-    assert "'sr'" in str(err.value)
+    assert classifier["variant"] == "hr" and classifier == report
+    assert classifier["skipped"] == "no data for this variant (hr is the high-resolution truth: the source has none)"
+    assert not (tmp_path / "hr").exists()
 
 
 def test_config_errors_come_before_a_skip(toy, tmp_path):
     """A wrong parameter is reported even by a variant that would be skipped."""
     with pytest.raises(ConfigError, match=r"classifier\.model\.arch"):
-        run_node(toy, tiny_params(tmp_path, variants=["lr"], model__arch="nope"), variant="hr", train_x=EMPTY)
+        run_node(toy, tiny_params(tmp_path, model__arch="nope"), variant="hr", train_x=EMPTY)
 
 
 @pytest.mark.parametrize("side", ["train", "val"])
@@ -150,13 +142,26 @@ def test_full_contains_every_node_of_every_stage(pipelines):
 
 
 def test_classifier_nodes_read_their_variant_arrays(pipelines):
+    """A node per variant that is on (conf/base: lr, bicubic, srgan, hr), in its own namespace, reading
+    its input's arrays: the frames for lr, the truth for hr, what upscaling made for the others."""
     by_name = {node.name: node for node in pipelines["classifier"].nodes}
-    assert set(by_name) == {f"classifier.train_classifier_{v}" for v in VARIANTS}
-    expected = {"lr": "lr", "bicubic": "bicubic", "srgan": "sr", "hr": "hr"}
+    assert set(by_name) == {f"classifier.{v}.train" for v in ("lr", "bicubic", "srgan", "hr")}
+    expected = {"lr": "lr", "bicubic": "bicubic", "srgan": "srgan", "hr": "hr"}
     for variant, prefix in expected.items():
-        node = by_name[f"classifier.train_classifier_{variant}"]
-        assert node.namespace == "classifier"
+        node = by_name[f"classifier.{variant}.train"]
+        assert node.namespace == f"classifier.{variant}"
         assert node.inputs == [f"{prefix}_train", "train_index", f"{prefix}_val", "val_index", "params:classifier"]
         assert node.outputs == [f"classifier_{variant}", f"classifier_report_{variant}"]
-    assert "hr_train" in by_name["classifier.train_classifier_hr"].inputs
-    assert "sr_train" in by_name["classifier.train_classifier_srgan"].inputs
+
+
+def test_a_variant_switched_on_gets_its_nodes_and_one_switched_off_has_none():
+    params = {"variants": base_params("variants"), "predict": base_params("predict")}
+    params["variants"]["srgan_self"]["enabled"] = True
+    params["variants"]["bicubic"]["enabled"] = False
+    pipes = build_pipelines(params)
+    names = {node.name for node in pipes["full"].nodes}
+    assert {"srgan.srgan_self.train", "upscaling.srgan_self.upscale_test", "classifier.srgan_self.train",
+            "evaluation.srgan_self.evaluate"} <= names
+    assert not [name for name in names if ".bicubic." in name]
+    compare, = [node for node in pipes["evaluation"].nodes if node.name == "evaluation.compare_variants"]
+    assert "evaluation_srgan_self" in compare.inputs and "evaluation_bicubic" not in compare.inputs

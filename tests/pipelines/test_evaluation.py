@@ -16,12 +16,11 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from faceless.inference import frame_log_probs, load_classifier, to_nchw_uint8
-from faceless.pipeline_registry import register_pipelines
+from faceless.pipeline_registry import build_pipelines
 from faceless.pipelines.classifier.nodes import train_classifier
 from faceless.pipelines.evaluation.nodes import compare_variants, evaluate_variant
 from faceless.recognition import metrics as recognition_metrics
 from faceless.recognition.report import COMPARISON_COLUMNS, DIFFERENCE_COLUMNS, TABLE_COLUMNS
-from faceless.recognition.variants import VARIANT_ARRAYS, VARIANTS
 from faceless.utils.errors import ConfigError
 
 from ..conftest import assert_state_equal, base_params
@@ -35,8 +34,12 @@ SAMPLING_REPORT = {
                       "val_vs_test": {"videos": 0, "sequences": 0, "frames": 0}},
 }
 SR_REPORT = {"val": {"val_psnr": 25.5, "val_psnr_bicubic": 24.25, "val_ssim": 0.8125, "val_ssim_bicubic": 0.75}}
-SKIP_BICUBIC = {"variant": "bicubic", "skipped": "not in classifier.variants"}
-SKIP_HR = {"variant": "hr", "skipped": "no data for this variant (hr needs a source with high-resolution truth)"}
+SKIP_BICUBIC = {"variant": "bicubic", "skipped": "no data for this variant (the sampled side has no frames)"}
+SKIP_HR = {"variant": "hr", "skipped": "no data for this variant (hr is the high-resolution truth: the source has none)"}
+#: The variants that are on in the comparison fixture's run, in conf's order.
+VARIANTS = ("lr", "bicubic", "srgan", "srgan_self", "hr")
+#: Each variant's arrays (``<prefix>_<side>``): the frames for lr, the truth for hr, made ones for the others.
+VARIANT_ARRAYS = {"lr": "lr", "bicubic": "bicubic", "srgan": "srgan", "srgan_self": "srgan_self", "hr": "hr"}
 #: The variants the comparison fixture evaluates (the same toy classifier stands in for both).
 EVALUATED = ("lr", "srgan")
 #: The comparison's outputs, in the node's order.
@@ -50,6 +53,19 @@ def named(evaluations: list[dict], reports: list[dict]) -> dict[str, dict]:
     """compare_variants' inputs by name, as the pipeline passes them."""
     return {**{f"evaluation_{ev['variant']}": ev for ev in evaluations},
             **{f"classifier_report_{tr['variant']}": tr for tr in reports}}
+
+
+def compare(evaluations: list[dict], reports: list[dict], params: dict = EVAL_PARAMS, sr_report: dict = SR_REPORT,
+            variants: list[str] | None = None, **inputs):
+    """compare_variants as the pipeline calls it: the variants that are on, in order, and their reports."""
+    variants = variants or [ev["variant"] for ev in evaluations]
+    return compare_variants(SAMPLING_REPORT, params, variants=variants, sr_report_srgan=sr_report,
+                            **(inputs or named(evaluations, reports)))
+
+
+def family(variants) -> list[list[str]]:
+    """The declared comparisons whose two variants are on."""
+    return [pair for pair in EVAL_PARAMS["comparisons"] if set(pair) <= set(variants)]
 
 
 @pytest.fixture(autouse=True)
@@ -200,8 +216,7 @@ def test_two_seeds_train_two_models_and_evaluation_averages_them(toy, trained, t
         for column in ("top1", "top5"):
             assert ev[kind][column] == pytest.approx((np.array(ev_0[kind][column]) + ev_10[kind][column]) / 2)
     # the table: mean over the seeds and their spread
-    others = [{"variant": v, "skipped": "not in classifier.variants"} for v in VARIANTS if v != "lr"]
-    out = compare_variants(SAMPLING_REPORT, SR_REPORT, EVAL_PARAMS, **named([ev] + others, [report] + others))
+    out = compare([ev], [report])
     row = out[1].set_index("variant").loc["lr"]
     top1 = [run["sequence_top1"] for run in ev["per_seed"]]
     assert row["seeds"] == 2 and row["sequence_top1"] == pytest.approx(np.mean(top1))
@@ -228,7 +243,7 @@ def comparison(trained, toy, capsys):
         ev, tr = done.get(variant) or (skips.get(variant, {"variant": variant, "skipped": "no data"}),) * 2
         evaluations.append(ev)
         reports.append(tr)
-    out = compare_variants(SAMPLING_REPORT, SR_REPORT, EVAL_PARAMS, **named(evaluations, reports))
+    out = compare(evaluations, reports)
     printed = capsys.readouterr().out
     return {"out": dict(zip(OUTPUTS, out)), "printed": printed, "evaluations": evaluations, "reports": reports}
 
@@ -243,13 +258,13 @@ def test_compare_variants_summary(comparison):
     assert summary["leakage_split"] == SAMPLING_REPORT["leakage_split"]
     assert summary["sr_val"] == SR_REPORT["val"]
     assert set(summary["intervals"]) == set(EVALUATED)
-    assert len(summary["differences"]) == len(EVAL_PARAMS["comparisons"])
+    assert len(summary["differences"]) == len(family(VARIANTS))
     json.dumps(summary)
 
 
 def test_compare_variants_lists_variants_in_order_whatever_the_order_of_its_inputs(comparison):
     reversed_inputs = dict(reversed(list(named(comparison["evaluations"], comparison["reports"]).items())))
-    summary, table, *_ = compare_variants(SAMPLING_REPORT, SR_REPORT, EVAL_PARAMS, **reversed_inputs)
+    summary, table, *_ = compare([], [], variants=list(VARIANTS), **reversed_inputs)
     assert list(summary["variants"]) == table["variant"].tolist() == list(VARIANTS)
 
 
@@ -257,14 +272,14 @@ def test_compare_variants_needs_every_report_by_name(comparison):
     inputs = named(comparison["evaluations"], comparison["reports"])
     del inputs["classifier_report_hr"]
     with pytest.raises(TypeError, match="classifier_report_hr"):
-        compare_variants(SAMPLING_REPORT, SR_REPORT, EVAL_PARAMS, **inputs)
+        compare([], [], variants=list(VARIANTS), **inputs)
 
 
 def test_compare_variants_checks_its_parameters(comparison):
     inputs = named(comparison["evaluations"], comparison["reports"])
-    params = base_params("evaluation", comparisons=[["srgan", "sr"]])
+    params = base_params("evaluation", comparisons=[["srgan", "srgan"]])
     with pytest.raises(ConfigError, match=r"evaluation\.comparisons\[0\]"):
-        compare_variants(SAMPLING_REPORT, SR_REPORT, params, **inputs)
+        compare([], [], params, variants=list(VARIANTS), **inputs)
 
 
 def test_compare_variants_table_has_a_row_per_variant(comparison):
@@ -301,7 +316,7 @@ def test_compare_variants_table_has_a_row_per_variant(comparison):
 def test_compare_variants_differences_of_the_parameter_list(comparison):
     differences = comparison["out"]["differences"]
     assert list(differences.columns) == DIFFERENCE_COLUMNS
-    assert differences[["variant", "baseline"]].values.tolist() == EVAL_PARAMS["comparisons"]
+    assert differences[["variant", "baseline"]].values.tolist() == family(VARIANTS)
     rows = differences.set_index(["variant", "baseline"])
     # srgan and lr are the same classifier here: the known null
     same = rows.loc[("srgan", "lr")]
@@ -311,21 +326,18 @@ def test_compare_variants_differences_of_the_parameter_list(comparison):
     for pair, row in rows.iterrows():
         if pair != ("srgan", "lr"):
             assert row["note"].startswith("skipped: ") and np.isnan(row["sequence_top1_p"]), pair
-    assert rows.loc[("srgan", "bicubic"), "note"] == "skipped: bicubic: not in classifier.variants"
+    assert rows.loc[("srgan", "bicubic"), "note"].startswith("skipped: bicubic: no data for this variant")
 
 
 def test_compare_variants_markdown_is_printed_and_names_everything(comparison):
     markdown, printed = comparison["out"]["comparison_md"], comparison["printed"]
     assert isinstance(markdown, str)
     assert markdown in printed
-    # A variant classifier.variants does not list is left out of the printed table (named once below
-    # it); one asked for that could not run keeps its row and says why.
+    # A variant that is on but could not run keeps its row and says why; one that is off has none.
     for variant in VARIANTS:
-        assert (f"| {variant} |" in markdown) is (variant != "bicubic"), variant
-    assert "| hr | skipped: no data for this variant (hr needs a source with high-resolution truth) |" in markdown
-    assert "Not in classifier.variants: bicubic (`kedro run --pipeline=full --env controls`" in markdown
-    assert (comparison["out"]["comparison"].set_index("variant").loc["bicubic", "note"]
-            == "skipped: not in classifier.variants")  # the CSV keeps every row
+        assert f"| {variant} |" in markdown, variant
+    assert "| clean64 |" not in markdown and "Not in classifier.variants" not in markdown
+    assert "| hr | skipped: no data for this variant (hr is the high-resolution truth: the source has none) |" in markdown
     assert "Leakage audit" in markdown
     assert "| sides | videos | sequences | frames |" in markdown
     for pair in SAMPLING_REPORT["leakage_split"]:
@@ -335,7 +347,7 @@ def test_compare_variants_markdown_is_printed_and_names_everything(comparison):
     assert "PSNR 25.50 dB vs bicubic 24.25 dB" in markdown
     assert "| lr | 16 | " in markdown and "[100.0, 100.0]" in markdown  # seq top-1 and its interval
     assert "| srgan − lr | +0.0 [+0.0, +0.0] | 1.000 | not shown |" in markdown
-    assert "srgan − bicubic" not in markdown  # a pair with a variant not asked for
+    assert "srgan_other − lr" not in markdown  # a pair with a variant that is off is not in the family
     assert "| srgan_self − lr | skipped: srgan_self: no data |" in markdown
     assert "Spread over seeds" not in markdown  # one seed each
     # every table row has its header's cells
@@ -376,8 +388,8 @@ def test_compare_variants_forest_plot_names_every_pair(comparison):
     forest = comparison["out"]["differences_plot"]
     labels = [t.get_text() for t in forest.axes[0].get_yticklabels()]
     assert labels == [f"{a} − {b}" + ("" if (a, b) == ("srgan", "lr") else " (skipped)")
-                      for a, b in EVAL_PARAMS["comparisons"] if "bicubic" not in (a, b)]  # bicubic: not asked for
-    assert len(labels) < len(EVAL_PARAMS["comparisons"])
+                      for a, b in family(VARIANTS)]
+    assert len(labels) < len(EVAL_PARAMS["comparisons"])  # pairs with a variant that is off are not run
     assert [c.get_label() for c in forest.axes[0].containers] == ["srgan − lr"]
 
 
@@ -399,8 +411,8 @@ def test_compare_variants_mlflow_metrics_only_for_evaluated_variants(comparison)
 
 
 def test_compare_variants_with_every_variant_skipped(capsys):
-    skips = [{"variant": v, "skipped": "not in classifier.variants"} for v in VARIANTS]
-    out = dict(zip(OUTPUTS, compare_variants(SAMPLING_REPORT, {}, EVAL_PARAMS, **named(skips, skips))))
+    skips = [{"variant": v, "skipped": "no data for this variant (the sampled side has no frames)"} for v in VARIANTS]
+    out = dict(zip(OUTPUTS, compare(skips, skips, sr_report={})))
     summary, table, markdown, confusion, curves = (out[k] for k in OUTPUTS[:5])
     assert summary["chance_top1"] is None
     assert len(table) == len(VARIANTS) and table["note"].str.startswith("skipped").all()
@@ -419,21 +431,24 @@ def test_compare_variants_with_every_variant_skipped(capsys):
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pipelines():
-    return register_pipelines()
+    """The stages with conf/base's variants and srgan_self switched on (a generator variant beside srgan)."""
+    variants = base_params("variants")
+    variants["srgan_self"]["enabled"] = True
+    return build_pipelines({"variants": variants, "predict": base_params("predict")})
 
 
 def test_evaluation_nodes_read_their_variant_test_arrays(pipelines):
     by_name = {node.name: node for node in pipelines["evaluation"].nodes}
     for variant in VARIANTS:
-        node = by_name[f"evaluation.evaluate_{variant}"]
-        assert node.namespace == "evaluation"
+        node = by_name[f"evaluation.{variant}.evaluate"]
+        assert node.namespace == f"evaluation.{variant}"
         assert node.inputs == [f"classifier_{variant}", f"{VARIANT_ARRAYS[variant]}_test", "test_index",
                                "params:evaluation"]
         assert node.outputs == [f"evaluation_{variant}"]
-    assert by_name["evaluation.evaluate_srgan"].inputs[1] == "sr_test"
+    assert by_name["evaluation.srgan.evaluate"].inputs[1] == "srgan_test"
     compare = by_name["evaluation.compare_variants"]
-    assert compare.inputs == ["sampling_report", "sr_report", "params:evaluation", "sr_report_id",
-                              *[f"evaluation_{v}" for v in VARIANTS], *[f"classifier_report_{v}" for v in VARIANTS]]
+    reports = [f"{kind}_{v}" for v in VARIANTS for kind in ("evaluation", "classifier_report")]
+    assert compare.inputs == ["sampling_report", "params:evaluation", *reports, "sr_report_srgan", "sr_report_srgan_self"]
     assert compare.outputs == OUTPUTS
 
 
@@ -441,21 +456,21 @@ def test_classifier_and_evaluation_run_as_kedro_pipelines(pipelines, toy, tmp_pa
     catalog = DataCatalog()
     for variant in VARIANTS:
         for side in ("train", "val", "test"):
-            has_data = variant in ("lr", "bicubic", "srgan")
+            has_data = variant in ("lr", "srgan")
             catalog[f"{VARIANT_ARRAYS[variant]}_{side}"] = toy[f"{side}_x"] if has_data else EMPTY
     for side in ("train", "val", "test"):
         catalog[f"{side}_index"] = toy[f"{side}_index"]
-    catalog["params:classifier"] = tiny_params(tmp_path / "ckpt", variants=["lr", "srgan", "hr"], epochs=2)
+    catalog["params:classifier"] = tiny_params(tmp_path / "ckpt", epochs=2)
     catalog["params:evaluation"] = EVAL_PARAMS
     catalog["sampling_report"] = SAMPLING_REPORT
-    catalog["sr_report"] = SR_REPORT
-    catalog["sr_report_id"] = {"variant": "srgan_id", "skipped": "srgan.id_variant is false"}
+    catalog["sr_report_srgan"] = SR_REPORT
+    catalog["sr_report_srgan_self"] = {"variant": "srgan_self", "skipped": "the source has no truth"}
     catalog["metrics"] = MemoryDataset(copy_mode="assign")
     catalog["differences"] = MemoryDataset(copy_mode="assign")
     SequentialRunner().run(pipelines["classifier"] + pipelines["evaluation"], catalog)
     summary = catalog["metrics"].load()
     assert list(summary["variants"]) == list(VARIANTS)
-    assert summary["variants"]["bicubic"]["skipped"] == "not in classifier.variants"
+    assert summary["variants"]["bicubic"]["skipped"] == "no data for this variant (the sampled side has no frames)"
     assert "truth" in summary["variants"]["hr"]["skipped"]
     for variant in ("lr", "srgan"):
         assert summary["variants"][variant]["test_frames"] == FRAMES_PER_SIDE

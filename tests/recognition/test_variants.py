@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from faceless.recognition import variants
-from faceless.recognition.variants import (VARIANT_ARRAYS, VARIANTS, clean_lowres, no_frames,
-                                           variant_skip_reason)
+from faceless.recognition.variants import clean_lowres, no_frames
 
 from ..conftest import base_params
 
@@ -22,50 +21,30 @@ def area_reference(hr: np.ndarray, factor: int) -> np.ndarray:
 
 
 # the variants ---------------------------------------------------------------------------------
-def test_variants_in_table_order_with_their_arrays():
-    assert VARIANTS == ("lr", "bicubic", "srgan", "srgan_self", "srgan_id", "srgan_pretrained", "clean64", "hr")
-    assert VARIANT_ARRAYS == {"lr": "lr", "bicubic": "bicubic", "srgan": "sr", "srgan_self": "sr_self",
-                              "srgan_id": "sr_id", "srgan_pretrained": "sr_pretrained", "clean64": "clean64", "hr": "hr"}
-
-
-def test_conf_base_trains_the_four_inputs_and_conf_controls_every_variant():
-    """The CPU budget's default: lr, bicubic, srgan and hr; `--env controls` (and `--env seed`) list
-    every variant, in table order, with srgan_self's generator switched on."""
+def test_conf_base_runs_the_four_inputs_and_the_envs_switch_entries_on():
+    """The CPU budget's default: lr, bicubic, srgan and hr, in table order; `--env controls` switches
+    srgan_self and clean64 on, `--env seed` srgan_id too; each env only switches entries."""
     import yaml
+
+    from faceless.variants import enabled_specs, variant_specs
 
     from ..conftest import PROJECT_ROOT
 
-    assert base_params("classifier")["variants"] == ["lr", "bicubic", "srgan", "hr"]
-    assert base_params("srgan")["self_variant"] is False
-    controls = yaml.safe_load((PROJECT_ROOT / "conf" / "controls" / "parameters.yml").read_text())
-    assert controls["classifier"]["variants"] == list(VARIANTS) and controls["srgan"]["self_variant"] is True
-    seed = yaml.safe_load((PROJECT_ROOT / "conf" / "seed" / "parameters.yml").read_text())
-    assert seed["classifier"]["variants"] == list(VARIANTS)
+    declared = base_params("variants")
+    assert list(enabled_specs(declared)) == ["lr", "bicubic", "srgan", "hr"]
+    assert list(variant_specs(declared))[:3] == ["lr", "bicubic", "srgan"] and list(variant_specs(declared))[-1] == "hr"
+    for env, switched in (("controls", {"srgan_self", "clean64"}), ("seed", {"srgan_self", "srgan_id", "clean64"})):
+        changes = yaml.safe_load((PROJECT_ROOT / "conf" / env / "parameters.yml").read_text())["variants"]
+        assert changes == {name: {"enabled": True} for name in switched}
 
 
-def test_a_variant_with_frames_and_asked_for_is_trained():
-    assert variant_skip_reason("clean64", list(VARIANTS), np.zeros((2, 4, 4, 3), np.uint8)) is None
+def test_the_conf_documents_the_practical_sr_question():
+    """srgan_other (SR learnt on other people) is declared, with its pairs source, and compared with lr."""
+    from faceless.variants import variant_specs
 
-
-def test_a_variant_not_asked_for_is_skipped_whatever_its_data():
-    assert variant_skip_reason("srgan_self", ["lr"], np.zeros((2, 4, 4, 3), np.uint8)) == "not in classifier.variants"
-
-
-@pytest.mark.parametrize(("variant", "says"), [
-    ("hr", "needs a source with high-resolution truth"),
-    ("clean64", "truth downscaled: it needs a source with truth"),
-    ("srgan_self", "on a source without truth srgan already is the self-trained generator"),
-    ("srgan_pretrained", "no pretrained generator was imported: srgan.pretrained_weights is null"),
-])
-def test_a_variant_without_frames_says_why(variant, says):
-    reason = variant_skip_reason(variant, list(VARIANTS), EMPTY)
-    assert reason.startswith("no data for this variant (") and says in reason
-    assert variant_skip_reason(variant, list(VARIANTS), None) == reason
-
-
-def test_srgan_self_without_frames_points_at_its_report():
-    reason = variant_skip_reason("srgan_self", list(VARIANTS), np.zeros((0, 32, 32, 3), np.uint8))
-    assert "its generator was not trained, sr_report_self says why" in reason
+    other = variant_specs(base_params("variants"))["srgan_other"]
+    assert other.pairs == "other" and other.trains_generator
+    assert ["srgan_other", "lr"] in base_params("evaluation")["comparisons"]
 
 
 def test_no_frames_is_empty_and_shaped_like_the_upscaled_input():
