@@ -215,6 +215,10 @@ def test_two_seeds_train_two_models_and_evaluation_averages_them(toy, trained, t
     for kind in ("sequence_outcomes", "frame_outcomes"):
         for column in ("top1", "top5"):
             assert ev[kind][column] == pytest.approx((np.array(ev_0[kind][column]) + ev_10[kind][column]) / 2)
+            # and each seed's own outcomes, for the bootstrap over seeds
+            assert ev[kind]["by_seed"][column] == ev_0[kind]["by_seed"][column] + ev_10[kind]["by_seed"][column]
+    assert ev["sequence_outcomes"]["by_seed"]["points"] == (ev_0["sequence_outcomes"]["by_seed"]["points"]
+                                                          + ev_10["sequence_outcomes"]["by_seed"]["points"])
     # the table: mean over the seeds and their spread
     out = compare([ev], [report])
     row = out[1].set_index("variant").loc["lr"]
@@ -346,7 +350,7 @@ def test_compare_variants_markdown_is_printed_and_names_everything(comparison):
     assert "held out by `video`" in markdown
     assert "PSNR 25.50 dB vs bicubic 24.25 dB" in markdown
     assert "| lr | 16 | " in markdown and "[100.0, 100.0]" in markdown  # seq top-1 and its interval
-    assert "| srgan − lr | +0.0 [+0.0, +0.0] | 1.000 | not shown |" in markdown
+    assert "| srgan − lr | +0.0 [+0.0, +0.0] | 1.000 | 1.000 | not shown |" in markdown
     assert "srgan_other − lr" not in markdown  # a pair with a variant that is off is not in the family
     assert "| srgan_self − lr | skipped: srgan_self: no data |" in markdown
     assert "Spread over seeds" not in markdown  # one seed each
@@ -399,7 +403,7 @@ def test_compare_variants_mlflow_metrics_only_for_evaluated_variants(comparison)
             "sequence_macro_f1"]
     intervals = [f"{k}_{end}" for k in keys[:5] for end in ("low", "high")]
     differences = [f"diff.srgan_vs_lr.{m}{end}" for m in ("sequence_top1", "challenge_score")
-                   for end in ("", "_low", "_high", "_p")]
+                   for end in ("", "_low", "_high", "_p", "_p_adjusted")]
     assert set(metrics) == {f"{v}.{k}" for v in EVALUATED for k in keys + intervals} | set(differences)
     assert metrics["lr.sequence_top1"] == {"value": 1.0, "step": 0}
     assert metrics["diff.srgan_vs_lr.sequence_top1_p"] == {"value": 1.0, "step": 0}

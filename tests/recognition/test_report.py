@@ -6,12 +6,14 @@ import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.report import (
     COMPARISON_COLUMNS,
     DIFFERENCE_COLUMNS,
+    adjust_for_family,
     chance_levels,
     compare,
 )
@@ -28,7 +30,7 @@ LR_RANKS = [[1, 3, 0, 6, 2, 0, 1, 1]]
 SRGAN_RANKS = [[0, 0, 0, 0, 0, 0, 7, 0], [0, 0, 0, 0, 0, 0, 1, 2]]
 CFG = from_params(EvaluationConfig, base_params(
     "evaluation", comparisons=[["srgan", "lr"], ["bicubic", "srgan"], ["hr", "lr"]],
-    bootstrap={"samples": 500, "confidence": 0.95, "seed": 0}), "evaluation")
+    bootstrap={"samples": 500, "confidence": 0.95, "seed": 0, "interval": "t_se"}), "evaluation")
 SKIP_HR = {"variant": "hr", "skipped": "no data for this variant (hr needs a source with high-resolution truth)"}
 
 
@@ -55,8 +57,11 @@ def evaluation(variant: str, ranks_per_seed: list[list[int]]) -> dict:
         "seeds": [p["seed"] for p in per_seed], "per_seed": per_seed, "flip_tta": False,
         "sequence_outcomes": {"sequence": [f"{v}/{i % 2}" for i, v in enumerate(VIDEOS)], "video": VIDEOS,
                               "label": LABELS, "rank": ranks.mean(0).tolist(), "top1": top1.mean(0).tolist(),
-                              "top5": top5.mean(0).tolist(), "points": score.mean(0).tolist()},
-        "frame_outcomes": {"video": VIDEOS, "top1": top1.mean(0).tolist(), "top5": top5.mean(0).tolist()},
+                              "top5": top5.mean(0).tolist(), "points": score.mean(0).tolist(),
+                              "by_seed": {"top1": top1.astype(int).tolist(), "top5": top5.astype(int).tolist(),
+                                          "points": score.astype(int).tolist()}},
+        "frame_outcomes": {"video": VIDEOS, "top1": top1.mean(0).tolist(), "top5": top5.mean(0).tolist(),
+                           "by_seed": {"top1": top1.astype(int).tolist(), "top5": top5.astype(int).tolist()}},
     }
 
 
@@ -98,11 +103,17 @@ def test_each_value_is_the_mean_over_seeds_with_its_bootstrap_interval(result):
     assert srgan["challenge_score"] == pytest.approx(((700 + 0) / 8 + (600 + 90 + 80) / 8) / 2)
     assert lr["sequence_top1"] == 2 / 8
     assert lr["challenge_score"] == pytest.approx((90 + 70 + 100 + 80 + 100 + 90 + 90) / 8)
-    # the interval: the cluster bootstrap of the outcomes averaged over seeds, over the 4 videos
+    # the interval: the bootstrap over the 4 videos and the 2 seeds of each seed's outcomes
     outcomes = result["evaluations"]["srgan"]["sequence_outcomes"]
-    expected = bootstrap_interval(outcomes["top1"], VIDEOS, 500, 0.95, 0)
+    expected = bootstrap_interval(outcomes["by_seed"]["top1"], VIDEOS, 500, 0.95, 0, "t_se")
     assert (srgan["sequence_top1_low"], srgan["sequence_top1_high"]) == (expected.low, expected.high)
     assert expected.estimate == pytest.approx(srgan["sequence_top1"])
+    one_level = bootstrap_interval(outcomes["top1"], VIDEOS, 500, 0.95, 0, "t_se")
+    assert srgan["sequence_top1_high"] - srgan["sequence_top1_low"] != pytest.approx(one_level.high - one_level.low)
+    # one seed: the one-level bootstrap of its outcomes, as before seeds were resampled
+    lr_outcomes = result["evaluations"]["lr"]["sequence_outcomes"]
+    lr_expected = bootstrap_interval(lr_outcomes["top1"], VIDEOS, 500, 0.95, 0, "t_se")
+    assert (lr["sequence_top1_low"], lr["sequence_top1_high"]) == (lr_expected.low, lr_expected.high)
     for metric in ("frame_top1", "frame_top5", "sequence_top1", "sequence_top5", "challenge_score"):
         for row in (srgan, lr):
             assert row[f"{metric}_low"] <= row[metric] <= row[f"{metric}_high"]
@@ -133,7 +144,10 @@ def test_summary_holds_intervals_differences_and_chance_but_not_the_outcomes(res
     assert [(d["variant"], d["baseline"]) for d in summary["differences"]] == [("srgan", "lr"), ("bicubic", "srgan"),
                                                                               ("hr", "lr")]
     assert summary["differences"][2]["sequence_top1_p"] is None  # skipped: null in the json, not NaN
-    assert summary["bootstrap"] == {"samples": 500, "confidence": 0.95, "seed": 0, "unit": "test video"}
+    assert summary["bootstrap"] == {"samples": 500, "confidence": 0.95, "seed": 0, "interval": "t_se",
+                                    "unit": "test video, and training seed where there are several"}
+    assert summary["family"] == {"declared": [["srgan", "lr"], ["bicubic", "srgan"], ["hr", "lr"]],
+                                 "ran": [["srgan", "lr"], ["bicubic", "srgan"]], "correction": "holm, per metric"}
     json.dumps(summary, allow_nan=False)
 
 
@@ -149,15 +163,39 @@ def test_paired_differences_by_hand(result):
     assert gain["sequence_top1_difference"] == pytest.approx(13 / 16 - 2 / 8)
     # per-video sums 2, 1, 1, 0.5: only all + and all - reach |4.5| of the 16 sign patterns
     assert gain["sequence_top1_p"] == pytest.approx(2 / 16)
+    # Holm over the two pairs that ran (hr - lr is skipped): 0.125 x 2
+    assert gain["sequence_top1_p_adjusted"] == pytest.approx(0.25)
     # the interval is clear of 0, but 4 videos cannot give p < 0.05: not shown
     assert gain["sequence_top1_low"] > 0 and not gain["sequence_top1_shown"]
     assert gain["videos"] == 4 and gain["sequences"] == 8 and gain["note"] == ""
     same = rows[("bicubic", "srgan")]  # identical predictions: the known null
     assert (same["sequence_top1_difference"], same["sequence_top1_low"], same["sequence_top1_high"]) == (0, 0, 0)
     assert same["sequence_top1_p"] == 1.0 and same["challenge_score_p"] == 1.0
+    assert same["sequence_top1_p_adjusted"] == 1.0
     assert not same["sequence_top1_shown"] and not same["challenge_score_shown"]
     skipped = rows[("hr", "lr")]
     assert skipped["note"] == f"skipped: hr: {SKIP_HR['skipped']}" and np.isnan(skipped["sequence_top1_difference"])
+    assert np.isnan(skipped["sequence_top1_p_adjusted"])
+
+
+def test_holm_decides_what_is_shown_over_the_pairs_that_ran():
+    """Four pairs ran, raw p 0.01, 0.04, 0.03, 0.002 (and a skipped one, not in the family): sorted
+    0.002, 0.01, 0.03, 0.04 times 4, 3, 2, 1 -> 0.008, 0.03, 0.06, 0.06 (never below the one before).
+    Of the first three only the first stays shown, and a pair whose interval includes 0 is not shown
+    whatever its p."""
+    rows = pd.DataFrame({"variant": ["a", "b", "c", "d", "e"], "baseline": ["lr"] * 5,
+                         "note": ["", "", "", "skipped: d: no data", ""]})
+    for metric in ("sequence_top1", "challenge_score"):
+        rows[f"{metric}_p"] = [0.01, 0.04, 0.03, np.nan, 0.002]
+        rows[f"{metric}_low"] = [0.1, 0.1, 0.1, np.nan, -0.1]
+        rows[f"{metric}_high"] = [0.3, 0.3, 0.3, np.nan, 0.3]
+    adjusted = adjust_for_family(rows, 0.95)
+    assert adjusted["sequence_top1_p_adjusted"].tolist()[:3] == pytest.approx([0.03, 0.06, 0.06])
+    assert adjusted["sequence_top1_p_adjusted"].iloc[4] == pytest.approx(0.008)
+    assert adjusted["sequence_top1_shown"].tolist()[:3] == [True, False, False]
+    assert adjusted["sequence_top1_shown"].iloc[4] == False  # noqa: E712 - the interval includes 0
+    assert np.isnan(adjusted["challenge_score_p_adjusted"].iloc[3])
+    assert adjusted["sequence_top1_p"].tolist()[:3] == [0.01, 0.04, 0.03]  # the raw p stays
 
 
 def test_tracked_numbers_include_intervals_seed_spread_and_differences(result):
@@ -167,6 +205,7 @@ def test_tracked_numbers_include_intervals_seed_spread_and_differences(result):
     assert tracked["diff.srgan_vs_lr.sequence_top1_low"] == d["sequence_top1_low"]
     assert tracked["diff.srgan_vs_lr.sequence_top1_high"] == d["sequence_top1_high"]
     assert tracked["diff.srgan_vs_lr.sequence_top1_p"] == pytest.approx(0.125)
+    assert tracked["diff.srgan_vs_lr.sequence_top1_p_adjusted"] == pytest.approx(0.25)
     assert tracked["diff.bicubic_vs_srgan.challenge_score_p"] == 1.0
     assert not any(key.startswith("diff.hr_vs_lr") for key in tracked)
     rows = result["comparison"].table.set_index("variant")
@@ -208,11 +247,15 @@ def test_markdown_shows_intervals_spread_and_differences(result):
     assert "| srgan | 2 | " in spread[1] and "81.2 ± 8.8 (75.0–87.5)" in spread[1]
     gain = result["comparison"].differences.iloc[0]
     low, high = 100 * gain["sequence_top1_low"], 100 * gain["sequence_top1_high"]
-    assert f"| srgan − lr | +56.2 [{low:+.1f}, {high:+.1f}] | 0.125 | not shown |" in markdown
-    null = "+0.0 [+0.0, +0.0] | 1.000 | not shown"
+    assert f"| srgan − lr | +56.2 [{low:+.1f}, {high:+.1f}] | 0.125 | 0.250 | not shown |" in markdown
+    null = "+0.0 [+0.0, +0.0] | 1.000 | 1.000 | not shown"
     assert f"| bicubic − srgan | {null} | {null} |" in markdown
     assert f"| hr − lr | skipped: hr: {SKIP_HR['skipped']} |" in markdown
-    assert "Shown: the interval excludes 0 and p < 0.05." in markdown
+    assert "Shown: the interval excludes 0 and Holm p < 0.05." in markdown
+    assert "(2 pairs, per metric; skipped pairs are not in it)" in markdown
+    header = next(line for line in markdown.splitlines() if line.startswith("| variant − baseline |"))
+    assert header.count("| p | Holm p | shown? |") == 2
+    assert f"| hr − lr | skipped: hr: {SKIP_HR['skipped']} |" + " |" * 7 in markdown
 
 
 def test_markdown_names_the_frame_size_the_split_policy_and_a_small_image_measure(result):

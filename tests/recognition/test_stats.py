@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
 from faceless.recognition import stats
 from faceless.recognition.stats import (
@@ -15,6 +16,7 @@ from faceless.recognition.stats import (
     bootstrap_draws,
     bootstrap_interval,
     cluster_codes,
+    holm_adjusted,
     paired_comparison,
     paired_difference,
     resampled_means,
@@ -67,11 +69,118 @@ def direct_bootstrap(values, clusters, samples, confidence, seed):
 
 def test_bootstrap_interval_matches_a_direct_reimplementation():
     values = [1, 0, 1, 1, 0, 0]
-    interval = bootstrap_interval(values, VIDEOS, samples=300, confidence=0.9, seed=3)
+    interval = bootstrap_interval(values, VIDEOS, samples=300, confidence=0.9, seed=3, method="percentile")
     low, high = direct_bootstrap(values, VIDEOS, 300, 0.9, 3)
     assert interval.estimate == pytest.approx(0.5)  # the plain mean over units
     assert (interval.low, interval.high) == pytest.approx((low, high))
     assert interval.low < interval.estimate < interval.high
+
+
+def direct_means(values, clusters, samples, seed):
+    keys = list(dict.fromkeys(clusters))
+    units = {key: [v for v, c in zip(values, clusters) if c == key] for key in keys}
+    draws = np.random.default_rng(seed).integers(0, len(keys), size=(samples, len(keys)))
+    return np.array([np.mean(np.concatenate([units[keys[d]] for d in row])) for row in draws]), len(keys)
+
+
+def test_t_se_interval_is_t_times_the_bootstrap_se_corrected_for_few_videos():
+    values = [1, 0, 1, 1, 0, 0]
+    interval = bootstrap_interval(values, VIDEOS, samples=300, confidence=0.9, seed=3)  # the default: t_se
+    means, n = direct_means(values, VIDEOS, 300, 3)
+    half = student_t.ppf(0.95, n - 1) * np.sqrt(n / (n - 1)) * means.std(ddof=1)
+    assert (interval.low, interval.high) == pytest.approx((0.5 - half, 0.5 + half))
+
+
+def test_t_se_interval_is_close_to_the_t_interval_over_video_means():
+    """Equal videos: the bootstrap SE x sqrt(n / (n - 1)) estimates the SE of the video means, so
+    the interval is the textbook t-interval over videos (what the issue compared the percentile one with)."""
+    rng = np.random.default_rng(4)
+    n = 32
+    per_video = rng.normal(17.0, 48.0, size=(n, 1)) + rng.normal(0.0, 5.0, size=(n, 2))
+    values, videos = per_video.ravel(), np.repeat(np.arange(n), 2)
+    interval = bootstrap_interval(values, videos, samples=20_000, confidence=0.95, seed=0)
+    means = per_video.mean(1)
+    half = student_t.ppf(0.975, n - 1) * means.std(ddof=1) / np.sqrt(n)
+    assert interval.high - interval.low == pytest.approx(2 * half, rel=0.03)
+    percentile = bootstrap_interval(values, videos, samples=20_000, confidence=0.95, seed=0, method="percentile")
+    assert percentile.high - percentile.low < 0.97 * (interval.high - interval.low)  # narrower, as the issue found
+
+
+def test_one_video_gives_no_interval_and_an_unknown_method_is_refused():
+    one = bootstrap_interval([1.0, 0.0], ["a", "a"], 50, 0.95, 0)
+    assert math.isnan(one.low) and math.isnan(one.high) and one.includes_zero
+    with pytest.raises(ValueError, match="t_se | percentile"):
+        bootstrap_interval([1.0, 0.0], ["a", "b"], 50, 0.95, 0, method="bca")
+
+
+# ----------------------------------------------------------------------------------------------
+# Two levels: videos and training seeds
+# ----------------------------------------------------------------------------------------------
+def test_seeds_that_agree_give_the_one_level_interval():
+    rng = np.random.default_rng(5)
+    values, videos = rng.integers(0, 2, 40).astype(float), np.repeat(np.arange(20), 2)
+    one = bootstrap_interval(values, videos, 400, 0.95, 1)
+    three = bootstrap_interval(np.tile(values, (3, 1)), videos, 400, 0.95, 1)
+    assert (three.estimate, three.low, three.high) == pytest.approx((one.estimate, one.low, one.high))
+    # one row of seeds is exactly the one-level bootstrap (today's draws)
+    assert bootstrap_interval(values[None, :], videos, 400, 0.95, 1) == one
+
+
+def test_seeds_that_disagree_widen_the_interval_by_their_spread():
+    rng = np.random.default_rng(6)
+    values, videos = rng.integers(0, 2, 40).astype(float), np.repeat(np.arange(20), 2)
+    shifts = np.array([-0.2, 0.0, 0.2, 0.1, -0.1])[:, None]      # a seed moves every unit alike
+    seeds = np.clip(values + shifts, -1, 2)
+    two_level = bootstrap_interval(seeds, videos, 2000, 0.95, 0)
+    averaged = bootstrap_interval(seeds.mean(0), videos, 2000, 0.95, 0)  # seeds ignored
+    assert two_level.estimate == pytest.approx(averaged.estimate)
+    assert two_level.high - two_level.low > 1.2 * (averaged.high - averaged.low)
+    # the seed part alone: five seeds' means with sd 0.158 -> about +-t(4) 2.78 x 0.158 / sqrt(5)
+    only_seeds = bootstrap_interval(np.tile(np.full(40, values.mean()), (5, 1)) + shifts, videos, 2000, 0.95, 0)
+    assert only_seeds.high - only_seeds.low == pytest.approx(2 * 2.776 * np.std(shifts, ddof=1) / np.sqrt(5),
+                                                             rel=0.1)
+    # deterministic from the seed
+    assert bootstrap_interval(seeds, videos, 2000, 0.95, 0) == two_level
+    assert bootstrap_interval(seeds, videos, 2000, 0.95, 1) != two_level
+
+
+def test_paired_seeds_cancel_and_unpaired_seeds_do_not():
+    rng = np.random.default_rng(7)
+    videos = np.repeat(np.arange(12), 2)
+    a = rng.integers(0, 2, (3, 24)).astype(float)
+    paired = paired_difference(a, a.copy(), videos, 300, 0.95, 0)
+    assert (paired.estimate, paired.low, paired.high) == (0.0, 0.0, 0.0)
+    apart = paired_difference(a, a.copy(), videos, 300, 0.95, 0, paired_seeds=False)
+    assert apart.estimate == 0.0 and apart.low < 0 < apart.high
+    # different numbers of seeds: drawn apart whatever paired_seeds says
+    assert paired_difference(a, a[:2], videos, 300, 0.95, 0) == paired_difference(a, a[:2], videos, 300, 0.95, 0,
+                                                                                   paired_seeds=False)
+
+
+def test_paired_test_runs_on_the_per_video_means_over_seeds():
+    rng = np.random.default_rng(8)
+    videos = np.repeat(np.arange(10), 2)
+    a, b = rng.integers(0, 2, (3, 20)).astype(float), rng.integers(0, 2, (2, 20)).astype(float)
+    result = paired_comparison(a, b, videos, 200, 0.95, 0, permutations=100)
+    assert result.p_value == sign_flip_p_value(a.mean(0) - b.mean(0), videos, 100, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Holm
+# ----------------------------------------------------------------------------------------------
+def test_holm_adjusted_by_hand():
+    # sorted 0.01, 0.03, 0.04 of m = 3: x3, x2, x1 -> 0.03, 0.06, 0.04 -> monotone 0.03, 0.06, 0.06
+    adjusted = holm_adjusted([0.04, 0.01, float("nan"), 0.03])
+    assert adjusted[[0, 1, 3]] == pytest.approx([0.06, 0.03, 0.06]) and math.isnan(adjusted[2])
+    assert holm_adjusted([0.5, 0.9]).tolist() == [1.0, 1.0]  # capped at 1
+    assert holm_adjusted([0.02]).tolist() == [0.02]          # a family of one: the raw p
+    assert holm_adjusted([]).tolist() == []
+
+
+def test_shown_uses_the_adjusted_p_when_there_is_one():
+    clear = Interval(0.1, 0.02, 0.2)
+    assert PairedDifference(clear, p_value=0.01, clusters=30, confidence=0.95).shown
+    assert not PairedDifference(clear, p_value=0.01, clusters=30, confidence=0.95, adjusted_p_value=0.08).shown
 
 
 def test_bootstrap_moves_whole_videos():
@@ -114,7 +223,7 @@ def test_identical_predictions_differ_by_exactly_zero():
 def test_paired_difference_redraws_the_same_videos_for_both_variants():
     a = np.array([1, 1, 0, 1, 1, 0], dtype=float)
     b = np.array([0, 1, 0, 0, 1, 1], dtype=float)
-    difference = paired_difference(a, b, VIDEOS, samples=250, confidence=0.8, seed=5)
+    difference = paired_difference(a, b, VIDEOS, samples=250, confidence=0.8, seed=5, method="percentile")
     assert difference.estimate == pytest.approx(a.mean() - b.mean())
     codes, n = cluster_codes(VIDEOS)
     draws = bootstrap_draws(n, 250, seed=5)

@@ -125,11 +125,14 @@ class ClassifierConfig:
 
 @dataclass(frozen=True)
 class BootstrapConfig:
-    """The cluster bootstrap over test videos behind every interval."""
+    """The cluster bootstrap over test videos (and seeds) behind every interval."""
 
     samples: int
     confidence: float
     seed: int
+    # How the interval is read off the redraws (faceless.recognition.stats.INTERVAL_METHODS): t_se
+    # (t over the bootstrap SE; the simulation test checks its coverage) or percentile.
+    interval: Literal["t_se", "percentile"]
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,8 @@ def evaluate_classifier(classifier: dict[str, Any], test_x: np.ndarray, test_ind
     The keys of a single run (``frame``, ``sequence``, per-person accuracy, ...) are the first
     seed's; ``per_seed`` lists each seed's headline numbers; ``sequence_outcomes`` (sequence and
     video keys, true label, rank of the truth in the pooled scores, top-1/top-5 hit, challenge
-    points) and ``frame_outcomes`` (video key, top-1/top-5 hit) are averaged over the seeds.
+    points) and ``frame_outcomes`` (video key, top-1/top-5 hit) are averaged over the seeds, and
+    each holds ``by_seed``: per outcome, one list per seed (in ``seeds`` order) of whole numbers.
     """
     if len(test_x) != len(test_index):
         raise ValueError(f"evaluation {variant}: {len(test_x)} test frames but {len(test_index)} index rows")
@@ -173,6 +174,8 @@ def evaluate_classifier(classifier: dict[str, Any], test_x: np.ndarray, test_ind
         per_seed.append(_seed_summary(seed, seed_report))
         outcomes.append(_outcomes(log_probs, labels, seq_ids))
     mean = {key: torch.stack([o[key] for o in outcomes]).mean(0).tolist() for key in outcomes[0]}
+    # Each seed's outcomes too (whole numbers: hits, points), for the bootstrap over seeds.
+    seeds = {key: torch.stack([o[key] for o in outcomes]).round().long().tolist() for key in outcomes[0]}
     label_to_person = dict(zip(test_index["label"].astype(int), person_names(test_index)))
     recall = report["frame"]["per_class_recall"]
     report["per_person_frame_accuracy"] = {label_to_person[c]: recall[c] for c in sorted(label_to_person)}
@@ -184,8 +187,10 @@ def evaluate_classifier(classifier: dict[str, Any], test_x: np.ndarray, test_ind
                   sequence_outcomes={"sequence": seq_keys, "video": seq_videos,
                                      "label": sequence_labels(seq_ids, labels).tolist(),
                                      "rank": mean["rank"], "top1": mean["top1"], "top5": mean["top5"],
-                                     "points": mean["points"]},
-                  frame_outcomes={"video": frame_videos, "top1": mean["frame_top1"], "top5": mean["frame_top5"]})
+                                     "points": mean["points"],
+                                     "by_seed": {key: seeds[key] for key in ("top1", "top5", "points")}},
+                  frame_outcomes={"video": frame_videos, "top1": mean["frame_top1"], "top5": mean["frame_top5"],
+                                  "by_seed": {"top1": seeds["frame_top1"], "top5": seeds["frame_top5"]}})
     logger.info("evaluation %s: sequence top-1 %.3f, frame top-1 %.3f, challenge score %.1f (first of %d seeds)",
                 variant, report["sequence"]["top1"], report["frame"]["top1"], report["sequence"]["challenge_score"],
                 len(per_seed))

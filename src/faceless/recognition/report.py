@@ -2,10 +2,13 @@
 spread over seeds, the paired differences, a summary, the numbers worth tracking, and plots of
 confusion, training curves and the differences.
 
-Every interval is a cluster bootstrap over the test videos and every paired test a sign-flip test
-over them (:mod:`faceless.recognition.stats`), on the per-unit outcomes of each variant averaged
-over its seeds; ``evaluation.bootstrap`` fixes the draws, so the same videos are redrawn for every
-variant and pair.
+Every interval is a cluster bootstrap over the test videos and, where a variant ran several
+classifier seeds, over its seeds too (two levels; :mod:`faceless.recognition.stats`, read off as
+``evaluation.bootstrap.interval``); every paired test is a sign-flip test over videos on the per-unit
+outcomes averaged over seeds. ``evaluation.bootstrap`` fixes the draws, so the same videos are
+redrawn for every variant and pair. The pairs of ``evaluation.comparisons`` are the pre-registered
+family: per metric, Holm's correction runs over the pairs that ran, and a difference is "shown" only
+where the adjusted p < 1 - confidence and the interval excludes 0.
 
 Figures are built with matplotlib's object API, not pyplot: no global backend switch on import (a
 notebook that imports this keeps its inline plots), no open-figure registry to leak.
@@ -22,7 +25,14 @@ from matplotlib.figure import Figure
 
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.metrics import CHALLENGE_TOP_K, SEED_METRICS
-from faceless.recognition.stats import EXACT_MAX_CLUSTERS, Interval, bootstrap_interval, paired_comparison
+from faceless.recognition.stats import (
+    EXACT_MAX_CLUSTERS,
+    Interval,
+    bootstrap_interval,
+    holm_adjusted,
+    paired_comparison,
+    shown,
+)
 from faceless.recognition.variants import NOT_ASKED
 
 TABLE_COLUMNS = ["variant", "input_px", "frame_top1", "frame_top5", "sequence_top1", "sequence_top5",
@@ -45,7 +55,7 @@ COMPARISON_COLUMNS = TABLE_COLUMNS + INTERVAL_COLUMNS + SEED_COLUMNS + ["note"]
 TRACKED_COLUMNS = TABLE_COLUMNS[2:9] + INTERVAL_COLUMNS
 DIFFERENCE_COLUMNS = (["variant", "baseline", "sequences", "videos"]
                       + [f"{metric}_{stat}" for metric in DIFFERENCE_METRICS
-                         for stat in ("difference", "low", "high", "p", "shown")] + ["note"])
+                         for stat in ("difference", "low", "high", "p", "p_adjusted", "shown")] + ["note"])
 #: Per-unit outcomes: in each evaluation file, not repeated in the metrics summary.
 OUTCOME_KEYS = ("sequence_outcomes", "frame_outcomes")
 
@@ -57,7 +67,7 @@ class Comparison:
     markdown: str
     confusion: Figure
     curves: Figure
-    tracked: dict[str, float]        # "<variant>.<column>" and "diff.<a>_vs_<b>.<metric>[_low|_high|_p]"
+    tracked: dict[str, float]        # "<variant>.<column>", "diff.<a>_vs_<b>.<metric>[_low|_high|_p|_p_adjusted]"
     differences: pd.DataFrame        # DIFFERENCE_COLUMNS, a row per pair of evaluation.comparisons
     forest: Figure                   # the differences and their intervals
 
@@ -80,14 +90,17 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
         if row["seeds"] > 1:
             tracked.update({f"{variant}.{metric}_seed_sd": float(row[f"{metric}_seed_sd"]) for metric in KEY_METRICS})
     table = _frame(rows, COMPARISON_COLUMNS)
-    differences = _frame([paired_row(a, b, evaluations, cfg) for a, b in cfg.comparisons], DIFFERENCE_COLUMNS)
+    differences = adjust_for_family(
+        _frame([paired_row(a, b, evaluations, cfg) for a, b in cfg.comparisons], DIFFERENCE_COLUMNS),
+        cfg.bootstrap.confidence)
     for _, d in differences[differences["note"] == ""].iterrows():
         name = f"diff.{d['variant']}_vs_{d['baseline']}"
         for metric in DIFFERENCE_METRICS:
             tracked.update({f"{name}.{metric}": float(d[f"{metric}_difference"]),
                             f"{name}.{metric}_low": float(d[f"{metric}_low"]),
                             f"{name}.{metric}_high": float(d[f"{metric}_high"]),
-                            f"{name}.{metric}_p": float(d[f"{metric}_p"])})
+                            f"{name}.{metric}_p": float(d[f"{metric}_p"]),
+                            f"{name}.{metric}_p_adjusted": float(d[f"{metric}_p_adjusted"])})
     present = _people_present(evaluations.values())
     leakage = sampling_report.get("leakage_split", {})
     summary = {"variants": {v: {k: x for k, x in ev.items() if k not in OUTCOME_KEYS} for v, ev in evaluations.items()},
@@ -95,7 +108,12 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
                "intervals": {v: {m: vars(i) for m, i in by_metric.items()} for v, by_metric in intervals.items()},
                "differences": differences.astype(object).where(differences.notna(), None).to_dict("records"),
                "bootstrap": {"samples": cfg.bootstrap.samples, "confidence": cfg.bootstrap.confidence,
-                             "seed": cfg.bootstrap.seed, "unit": "test video"},
+                             "seed": cfg.bootstrap.seed, "interval": cfg.bootstrap.interval,
+                             "unit": "test video, and training seed where there are several"},
+               # The pre-registered pairs, and those that ran: Holm's family (per metric).
+               "family": {"declared": [list(pair) for pair in cfg.comparisons],
+                          "ran": differences.loc[differences["note"] == "", ["variant", "baseline"]].values.tolist(),
+                          "correction": "holm, per metric"},
                "permutations": cfg.permutations, "flip_tta": cfg.flip_tta,
                "leakage_split": leakage, "split_by": sampling_report.get("split_by"),
                "split_policy": sampling_report.get("split_policy", {}).get("summary"),
@@ -116,21 +134,30 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
                       forest=differences_figure(shown_differences, cfg.bootstrap.confidence))
 
 
+def seed_outcomes(units: Mapping[str, Any], column: str) -> np.ndarray:
+    """One outcome of every unit per seed, (seeds, units): from ``by_seed`` where the evaluation
+    kept it, else the outcomes averaged over seeds as one row (an evaluation from before it)."""
+    by_seed = units.get("by_seed", {}).get(column)
+    return np.asarray(by_seed if by_seed is not None else [units[column]], dtype=np.float64)
+
+
 def variant_intervals(ev: dict[str, Any], cfg: EvaluationConfig) -> dict[str, Interval]:
-    """Each key metric's mean over the test units (outcomes averaged over seeds) and its interval."""
+    """Each key metric's mean over the test units and seeds, and its interval over videos and seeds."""
     boot = cfg.bootstrap
     out = {}
     for metric, (kind, column) in KEY_METRICS.items():
         units = ev[kind]
-        out[metric] = bootstrap_interval(units[column], units["video"], boot.samples, boot.confidence, boot.seed)
+        out[metric] = bootstrap_interval(seed_outcomes(units, column), units["video"], boot.samples, boot.confidence,
+                                         boot.seed, boot.interval)
     return out
 
 
 def paired_row(variant: str, baseline: str, evaluations: Mapping[str, dict[str, Any]],
                cfg: EvaluationConfig) -> dict[str, Any]:
-    """``variant - baseline`` on the same test sequences: per metric the difference, its interval,
-    the sign-flip p and whether it is shown (interval excludes 0 and p < 1 - confidence); or why the
-    pair is skipped."""
+    """``variant - baseline`` on the same test sequences: per metric the difference, its interval
+    (over videos and seeds; seeds drawn as pairs where both ran the same seeds), the sign-flip p over
+    videos and whether it is shown for a family of one; or why the pair is skipped. The family's
+    adjusted p and verdict: :func:`adjust_for_family`."""
     row: dict[str, Any] = {"variant": variant, "baseline": baseline, "note": ""}
     skipped = [f"{v}: {evaluations[v]['skipped']}" if v in evaluations else f"{v}: not evaluated"
                for v in (variant, baseline) if "skipped" in evaluations.get(v, {"skipped": None})]
@@ -140,15 +167,29 @@ def paired_row(variant: str, baseline: str, evaluations: Mapping[str, dict[str, 
     if a["sequence"] != b["sequence"]:
         raise ValueError(f"paired difference {variant} vs {baseline}: not evaluated on the same test sequences")
     boot = cfg.bootstrap
+    same_seeds = evaluations[variant].get("seeds") == evaluations[baseline].get("seeds")
     for metric in DIFFERENCE_METRICS:
         column = KEY_METRICS[metric][1]
-        paired = paired_comparison(a[column], b[column], a["video"], boot.samples, boot.confidence, boot.seed,
-                                   cfg.permutations)
+        paired = paired_comparison(seed_outcomes(a, column), seed_outcomes(b, column), a["video"], boot.samples,
+                                   boot.confidence, boot.seed, cfg.permutations, boot.interval, same_seeds)
         row.update({f"{metric}_difference": paired.difference.estimate, f"{metric}_low": paired.difference.low,
                     f"{metric}_high": paired.difference.high, f"{metric}_p": paired.p_value,
                     f"{metric}_shown": paired.shown})
         row.update(sequences=len(a["sequence"]), videos=paired.clusters)
     return row
+
+
+def adjust_for_family(differences: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """Per metric, Holm-adjusted p over the pairs that ran (skipped ones: NaN, not in the family),
+    and "shown" from it: the adjusted p < 1 - confidence and the interval excludes 0."""
+    differences = differences.copy()
+    for metric in DIFFERENCE_METRICS:
+        adjusted = holm_adjusted(differences[f"{metric}_p"].to_numpy(dtype=np.float64))
+        differences[f"{metric}_p_adjusted"] = adjusted
+        differences[f"{metric}_shown"] = [
+            shown(low, high, p, confidence) if not np.isnan(p) else np.nan
+            for low, high, p in zip(differences[f"{metric}_low"], differences[f"{metric}_high"], adjusted)]
+    return differences
 
 
 def pair_name(variant: str, baseline: str) -> str:
@@ -212,6 +253,11 @@ def _p(value: float) -> str:
     return "-" if np.isnan(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
 
 
+def _interval_kind(method: str) -> str:
+    return {"t_se": "interval: t times the bootstrap SE, corrected for few videos and seeds",
+            "percentile": "percentile interval"}[method]
+
+
 def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mapping[str, dict[str, Any]],
               cfg: EvaluationConfig, leakage: Mapping, sampling_report: Mapping, sr_report: Mapping,
               present: list[int], sr_report_id: Mapping, not_asked: Sequence[str] = ()) -> str:
@@ -229,7 +275,8 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
                else []),
              f"Each value is the mean over the variant's seeds, with its {level} interval [low, high]: a cluster "
              f"bootstrap over the {videos} test videos ({cfg.bootstrap.samples} redraws, seed {cfg.bootstrap.seed}; "
-             f"every sequence and frame of a video moves with it). Test-time flips: "
+             f"every sequence and frame of a video moves with it), and over the training seeds where a variant has "
+             f"several (two levels); {_interval_kind(cfg.bootstrap.interval)}. Test-time flips: "
              f"{'on' if cfg.flip_tta else 'off'}.", "",
              "| variant | px | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score | "
              "frame macro-F1 | seq macro-F1 | test frames | test seqs | seeds | train s |",
@@ -259,22 +306,27 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
     if len(differences):
         test = (f"exact over every sign pattern up to {EXACT_MAX_CLUSTERS} videos, else {cfg.permutations} random "
                 "patterns")
+        family = int((differences["note"] == "").sum())
         lines += ["", f"Paired differences, variant − baseline, on the same test sequences: the difference with its "
-                      f"{level} interval (the same bootstrap), and p of a two-sided sign-flip permutation test over "
-                      f"videos ({test}). Shown: the interval excludes 0 and p < {1 - cfg.bootstrap.confidence:.2g}.", "",
-                  "| variant − baseline | seq top-1 difference (points) [interval] | p | shown? | "
-                  "challenge score difference [interval] | p | shown? |",
-                  "|---|---|---|---|---|---|---|"]
+                      f"{level} interval (the same bootstrap), p of a two-sided sign-flip permutation test over "
+                      f"videos on the outcomes averaged over seeds ({test}), and Holm p: adjusted over the family "
+                      f"of evaluation.comparisons, declared before the run, that ran ({family} pairs, per metric; "
+                      f"skipped pairs are not in it). Shown: the interval excludes 0 and Holm p < "
+                      f"{1 - cfg.bootstrap.confidence:.2g}.", "",
+                  "| variant − baseline | seq top-1 difference (points) [interval] | p | Holm p | shown? | "
+                  "challenge score difference [interval] | p | Holm p | shown? |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for _, d in differences.iterrows():
             name = pair_name(d["variant"], d["baseline"])
             if d["note"]:
-                lines.append(f"| {name} | {d['note']} |" + " |" * 5)
+                lines.append(f"| {name} | {d['note']} |" + " |" * 7)
                 continue
             cells = []
             for metric in DIFFERENCE_METRICS:
                 pct = metric != "challenge_score"
                 cells += [_with_interval(d[f"{metric}_difference"], d[f"{metric}_low"], d[f"{metric}_high"], pct, True),
-                          _p(d[f"{metric}_p"]), "shown" if d[f"{metric}_shown"] else "not shown"]
+                          _p(d[f"{metric}_p"]), _p(d[f"{metric}_p_adjusted"]),
+                          "shown" if d[f"{metric}_shown"] else "not shown"]
             lines.append(f"| {name} | {' | '.join(cells)} |")
     val = _numbers(sr_report.get("val") or {})
     if val:
@@ -310,7 +362,7 @@ def _numbers(values: Mapping[str, Any]) -> dict[str, Any]:
 def differences_figure(differences: pd.DataFrame, confidence: float) -> Figure:
     """A forest plot: per pair of ``evaluation.comparisons`` (top to bottom) its difference and
     interval, sequence top-1 in points on the left, challenge score on the right; a filled marker
-    where the difference is shown (interval excludes 0, p < 1 - confidence), a hollow one where it is
+    where the difference is shown (interval excludes 0, Holm p < 1 - confidence), a hollow one where it is
     not; skipped pairs named, not drawn."""
     if differences.empty:
         fig = Figure(figsize=(4, 1))
@@ -336,8 +388,8 @@ def differences_figure(differences: pd.DataFrame, confidence: float) -> Figure:
              for _, d in differences.iterrows()]
     axes[0].set_yticks(ys, names)
     axes[0].set_ylim(-0.7, len(differences) - 0.3)
-    fig.suptitle(f"Paired differences with {100 * confidence:g} % intervals (cluster bootstrap over test videos; "
-                 "hollow: not shown, the interval includes 0 or p >= "
+    fig.suptitle(f"Paired differences with {100 * confidence:g} % intervals (bootstrap over test videos and seeds; "
+                 "hollow: not shown, the interval includes 0 or Holm p >= "
                  f"{1 - confidence:.2g})")
     fig.tight_layout()
     return fig
