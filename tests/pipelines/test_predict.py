@@ -30,6 +30,7 @@ from ..conftest import base_params, bicubic_reference, generator_reference, logg
 
 SIZE = 16
 NAMES = ["Ada", "Bob", "Cyd"]
+VARIANTS = base_params("variants")
 NORMALISATION = {"mean": 0.5, "std": 0.25}  # as saved classifiers carry it
 PARAMS = base_params("predict", device="cpu", precision="fp32", variant="lr", validate="full", workers=1,
                      batch_size=3)
@@ -69,10 +70,13 @@ def expected_ranking(saved: dict, frames: np.ndarray, index: pd.DataFrame) -> di
 
 
 def run(frames, index, *, lr=None, bicubic=None, srgan=None, train_index=None, source=None, **params):
-    skipped = {"variant": "x", "skipped": "not in classifier.variants"}
+    """predict_sequences with the classifier of ``params``' variant (default lr), as the pipeline wires it."""
+    skipped = {"variant": "x", "skipped": "no data for this variant (the sampled side has no frames)"}
+    variant = params.get("variant", PARAMS["variant"])
+    classifier = {"lr": lr, "bicubic": bicubic, "srgan": srgan}.get(variant) or skipped
     return predict_sequences(frames, index, source or {"answer_key": None},
                              train_index if train_index is not None else pd.DataFrame(),
-                             lr or skipped, bicubic or skipped, srgan or skipped, {**PARAMS, **params})
+                             classifier, {**PARAMS, **params})
 
 
 def test_each_sequence_gets_its_names_best_first():
@@ -122,14 +126,31 @@ def test_the_chosen_variant_answers():
     assert report["variant"] == "bicubic" and set(submission.iloc[0, 1:4]) == {"X", "Y", "Z"}
 
 
-@pytest.mark.parametrize("variant, message", [
-    ("srgan", "predict.variant=srgan: that classifier was not trained"),
-    ("hr", "predict.variant must be one of lr | bicubic | srgan"),
-])  # fmt: skip
-def test_a_variant_that_cannot_answer_is_a_config_error(variant, message):
+def test_a_classifier_that_was_not_trained_is_a_config_error():
     frames, index = frames_and_index({"seq_0001": 2})
-    with pytest.raises(ConfigError, match=message):
-        run(frames, index, lr=bundle(), variant=variant)
+    with pytest.raises(ConfigError, match="predict.variant=srgan: that classifier was not trained"):
+        run(frames, index, lr=bundle(), variant="srgan")
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("hr", "predict.variant=hr: its input is made from the high-resolution truth, which unlabeled frames do not "
+           "have; choose one of lr, bicubic, srgan"),
+    ("srgan_self", r"predict.variant=srgan_self: that variant is off \(variants.srgan_self.enabled\)"),
+    ("srgan2", "predict.variant=srgan2 is not a variant of conf's `variants`"),
+])  # fmt: skip
+def test_a_variant_that_cannot_answer_is_one_line_before_any_upscaling(variant, message, tmp_path):
+    with pytest.raises(ConfigError, match=message) as error:
+        predict_input(np.zeros((1, SIZE, SIZE, 3), np.uint8), {**PARAMS, "variant": variant},
+                      upscaling_params(tmp_path), VARIANTS)
+    assert "\n" not in str(error.value) and not (tmp_path / "cache").exists()
+
+
+def test_any_variant_made_from_frames_answers_with_its_own_input(tmp_path):
+    """A variant declared in conf alone (an interpolation under another name) gets its input made."""
+    variants = {**VARIANTS, "smooth": {"enabled": True, "input": "interpolate", "mode": "bicubic"}}
+    frames = np.random.default_rng(1).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+    out = predict_input(frames, {**PARAMS, "variant": "smooth"}, upscaling_params(tmp_path), variants)
+    assert np.array_equal(out, bicubic_reference(frames))
 
 
 def test_frames_of_another_size_than_the_classifier_learned_are_a_config_error():
@@ -248,10 +269,10 @@ def test_lr_input_is_the_frames_unchanged_through_the_cache(tmp_path):
     frames = np.random.default_rng(0).integers(0, 256, (5, SIZE, SIZE, 3), dtype=np.uint8)
     published = tmp_path / "predict_input.npy"
     dataset = NpyArrayDataset(str(published))
-    dataset.save(predict_input(frames, None, {**PARAMS, "variant": "lr"}, upscaling_params(tmp_path)))
+    dataset.save(predict_input(frames, {**PARAMS, "variant": "lr"}, upscaling_params(tmp_path), VARIANTS))
     assert np.array_equal(dataset.load(), frames)
     assert published.stat().st_ino == (tmp_path / "cache" / "predict_lr.npy").stat().st_ino  # linked, not copied
-    bicubic = predict_input(frames, None, {**PARAMS, "variant": "bicubic"}, upscaling_params(tmp_path))
+    bicubic = predict_input(frames, {**PARAMS, "variant": "bicubic"}, upscaling_params(tmp_path), VARIANTS)
     assert bicubic.shape == (5, 4 * SIZE, 4 * SIZE, 3)
     assert np.array_equal(bicubic, bicubic_reference(frames))
 
@@ -264,17 +285,17 @@ def test_srgan_input_is_the_generators_and_a_rerun_is_a_cache_hit(tmp_path, logg
     generator = {"config": model.config(), "state_dict": model.state_dict()}
     frames = np.random.default_rng(0).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
     log = logger_records("faceless.inference")
-    first = predict_input(frames, generator, {**PARAMS, "variant": "srgan"}, upscaling_params(tmp_path))
+    first = predict_input(frames, {**PARAMS, "variant": "srgan"}, upscaling_params(tmp_path), VARIANTS, generator)
     assert np.array_equal(first, generator_reference(frames, generator))
     log.clear()
-    again = predict_input(frames, generator, {**PARAMS, "variant": "srgan"}, upscaling_params(tmp_path))
+    again = predict_input(frames, {**PARAMS, "variant": "srgan"}, upscaling_params(tmp_path), VARIANTS, generator)
     assert any("predict_srgan: cache hit" in m for m in logger_messages(log, "faceless.inference"))
     assert np.array_equal(again, first)
 
 
 def test_predict_params_take_no_setting_from_code():
     with pytest.raises(ConfigError, match=r"missing parameter predict\.") as error:
-        predict_input(np.zeros((1, SIZE, SIZE, 3), np.uint8), None, {"variant": "lr"}, base_params("upscaling"))
+        predict_input(np.zeros((1, SIZE, SIZE, 3), np.uint8), {"variant": "lr"}, base_params("upscaling"), VARIANTS)
     assert "\n" not in str(error.value)
 
 

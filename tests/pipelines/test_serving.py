@@ -30,7 +30,8 @@ from ..conftest import base_params
 
 SIZE = 8           # frames on disk; the generator makes them 32 px
 NAMES = ["Ada", "Bob", "Cyd", "Dee", "Eve", "Fay"]
-SKIPPED = {"variant": "x", "skipped": "not in classifier.variants"}
+SKIPPED = {"variant": "x", "skipped": "no data for this variant (the sampled side has no frames)"}
+VARIANTS = base_params("variants")
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -69,9 +70,8 @@ def predict_answer(tmp_path: Path, generator: dict, classifier: dict) -> tuple[p
     predict, upscaling = params(tmp_path)
     index, _ = scan_unlabeled({"root": predict["root"]}, predict)
     frames = load_unlabeled_frames(index, predict)
-    inputs = predict_input(frames, generator, predict, upscaling)
-    _, detail, _ = predict_sequences(inputs, index, {"answer_key": None}, pd.DataFrame(), SKIPPED, SKIPPED,
-                                     classifier, predict)
+    inputs = predict_input(frames, predict, upscaling, VARIANTS, generator)
+    _, detail, _ = predict_sequences(inputs, index, {"answer_key": None}, pd.DataFrame(), classifier, predict)
     return detail, index
 
 
@@ -88,8 +88,8 @@ def log_as_a_run_does(generator: dict, classifier: dict, tmp_path: Path) -> tupl
     predict, upscaling = params(tmp_path)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     with mlflow.start_run() as run:
-        report = log_served_model(generator, SKIPPED, SKIPPED, classifier, pd.DataFrame(), predict, upscaling,
-                                  base_params("serving"))
+        report = log_served_model(classifier, pd.DataFrame(), predict, upscaling, base_params("serving"), VARIANTS,
+                                  generator)
     return run.info.run_id, report
 
 
@@ -135,7 +135,7 @@ def test_bad_requests_are_one_line_naming_what_is_wrong(tmp_path):
 
     generator, classifier = models()
     predict, upscaling = params(tmp_path)
-    parts = model_parts(generator, SKIPPED, SKIPPED, classifier, pd.DataFrame(), predict)
+    parts = model_parts(classifier, pd.DataFrame(), predict, VARIANTS, generator)
     model = FacelessModel.from_parts(parts, {"predict": predict, "upscaling": upscaling})
     good = base64.b64encode(_png(np.zeros((SIZE, SIZE, 3), np.uint8))).decode()
     cases = {
@@ -157,7 +157,7 @@ def test_a_model_logged_before_upscaling_distributed_existed_still_answers(tmp_p
     its own process anyway, so it loads and answers as one with the key."""
     generator, classifier = models()
     predict, upscaling = params(tmp_path)
-    parts = model_parts(generator, SKIPPED, SKIPPED, classifier, pd.DataFrame(), predict)
+    parts = model_parts(classifier, pd.DataFrame(), predict, VARIANTS, generator)
     old = {k: v for k, v in upscaling.items() if k != "distributed"}
     assert "distributed" in upscaling and "distributed" not in old
     request = pd.DataFrame({"sequence": ["a", "a"], "image": [
@@ -170,7 +170,24 @@ def test_a_model_logged_before_upscaling_distributed_existed_still_answers(tmp_p
 def test_a_variant_the_run_did_not_train_cannot_be_served(tmp_path):
     predict, upscaling = params(tmp_path)
     with pytest.raises(ConfigError, match="predict.variant=lr: that classifier was not trained"):
-        model_parts(None, SKIPPED, SKIPPED, models()[1], pd.DataFrame(), {**predict, "variant": "lr"})
+        model_parts(SKIPPED, pd.DataFrame(), {**predict, "variant": "lr"}, VARIANTS)
+    with pytest.raises(ConfigError, match="predict.variant=hr: its input is made from the high-resolution truth"):
+        model_parts(models()[1], pd.DataFrame(), {**predict, "variant": "hr"}, VARIANTS)
+
+
+def test_any_variant_made_from_frames_is_served_with_its_input(tmp_path):
+    """A variant declared in conf alone (an interpolation) is served: its parts say how its input is
+    made, and a model logged before parts said so (srgan) still reads as a generator variant."""
+    generator, classifier = models()
+    predict, upscaling = params(tmp_path)
+    variants = {**VARIANTS, "smooth": {"enabled": True, "input": "interpolate", "mode": "bicubic"}}
+    parts = model_parts(classifier, pd.DataFrame(), {**predict, "variant": "smooth"}, variants, generator)
+    assert parts["input"] == "interpolate" and parts["generator"] is None
+    model = FacelessModel.from_parts(parts, {"predict": {**predict, "variant": "smooth"}, "upscaling": upscaling})
+    assert model.input == "interpolate"
+    legacy = {k: v for k, v in model_parts(classifier, pd.DataFrame(), predict, VARIANTS, generator).items()
+              if k != "input"}
+    assert FacelessModel.from_parts(legacy, {"predict": predict, "upscaling": upscaling}).input == "generator"
 
 
 def test_without_an_mlflow_run_nothing_is_logged(tmp_path):
@@ -179,8 +196,7 @@ def test_without_an_mlflow_run_nothing_is_logged(tmp_path):
     assert mlflow.active_run() is None
     generator, classifier = models()
     predict, upscaling = params(tmp_path)
-    report = log_served_model(generator, SKIPPED, SKIPPED, classifier, pd.DataFrame(), predict, upscaling,
-                              base_params("serving"))
+    report = log_served_model(classifier, pd.DataFrame(), predict, upscaling, base_params("serving"), VARIANTS, generator)
     assert report == {"name": "faceless", "variant": "srgan", "people": len(NAMES), "model_uri": None}
 
 
