@@ -60,6 +60,18 @@ def with_value(params: dict, dotted: str, value) -> dict:
     ("classifier.distributed.nnodes", 0, r"^classifier\.distributed\.nnodes must be >= 1"),
     ("upscaling.distributed.nproc", 0, r"^upscaling\.distributed\.nproc must be >= 1 or auto, got 0$"),
     ("upscaling.distributed.backend", "mpi", r"^upscaling\.distributed\.backend must be one of"),
+    # the variants, and what they mean for the stages
+    ("variants.srgan.enabled", "yes", r"^variants\.srgan\.enabled must be true \| false \| auto, got 'yes'$"),
+    ("variants.srgan.pairs", "others", r"^variants\.srgan\.pairs must be one of auto \| truth \| self \| other"),
+    ("variants.bicubic.recipe", {}, r"^variants\.bicubic: unknown key\(s\) recipe for input: interpolate"),
+    ("variants.srgan.recipe", {"pretrain_step": 5},
+     r"^variants\.srgan: recipe key 'pretrain_step' is not a key of srgan"),
+    ("variants.srgan.recipe", {"pretrain_losses": [{"type": "l3", "weight": 1}]},
+     r"^variants\.srgan: srgan\.pretrain_losses"),
+    ("variants.srgan_pretrained.import", "no/such/file.pth", r"^variants\.srgan_pretrained\.import: no file at"),
+    ("evaluation.comparisons", [["srgan", "sr"]], r"^evaluation\.comparisons\[0\] names sr, not a variant"),
+    ("predict.variant", "hr", r"^predict\.variant=hr: its input is made from the high-resolution truth"),
+    ("predict.variant", "srgan_self", r"^predict\.variant=srgan_self: that variant is off"),
 ])
 def test_every_parameter_is_checked_before_any_work(dotted, value, message):
     params = conf_parameters()
@@ -121,10 +133,10 @@ def test_a_run_refused_before_it_starts_gives_the_lock_back(tmp_path):
 def test_missing_inputs_say_to_run_full_first(tmp_path):
     project_hooks = hooks_in(tmp_path)
     catalog = catalog_with(conf_parameters())
-    with pytest.raises(MissingInputError, match=r"^--pipeline=predict needs sr_generator, test_index, which an "
+    with pytest.raises(MissingInputError, match=r"^--pipeline=predict needs sr_generator_srgan, test_index, which an "
                                                 r"earlier run makes .*: run `kedro run --pipeline=full` first$"):
         project_hooks.before_pipeline_run({"pipeline_names": ["predict"]},
-                                          needs("test_index", "sr_generator", "params:predict"), catalog)
+                                          needs("test_index", "sr_generator_srgan", "params:predict"), catalog)
     FileLock(tmp_path / LOCK_DIR / RUN_LOCK, "x").acquire().release()
 
 
