@@ -32,7 +32,8 @@ def other_index(names: list[str], frames: int, hr_only: bool = False) -> pd.Data
 
 def split_index(names: list[str]) -> pd.DataFrame:
     """A recognition split with each of ``names`` on every side."""
-    rows = [(p, 1, 1, 1, p, name, f"/r/{name}.jpg", side) for p, name in enumerate(names) for side in ("train", "val", "test")]
+    rows = [(p, 1, 1, 1, p, name, f"/r/{name}.jpg", side)
+            for p, name in enumerate(names) for side in ("train", "val", "test")]
     return pd.DataFrame(rows, columns=["person", "video", "sequence", "frame", "label", "person_name", "path", "side"])
 
 

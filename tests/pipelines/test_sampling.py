@@ -608,7 +608,8 @@ def demo_pair(tmp_path_factory):
 @pytest.mark.parametrize("side", ["train", "val"])
 def test_extra_test_videos_leave_training_and_validation_byte_identical(demo_pair, side):
     (plain_root, plain), (extra_root, extra) = demo_pair
-    pd.testing.assert_frame_equal(relative(extra[f"{side}_index"], extra_root), relative(plain[f"{side}_index"], plain_root))
+    pd.testing.assert_frame_equal(relative(extra[f"{side}_index"], extra_root),
+                                  relative(plain[f"{side}_index"], plain_root))
     for kind in ("lr", "hr"):
         assert extra[f"{kind}_{side}"].dtype == np.uint8 and len(extra[f"{kind}_{side}"]) > 0
         assert extra[f"{kind}_{side}"].tobytes() == plain[f"{kind}_{side}"].tobytes()

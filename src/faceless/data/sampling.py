@@ -87,7 +87,8 @@ class SamplingConfig:
                 if value is not None and value < 1:
                     raise ConfigError(f"sampling.{side}.{key} must be >= 1 or null, got {value}")
         if self.other.frames_per_person is not None and self.other.frames_per_person < 1:
-            raise ConfigError(f"sampling.other.frames_per_person must be >= 1 or null, got {self.other.frames_per_person}")
+            raise ConfigError("sampling.other.frames_per_person must be >= 1 or null, "
+                              f"got {self.other.frames_per_person}")
         if self.other.scale < 2:
             raise ConfigError(f"sampling.other.scale must be >= 2, got {self.other.scale}")
 
