@@ -48,7 +48,8 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
     project_copy, _ = full_run
     data = project_copy / "data"
     index = pd.read_parquet(data / "02_intermediate" / "frame_index.parquet")
-    assert list(index.columns) == ["person", "video", "sequence", "frame", "label", "person_name", "path", "hr_path"]
+    assert list(index.columns) == ["person", "video", "sequence", "frame", "label", "person_name", "path", "hr_path",
+                                   "test_only"]  # the demo's extra test videos, forced to the test side
     assert index["person"].nunique() == 4
 
     report = json.loads((data / "08_reporting" / "sampling_report.json").read_text())

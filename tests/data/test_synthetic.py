@@ -11,7 +11,16 @@ from PIL import Image
 
 from faceless.utils.atomic import OWNED_MARKER
 from faceless.data.frame_tree import scan_frame_tree
-from faceless.data.synthetic import PARAMS_FILE, DemoSize, generate_demo, person_traits
+from faceless.data.synthetic import (
+    PARAMS_FILE,
+    DemoConfig,
+    DemoSize,
+    generate_demo,
+    generate_other_demo,
+    other_people_numbers,
+    person_traits,
+    plan_tree,
+)
 from faceless.utils.errors import ConfigError
 
 TINY = {
@@ -289,3 +298,133 @@ def test_traits_are_deterministic():
         np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
     assert not np.array_equal(person_traits(4, 9, 4)["skin"], a["skin"])
 
+
+
+# ----------------------------------------------------------------------------------------------
+# Extra test videos: a powered test side that leaves training alone
+# ----------------------------------------------------------------------------------------------
+def rel_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in files_under(root) if p.suffix in (".jpg", ".png")}
+
+
+def video_of(rel: str) -> tuple[int, int]:
+    parts = rel.split("/")
+    return int(parts[1][len("person_"):]), int(parts[2][len("video_"):])
+
+
+@pytest.fixture(scope="module")
+def extra_demo(tmp_path_factory, demo) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("synthetic_extra") / "demo"
+    size = DemoSize.from_params(TINY)
+    return root, generate_demo(root, size, workers=1, progress=False, extra_test_videos=3)
+
+
+def test_extra_test_videos_leave_every_regular_frame_byte_identical(demo, extra_demo):
+    (root, _), (extra_root, info) = demo, extra_demo
+    regular, extended = rel_files(root), rel_files(extra_root)
+    assert set(regular) < set(extended)
+    assert all(extended[rel] == data for rel, data in regular.items())
+    # Every added file belongs to a video listed as test-only, and every listed video has files.
+    forced = {tuple(pair) for pair in info["test_only_videos"]}
+    added = set(extended) - set(regular)
+    assert {video_of(rel) for rel in added} == forced
+    assert not forced & {video_of(rel) for rel in regular}
+
+
+def test_extra_test_videos_follow_each_persons_regular_ones(demo, extra_demo):
+    (root, _), (_, info) = demo, extra_demo
+    regular: dict[int, set[int]] = {}
+    for rel in rel_files(root / "lr"):
+        person, video = int(rel.split("/")[0][7:]), int(rel.split("/")[1][6:])
+        regular.setdefault(person, set()).add(video)
+    forced: dict[int, list[int]] = {}
+    for person, video in info["test_only_videos"]:
+        forced.setdefault(person, []).append(video)
+    assert sorted(forced) == sorted(regular) == list(range(TINY["people"]))
+    for person, videos in forced.items():
+        assert len(videos) == 3 and min(videos) > max(regular[person])
+    assert info["frames"] > len(list((root / "lr").rglob("*.jpg")))
+
+
+def test_extra_test_videos_are_part_of_the_fingerprint(extra_demo):
+    root, info = extra_demo
+    assert info["fingerprint"]["extra_test_videos"] == 3
+    cached = generate_demo(root, DemoSize.from_params(TINY), workers=1, progress=False, extra_test_videos=3)
+    assert cached["generated"] is False and cached["test_only_videos"] == info["test_only_videos"]
+    assert render(root)["generated"] is True  # asking for none re-renders without them
+
+
+def test_plan_keeps_regular_draws_whatever_the_extra_count():
+    size = DemoSize.from_params({**TINY, "people": 6})
+    plain = plan_tree(size)
+    for extra in (1, 4):
+        extended = plan_tree(size, extra)
+        for before, after in zip(plain, extended):
+            regular = [e for e in after["entries"] if not e["test_only"]]
+            assert regular == before["entries"]
+            assert len({e["video"] for e in after["entries"] if e["test_only"]}) == extra
+
+
+# ----------------------------------------------------------------------------------------------
+# Other people (SR training only)
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def other_demo(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("synthetic_other") / "demo_other"
+    size = DemoSize.from_params({**TINY, "people": 3})  # 3 people in groups of 2: others start at 4
+    return root, generate_other_demo(root, size, 3, workers=1, progress=False)
+
+
+def test_other_people_are_numbered_after_the_recognition_groups(other_demo):
+    root, info = other_demo
+    assert info["generated"] is True and info["people"] == 3
+    assert info["person_numbers"] == [4, 5, 6]
+    people = sorted(p.name for p in (root / "lr").iterdir())
+    assert people == ["person_0004", "person_0005", "person_0006"]
+    assert sorted(p.name for p in (root / "hr").iterdir()) == people
+    index, report = scan_frame_tree(root / "lr", hr_root=root / "hr", workers=1, validate="full", layout="orcam",
+                                    sequence_length=None, progress=False)
+    assert report["frames_skipped"] == 0 and len(index) == info["frames"]
+    assert report["frame_size"] == [8, 8] and report["hr_frame_size"] == [32, 32]
+
+
+@pytest.mark.parametrize(("people", "group", "first"), [(16, 4, 16), (3, 2, 4), (5, 1, 5), (2, 4, 4)])
+def test_other_people_share_no_lookalike_group_with_the_recognition_set(people, group, first):
+    size = DemoSize.from_params({**TINY, "people": people, "lookalike_group_size": group})
+    others = other_people_numbers(size, 6)
+    assert others == list(range(first, first + 6))
+    recognition_groups = {p // group for p in range(people)}
+    assert not recognition_groups & {p // group for p in others}
+    # Their coarse traits are their own groups' (look-alikes share the face shape exactly).
+    recognition_faces = {person_traits(size.seed, p, group)["face_w"] for p in range(people)}
+    assert not recognition_faces & {person_traits(size.seed, p, group)["face_w"] for p in others}
+
+
+def test_other_people_are_deterministic_and_cached(other_demo, tmp_path):
+    root, info = other_demo
+    size = DemoSize.from_params({**TINY, "people": 3})
+    again = generate_other_demo(tmp_path / "again", size, 3, workers=1, progress=False)
+    assert again["generated"] is True and tree_hash(tmp_path / "again") == tree_hash(root)
+    assert generate_other_demo(root, size, 3, workers=1, progress=False)["generated"] is False
+
+
+def test_no_other_people_writes_nothing(tmp_path):
+    info = generate_other_demo(tmp_path / "none", DemoSize.from_params(TINY), 0, workers=1, progress=False)
+    assert info["people"] == 0 and info["frames"] == 0 and info["generated"] is False
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize(("key", "value"), [("extra_test_videos", -1), ("extra_test_videos", 101),
+                                            ("extra_test_videos", 1.5), ("other_people", -2),
+                                            ("other_people", None)])
+def test_demo_config_checks_the_new_keys(tmp_path, key, value):
+    params = {**TINY, "root": str(tmp_path / "demo"), "extra_test_videos": 4, "other_root": str(tmp_path / "other"),
+              "other_people": 2, key: value}
+    with pytest.raises(ConfigError, match=rf"ingestion\.demo\.{key}"):
+        DemoConfig(**params)
+
+
+def test_demo_config_refuses_one_root_for_both_trees(tmp_path):
+    params = {**TINY, "root": str(tmp_path), "extra_test_videos": 0, "other_root": str(tmp_path), "other_people": 2}
+    with pytest.raises(ConfigError, match=r"ingestion\.demo\.other_root"):
+        DemoConfig(**params)

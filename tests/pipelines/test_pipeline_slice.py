@@ -26,6 +26,8 @@ TINY_DEMO = {
     "hr_size": HR_SIZE,
     "scale": SCALE,
     "jpeg_quality": [35, 75],
+    "extra_test_videos": 2,        # forced to the test side
+    "other_people": 2,             # SR training only (srgan_other)
 }
 SIDES = ("train", "val", "test")
 
@@ -62,14 +64,19 @@ def demo_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("slice") / "demo"
 
 
+def tiny_demo(demo_root: Path) -> dict:
+    return {**TINY_DEMO, "root": str(demo_root), "other_root": str(demo_root.parent / "demo_other")}
+
+
 @pytest.fixture(scope="module")
 def slice_run(pipelines, demo_root):
     """One run of ingestion + sampling, as `kedro run` would chain them."""
     ingestion = conf_params("ingestion")
-    ingestion.update(source="synthetic", workers=1, demo={**TINY_DEMO, "root": str(demo_root)})
+    ingestion.update(source="synthetic", workers=1, demo=tiny_demo(demo_root))
     sampling = conf_params("sampling")
     sampling["workers"] = 1
-    kept = ("source_info", "frame_index", "split_index", "train_index", "val_index", "test_index", "sampling_report")
+    kept = ("source_info", "frame_index", "split_index", "train_index", "val_index", "test_index", "sampling_report",
+            "other_index")
     catalog = make_catalog(ingestion, sampling, keep=kept)
     outputs = SequentialRunner().run(pipelines["ingestion"] + pipelines["sampling"], catalog)
     loaded = {name: dataset.load() for name, dataset in outputs.items()}
@@ -146,6 +153,22 @@ def test_sampling_report_has_no_video_leak(slice_run):
     assert report["has_hr"] is True
 
 
+def test_extra_test_videos_are_on_the_test_side_alone(slice_run):
+    report, test = slice_run["sampling_report"], slice_run["test_index"]
+    assert report["forced_test"]["videos"] == TINY_DEMO["people"] * TINY_DEMO["extra_test_videos"]
+    assert test.groupby("person")["test_only"].any().all()
+    assert not slice_run["train_index"]["test_only"].any() and not slice_run["val_index"]["test_only"].any()
+
+
+def test_other_people_arrays_hold_no_recognition_person(slice_run):
+    lr, hr, index = slice_run["lr_other"], slice_run["hr_other"], slice_run["other_index"]
+    assert lr.shape == (len(index), LR_SIZE, LR_SIZE, 3) and hr.shape == (len(index), HR_SIZE, HR_SIZE, 3)
+    assert index["person"].nunique() == TINY_DEMO["other_people"]
+    assert not set(index["person_name"]) & set(slice_run["frame_index"]["person_name"])
+    audit = slice_run["other_sampling_report"]["leakage_other"]
+    assert audit == {f"other_vs_{side}": {"people": 0} for side in SIDES}
+
+
 def test_train_labels_cover_every_person(slice_run):
     frame_index, train = slice_run["frame_index"], slice_run["train_index"]
     assert set(train["label"]) == set(frame_index["label"]) == set(range(TINY_DEMO["people"]))
@@ -163,7 +186,7 @@ def test_metrics_are_mlflow_ready(slice_run):
 
 def test_rerun_reuses_the_rendered_demo(pipelines, demo_root, slice_run):
     ingestion = {**conf_params("ingestion"), "source": "synthetic", "workers": 1, "validate": "header",
-                 "demo": {**conf_params("ingestion")["demo"], **TINY_DEMO, "root": str(demo_root)}}
+                 "demo": {**conf_params("ingestion")["demo"], **tiny_demo(demo_root)}}
     catalog = make_catalog(ingestion, keep=("source_info",))
     outputs = SequentialRunner().run(pipelines["ingestion"], catalog)
     assert catalog["source_info"].load()["generated"] is False
@@ -184,7 +207,9 @@ def test_folder_source_reads_the_rendered_tree(pipelines, demo_root, slice_run, 
     frame_index, report = outputs["frame_index"].load(), outputs["ingestion_report"].load()
     assert report["source"] == "folder"
     assert report["frames_skipped"] == 0
-    expected = slice_run["frame_index"]
+    # A folder source forces nothing to the test side (the demo's extra videos are regular ones there).
+    assert not frame_index["test_only"].any() and slice_run["frame_index"]["test_only"].any()
+    frame_index, expected = frame_index.drop(columns="test_only"), slice_run["frame_index"].drop(columns="test_only")
     assert len(frame_index) == len(expected) == report["frames_kept"]
     if with_hr:
         pd.testing.assert_frame_equal(frame_index, expected)

@@ -438,7 +438,7 @@ def test_an_unknown_key_is_one_config_error_line_naming_it(rich_index):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("key", ["split_by", "seed", "workers", "test"])
+@pytest.mark.parametrize("key", ["split_by", "seed", "workers", "test", "other"])
 def test_a_missing_key_is_one_config_error_line_naming_it(rich_index, key):
     params = {k: v for k, v in BASE_PARAMS.items() if k != key}
     with pytest.raises(ConfigError, match=rf"missing parameter sampling\.{key}\b") as err:
@@ -462,6 +462,7 @@ def test_conf_base_builds_the_config():
     assert isinstance(config, SamplingConfig)
     assert (config.split_by, config.test_fraction, config.val_fraction, config.shortage) == ("video", 0.25, 0.2, "resample")
     assert config.train == config.val == config.test == SideQuota(None, None, None)
+    assert (config.other.frames_per_person, config.other.scale) == (50, 4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -565,3 +566,137 @@ def test_draws_follow_the_person_name_not_the_number():
     train_b = sample_splits(b, info_b, BASE_PARAMS)[0]
     assert sorted(train_a["path"]) == sorted(train_b["path"])
     assert set(sample_splits(a, info_a, BASE_PARAMS)[3]["sides"]["train"]["per_person"]) == {"ann", "ben", "cy"}
+
+
+# ----------------------------------------------------------------------------------------------
+# The demo's extra test videos, end to end: training and validation are byte-identical
+# ----------------------------------------------------------------------------------------------
+SMALL_DEMO = {"people": 4, "lookalike_group_size": 2, "videos_per_person": [3, 5], "sequences_per_video": [1, 2],
+              "frames_per_sequence": [2, 3], "hr_size": 16, "scale": 4, "other_people": 0}
+
+
+def demo_sides(root, extra: int) -> dict:
+    """ingestion + sampling nodes on a small demo with ``extra`` test videos a person."""
+    from faceless.pipelines.ingestion.nodes import prepare_source, scan_frames
+    from faceless.pipelines.sampling.nodes import load_split_frames
+
+    ingestion = base_params("ingestion", workers=1)
+    ingestion["demo"].update(SMALL_DEMO, root=str(root / "demo"), other_root=str(root / "other"),
+                             extra_test_videos=extra)
+    frame_index, _ = scan_frames(prepare_source(ingestion), ingestion)
+    params = {**BASE_PARAMS, "workers": 1}
+    split_index, info = split_frames(frame_index, params)
+    *indexes, report = sample_splits(split_index, info, params)
+    out = {"report": report, "frame_index": frame_index}
+    for side, index in zip(("train", "val", "test"), indexes):
+        out[f"{side}_index"] = index
+        out[f"lr_{side}"], out[f"hr_{side}"] = load_split_frames(index, params)
+    return out
+
+
+def relative(index: pd.DataFrame, root) -> pd.DataFrame:
+    return index.assign(path=index["path"].str.replace(str(root), "", regex=False),
+                        hr_path=index["hr_path"].str.replace(str(root), "", regex=False))
+
+
+@pytest.fixture(scope="module")
+def demo_pair(tmp_path_factory):
+    plain_root, extra_root = tmp_path_factory.mktemp("plain"), tmp_path_factory.mktemp("extra")
+    return (plain_root, demo_sides(plain_root, 0)), (extra_root, demo_sides(extra_root, 4))
+
+
+@pytest.mark.parametrize("side", ["train", "val"])
+def test_extra_test_videos_leave_training_and_validation_byte_identical(demo_pair, side):
+    (plain_root, plain), (extra_root, extra) = demo_pair
+    pd.testing.assert_frame_equal(relative(extra[f"{side}_index"], extra_root),
+                                  relative(plain[f"{side}_index"], plain_root))
+    for kind in ("lr", "hr"):
+        assert extra[f"{kind}_{side}"].dtype == np.uint8 and len(extra[f"{kind}_{side}"]) > 0
+        assert extra[f"{kind}_{side}"].tobytes() == plain[f"{kind}_{side}"].tobytes()
+    assert extra["report"]["sides"][side] == plain["report"]["sides"][side]
+
+
+def test_extra_test_videos_are_on_the_test_side_alone(demo_pair):
+    (_, plain), (_, extra) = demo_pair
+    test, report = extra["test_index"], extra["report"]
+    assert report["forced_test"] == {"videos": 16, "frames": int(extra["frame_index"]["test_only"].sum()), "people": 4}
+    assert plain["report"]["forced_test"]["videos"] == 0
+    plain_videos = plain["test_index"].groupby("person")["video"].nunique()
+    assert (test.groupby("person")["video"].nunique() == plain_videos + 4).all()
+    assert test["test_only"].any() and not extra["train_index"]["test_only"].any()
+    assert not extra["val_index"]["test_only"].any()
+    for audit in ("leakage_split", "leakage_sampled"):
+        assert all(v == 0 for pair in report[audit].values() for v in pair.values()), audit
+    assert extra["lr_test"].shape == (len(test), 4, 4, 3)
+
+
+# ----------------------------------------------------------------------------------------------
+# Other people (srgan_other's SR pairs) on user data
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def user_trees(tmp_path_factory):
+    from ..trees import orcam_tree
+
+    root = tmp_path_factory.mktemp("user")
+    recognition = orcam_tree(root / "recognition", 8, people=3, videos=3, sequences=1, frames=2)
+    # The same renderer and seed: person_0000..0002 are the recognition people themselves.
+    _, other_hr = orcam_tree(root / "other", 8, people=5, videos=1, sequences=2, frames=3)
+    return recognition, other_hr
+
+
+def run_other(recognition, other_root, other_hr_root=None, **other):
+    from faceless.pipelines.ingestion.nodes import prepare_source, scan_frames, scan_other_frames
+    from faceless.pipelines.sampling.nodes import load_other_frames, sample_other_frames
+
+    ingestion = base_params("ingestion", source="folder", root=str(recognition[0]), hr_root=str(recognition[1]),
+                            other_root=str(other_root), other_hr_root=other_hr_root and str(other_hr_root), workers=1)
+    frame_index, _ = scan_frames(prepare_source(ingestion), ingestion)
+    other_index, _ = scan_other_frames(ingestion)
+    params = {**BASE_PARAMS, "workers": 1, "other": {**BASE_PARAMS["other"], **other}}
+    split_index, _ = split_frames(frame_index, params)
+    sample, report = sample_other_frames(other_index, split_index, params)
+    return sample, report, *load_other_frames(sample, params)
+
+
+def test_hr_only_other_people_make_pairs_by_area_downscaling(user_trees):
+    from faceless.recognition.variants import clean_lowres
+
+    recognition, other_hr = user_trees
+    sample, report, lr, hr = run_other(recognition, other_hr, frames_per_person=4)
+    assert hr.dtype == lr.dtype == np.uint8
+    assert hr.shape == (len(sample), 32, 32, 3) and lr.shape == (len(sample), 8, 8, 3)
+    np.testing.assert_array_equal(lr, clean_lowres(hr, 4))
+    assert report["lr_from_hr"] is True and sample["path"].isna().all()
+    again = run_other(recognition, other_hr, frames_per_person=4)
+    assert again[0].equals(sample) and np.array_equal(again[3], hr)
+
+
+def test_a_person_in_both_sets_is_dropped_from_the_other_set(user_trees):
+    recognition, other_hr = user_trees
+    sample, report, _, hr = run_other(recognition, other_hr, frames_per_person=4)
+    assert sorted(sample["person_name"].unique()) == ["person_0003", "person_0004"]
+    assert report["dropped_people"] == {"count": 3, "frames": 18,
+                                        "names": ["person_0000", "person_0001", "person_0002"]}
+    assert report["leakage_other"] == {f"other_vs_{s}": {"people": 0} for s in ("train", "val", "test")}
+    assert sample.groupby("person_name").size().to_dict() == {"person_0003": 4, "person_0004": 4}
+    assert len(hr) == 8
+
+
+def test_other_pairs_from_files_are_checked_against_the_scale(user_trees, tmp_path):
+    recognition, other_hr = user_trees
+    other_lr = other_hr.parent / "lr"
+    sample, report, lr, hr = run_other(recognition, other_lr, other_hr, frames_per_person=None)
+    assert report["lr_from_hr"] is False and lr.shape == (12, 8, 8, 3) and hr.shape == (12, 32, 32, 3)
+    with pytest.raises(ConfigError, match=r"sampling\.other\.scale=2\b") as err:
+        run_other(recognition, other_lr, other_hr, scale=2)
+    assert "\n" not in str(err.value)
+
+
+def test_no_other_people_load_as_empty_arrays():
+    from faceless.pipelines.ingestion.nodes import empty_other_index
+    from faceless.pipelines.sampling.nodes import load_other_frames, sample_other_frames
+
+    sample, report = sample_other_frames(empty_other_index(), build_index(QUOTA_TREE).assign(side="train"), BASE_PARAMS)
+    lr, hr = load_other_frames(sample, BASE_PARAMS)
+    assert sample.empty and report["frames"] == 0 and report["note"]
+    assert lr.shape == hr.shape == (0, 0, 0, 3) and lr.dtype == hr.dtype == np.uint8

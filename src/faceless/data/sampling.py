@@ -52,6 +52,17 @@ class SideQuota:
 
 
 @dataclass(frozen=True)
+class OtherQuota:
+    """``sampling.other``: the other people's frames (SR training only, ``srgan_other``).
+    ``frames_per_person``: drawn without replacement (all of a person's where they have fewer);
+    null = every frame. ``scale``: where the other tree has high-resolution frames alone, the LR
+    side of the pairs is them area-downscaled this many times (the SR factor)."""
+
+    frames_per_person: int | None
+    scale: int
+
+
+@dataclass(frozen=True)
 class SamplingConfig:
     """``params:sampling``; the value checks run on construction, before any work."""
 
@@ -64,6 +75,7 @@ class SamplingConfig:
     train: SideQuota
     val: SideQuota
     test: SideQuota
+    other: OtherQuota
 
     def __post_init__(self) -> None:
         _check_fraction(self.test_fraction, "test_fraction", allow_zero=False)
@@ -74,6 +86,11 @@ class SamplingConfig:
             for key, value in self.quota(side).requested().items():
                 if value is not None and value < 1:
                     raise ConfigError(f"sampling.{side}.{key} must be >= 1 or null, got {value}")
+        if self.other.frames_per_person is not None and self.other.frames_per_person < 1:
+            raise ConfigError("sampling.other.frames_per_person must be >= 1 or null, "
+                              f"got {self.other.frames_per_person}")
+        if self.other.scale < 2:
+            raise ConfigError(f"sampling.other.scale must be >= 2, got {self.other.scale}")
 
     def quota(self, side: str) -> SideQuota:
         return getattr(self, side)
@@ -113,6 +130,8 @@ POLICY_TEXT = {
 }
 #: The random stream that carves validation sequences out of a person's training videos.
 _CARVE_STREAM = 4
+#: The random stream that draws the other people's frames (``sampling.other``).
+_OTHER_STREAM = 5
 
 
 def _check_unsplittable(unsplittable: dict[str, int], people: int, config: SamplingConfig) -> None:
@@ -171,6 +190,21 @@ def policy_summary(per_person: dict[str, str], split_by: str) -> str:
     return "; ".join(f"{text[policy]}: {n} {'person' if n == 1 else 'people'}" for policy, n in sorted(counts.items()))
 
 
+def test_only_rows(frame_index: pd.DataFrame) -> pd.Series:
+    """The index's ``test_only`` column (videos that go to the test side alone, such as the demo's
+    extra test videos), all False where it has none (an index made before the column existed)."""
+    if "test_only" not in frame_index.columns:
+        return pd.Series(False, index=frame_index.index)
+    return frame_index["test_only"].fillna(False).astype(bool)
+
+
+def forced_test_counts(split_index: pd.DataFrame) -> dict[str, int]:
+    """How many videos, frames and people the test side holds because they were forced there."""
+    forced = split_index[test_only_rows(split_index).to_numpy()]
+    return {"videos": int(len(forced.drop_duplicates(["person", "video"]))), "frames": int(len(forced)),
+            "people": int(forced["person"].nunique())}
+
+
 def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Assign every frame to ``train``, ``val`` or ``test``, disjoint at the ``split_by`` level.
 
@@ -183,6 +217,8 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
     (``split_policy`` in the info says which, per person). A person with too few groups to hold one
     out for test and train on another (one video) cannot be split without leaking:
     ``sampling.shortage`` decides: ``error`` stops, otherwise the person is left out and reported.
+    Videos the index marks ``test_only`` go to test whole and take no part in the cut, so every
+    other video lands where it would without them (``forced_test`` in the info counts them).
     Returns the kept frames with a ``side`` column, and the split's info.
     """
     if config.split_by == "frame":
@@ -192,14 +228,17 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
         )
     levels = SPLIT_LEVELS[config.split_by]
     side = pd.Series("", index=frame_index.index, dtype=object)
+    forced = test_only_rows(frame_index)
     unsplittable: dict[str, int] = {}
     policies: dict[str, str] = {}
-    for person, rows in frame_index.groupby("person", sort=True):
+    for person, all_rows in frame_index.groupby("person", sort=True):
+        name = person_name_of(all_rows, person)
+        # The forced videos stay out of the cut: the others split exactly as they would without them.
+        rows = all_rows[~forced.loc[all_rows.index]]
         # Sorted, so the split depends on the seed alone, not on the order of the index rows.
         groups = rows[levels].drop_duplicates().sort_values(levels).to_numpy()
         n = len(groups)
         n_test, n_val = _cut(n, config)
-        name = person_name_of(rows, person)
         carve = config.split_by == "video" and n_val and n - n_test - n_val < 1 <= n - n_test
         if carve:
             n_val = 0  # validation comes from the training videos' sequences instead
@@ -212,6 +251,7 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
         labels[order[n_test:n_test + n_val]] = "val"
         side.loc[rows.index] = _group_sides(rows, levels, groups, labels)
         policies[name] = _carve_validation(rows, side, config, name) if carve else config.split_by
+        side.loc[all_rows.index[forced.loc[all_rows.index].to_numpy()]] = "test"
     _check_unsplittable(unsplittable, frame_index["person"].nunique(), config)
     fallback = {name: policy for name, policy in policies.items() if policy != config.split_by}
     if fallback:
@@ -226,6 +266,7 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
         "val_fraction": config.val_fraction,
         "unsplittable_people": unsplittable,
         "split_policy": {"summary": policy_summary(policies, config.split_by), "per_person": policies},
+        "forced_test": forced_test_counts(split_index),
         "leakage_split": leakage_audit({s: split_index[split_index.side == s] for s in SIDES}),
     }
     return split_index, split_info
@@ -407,10 +448,62 @@ def report_numbers(report: dict[str, Any]) -> dict[str, float]:
         numbers[f"{side}.frames"] = info["frames"]
         for key, value in info.get("quota", {}).items():
             numbers[f"{side}.{key}"] = value
+    for key, value in report.get("forced_test", {}).items():
+        numbers[f"test.forced_{key}"] = value
     for pair, counts in report["leakage_split"].items():
         for level, value in counts.items():
             numbers[f"leakage.{pair}.shared_{level}"] = value
     return {name: float(value) for name, value in numbers.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Other people (SR training only)
+# ----------------------------------------------------------------------------------------------
+def sample_other(other_index: pd.DataFrame, split_index: pd.DataFrame, config: SamplingConfig
+                 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The other people's frames for SR training, and their report with a leakage audit.
+
+    A person of the other set whose name is also a person of the recognition set's sides is
+    dropped from the other set (counted and named in the report): the recognition data is the
+    user's subject and is never changed for the SR set's sake. Then ``sampling.other.frames_per_person``
+    frames a person are drawn without replacement (all of a person's where they have fewer; every
+    frame when null), keyed by the seed and the person's name, in (video, sequence, frame) order.
+    """
+    recognition = {side: set(person_names(split_index[split_index["side"] == side])) for side in SIDES}
+    names = person_names(other_index)
+    shared = sorted(set(names) & set().union(*recognition.values()))
+    if shared:
+        logger.warning("sampling: dropped %d people from the other people's set (SR training) because the "
+                       "recognition set has people of the same name: %s", len(shared), shared[:10])
+    kept = other_index[~names.isin(shared).to_numpy()]
+    quota = config.other.frames_per_person
+    parts, per_person = [], {}
+    for person, rows in kept.groupby("person", sort=True):
+        name = person_name_of(rows, person)
+        rows = rows.sort_values(["video", "sequence", "frame"], kind="stable")
+        if quota is not None and quota < len(rows):
+            chosen = _side_rng(config.seed, _OTHER_STREAM, name).choice(len(rows), quota, replace=False)
+            rows = rows.iloc[np.sort(chosen)]
+        parts.append(rows)
+        per_person[name] = len(rows)
+    sample = pd.concat(parts).reset_index(drop=True) if parts else kept.iloc[:0].reset_index(drop=True)
+    sampled_names = set(person_names(sample))
+    report = {
+        "frames_per_person": quota,
+        "seed": config.seed,
+        "people": len(per_person),
+        "frames": int(len(sample)),
+        "short_people": {name: n for name, n in per_person.items() if quota is not None and n < quota},
+        "per_person": per_person,
+        "dropped_people": {"count": len(shared), "frames": int(names.isin(shared).sum()), "names": shared},
+        "lr_from_hr": bool(len(sample)) and bool(sample["path"].isna().all()),
+        "scale": config.other.scale,
+        # 0 everywhere: no person of the SR set is in a side of the recognition set.
+        "leakage_other": {f"other_vs_{side}": {"people": len(sampled_names & recognition[side])} for side in SIDES},
+    }
+    if not len(sample):
+        report["note"] = "no other people: srgan_other has no data"
+    return sample, report
 
 
 # ----------------------------------------------------------------------------------------------
@@ -424,3 +517,15 @@ def load_side_frames(index: pd.DataFrame, workers: int) -> tuple[np.ndarray, np.
     else:
         hr = np.zeros((0, 0, 0, 3), dtype=np.uint8)
     return lr, hr
+
+
+def load_other_frames(index: pd.DataFrame, workers: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """The other people's LR frames (None where the index has high-resolution frames alone: the
+    caller makes them) and their truth, uint8 (N, H, W, 3); both empty for an empty index."""
+    if index.empty:
+        empty = np.zeros((0, 0, 0, 3), dtype=np.uint8)
+        return empty, empty
+    hr = load_frames(index["hr_path"].tolist(), workers=workers)
+    if index["path"].isna().all():
+        return None, hr
+    return load_frames(index["path"].tolist(), workers=workers), hr

@@ -13,6 +13,14 @@ on a video-disjoint split, and so super-resolution has something to prove):
 * Within a sequence the head drifts, blinks and talks, so frames of a sequence are alike but not
   identical.
 
+* Extra test videos (``ingestion.demo.extra_test_videos``) give the test side power without
+  touching training: numbered after a person's regular videos and drawn from a stream of their own,
+  so every regular video's frames are byte-identical whatever their number; ingestion marks them
+  ``test_only`` and sampling puts them on the test side alone.
+* Other people (``ingestion.demo.other_people``), rendered into a tree of their own, are for SR
+  training only (``srgan_other``): numbered from the first look-alike group after the recognition
+  people's, so no one of them is, or looks like, a recognition person.
+
 Everything is deterministic from ``seed``: the same parameters give byte-identical files.
 """
 from __future__ import annotations
@@ -20,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,13 +113,26 @@ class DemoConfig:
     hr_size: int
     scale: int
     jpeg_quality: int | list[int]
+    extra_test_videos: int
+    other_root: str
+    other_people: int
 
     def __post_init__(self) -> None:
         self.size()
+        _as_int(self.extra_test_videos, "ingestion.demo.extra_test_videos", low=0)
+        if self.extra_test_videos > EXTRA_VIDEO_LIMIT:
+            raise ConfigError(f"ingestion.demo.extra_test_videos must be <= {EXTRA_VIDEO_LIMIT}, "
+                              f"got {self.extra_test_videos}")
+        _as_int(self.other_people, "ingestion.demo.other_people", low=0)
+        if self.other_root == self.root:
+            raise ConfigError(f"ingestion.demo.other_root must differ from ingestion.demo.root ({self.root})")
 
     def size(self) -> DemoSize:
         return DemoSize.from_params({key: getattr(self, key) for key in DemoSize.__dataclass_fields__})
 
+
+#: The most extra test videos a person gets (their numbers follow the person's regular ones).
+EXTRA_VIDEO_LIMIT = 100
 
 #: Upper bounds of the [min, max] size parameters (the layout draws numbers from fixed pools).
 RANGE_LIMITS = {"videos_per_person": 499, "sequences_per_video": 60, "frames_per_sequence": 1000,
@@ -367,24 +388,56 @@ def _paint_hair(img: Image.Image, mask: Image.Image, person: dict) -> None:
 # ----------------------------------------------------------------------------------------------
 # Layout and writing
 # ----------------------------------------------------------------------------------------------
-def plan_tree(size: DemoSize) -> list[dict[str, Any]]:
-    """The folder numbers, per person: non-dense, not starting at 0, like the real data."""
+def plan_tree(size: DemoSize, extra_test_videos: int = 0, people: Sequence[int] | None = None
+              ) -> list[dict[str, Any]]:
+    """The folder numbers, per person: non-dense, not starting at 0, like the real data.
+
+    ``people``: the person numbers to plan (default ``0 .. size.people - 1``). ``extra_test_videos``
+    more videos a person, numbered after the person's regular ones and marked ``test_only``: they
+    are drawn from a random stream of their own, so every regular video, sequence and frame number
+    is the same whatever their count (and the frames, keyed by those numbers, byte-identical).
+    """
     plan = []
-    for person in range(size.people):
+    for person in range(size.people) if people is None else people:
         r = _rng(size.seed, "layout", person)
         n_videos = int(r.integers(size.videos_per_person[0], size.videos_per_person[1] + 1))
         videos = sorted(r.choice(np.arange(1, 500), n_videos, replace=False).tolist())
-        entries = []
-        for video in videos:
-            n_seq = int(r.integers(size.sequences_per_video[0], size.sequences_per_video[1] + 1))
-            seqs = sorted(r.choice(np.arange(0, 60), n_seq, replace=False).tolist())
-            for seq in seqs:
-                n_frames = int(r.integers(size.frames_per_sequence[0], size.frames_per_sequence[1] + 1))
-                first = int(r.integers(1, 40))
-                frames = (first + np.cumsum(r.integers(1, 4, n_frames)) - 1).tolist()
-                entries.append({"video": video, "sequence": seq, "frames": frames})
+        entries = _plan_videos(r, size, videos, test_only=False)
+        if extra_test_videos:
+            extra = _rng(size.seed, "layout-extra-test", person)
+            numbers = (max(videos) + np.cumsum(extra.integers(1, 4, extra_test_videos))).tolist()
+            entries += _plan_videos(extra, size, numbers, test_only=True)
         plan.append({"person": person, "entries": entries})
     return plan
+
+
+def _plan_videos(r: np.random.Generator, size: DemoSize, videos: list[int], test_only: bool) -> list[dict[str, Any]]:
+    """The sequences and frame numbers of ``videos``, drawn from ``r`` in a fixed order."""
+    entries = []
+    for video in videos:
+        n_seq = int(r.integers(size.sequences_per_video[0], size.sequences_per_video[1] + 1))
+        seqs = sorted(r.choice(np.arange(0, 60), n_seq, replace=False).tolist())
+        for seq in seqs:
+            n_frames = int(r.integers(size.frames_per_sequence[0], size.frames_per_sequence[1] + 1))
+            first = int(r.integers(1, 40))
+            frames = (first + np.cumsum(r.integers(1, 4, n_frames)) - 1).tolist()
+            entries.append({"video": video, "sequence": seq, "frames": frames, "test_only": test_only})
+    return entries
+
+
+def test_only_videos(plan: list[dict[str, Any]]) -> list[list[int]]:
+    """[person, video] of every video the plan marks ``test_only``, sorted."""
+    return [list(pair) for pair in sorted({(p["person"], e["video"]) for p in plan for e in p["entries"]
+                                            if e["test_only"]})]
+
+
+def other_people_numbers(size: DemoSize, other_people: int) -> list[int]:
+    """The person numbers of the demo's other people (SR training only): they start at the first
+    look-alike group after the recognition people's, so they share neither a number, a name nor a
+    group (the coarse traits) with anyone in the recognition set."""
+    group = size.lookalike_group_size
+    first = -(-size.people // group) * group
+    return list(range(first, first + other_people))
 
 
 def _frame_rel(person: int, video: int, seq: int, frame: int, ext: str) -> str:
@@ -419,28 +472,54 @@ def _render_person(args: tuple[DemoSize, dict[str, Any], str]) -> int:
     return written
 
 
-def demo_fingerprint(size: DemoSize) -> dict[str, Any]:
-    return {"renderer_version": RENDERER_VERSION, **size.as_dict()}
+def demo_fingerprint(size: DemoSize, extra_test_videos: int = 0) -> dict[str, Any]:
+    return {"renderer_version": RENDERER_VERSION, **size.as_dict(), "extra_test_videos": extra_test_videos}
 
 
-def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progress: bool = True) -> dict:
+def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progress: bool = True,
+                  extra_test_videos: int = 0) -> dict:
     """Render the demo tree under ``root`` (``root/lr`` 64 px JPEGs, ``root/hr`` 256 px PNGs).
+
+    ``extra_test_videos`` more videos a person, after the regular ones, listed in the returned
+    ``test_only_videos`` ([person, video] pairs): sampling puts them on the test side alone. The
+    regular videos' files are byte-identical whatever their number.
 
     Skips the work when ``root`` already holds a complete tree made with the same parameters.
     Renders into a temporary sibling folder and renames it at the end, so an interrupted run
     never leaves a tree that looks complete.
     """
-    root = Path(root)
-    wanted = demo_fingerprint(size)
+    plan = plan_tree(size, extra_test_videos)
+    info = _render_tree(Path(root), size, plan, demo_fingerprint(size, extra_test_videos), "ingestion.demo.root",
+                        workers, progress, {"test_only_videos": test_only_videos(plan)})
+    return info
+
+
+def generate_other_demo(root: str | os.PathLike, size: DemoSize, other_people: int, workers: int,
+                        progress: bool = True) -> dict:
+    """Render ``other_people`` more people, for SR training only, under ``root`` (``lr/``, ``hr/``
+    as :func:`generate_demo`): numbered after the recognition people's look-alike groups
+    (:func:`other_people_numbers`), with the same size ranges and no extra test videos. Cached and
+    published like the demo tree; nothing is written when ``other_people`` is 0."""
+    people = other_people_numbers(size, other_people)
+    wanted = {**demo_fingerprint(size), "other_people": other_people, "first_person": people[0] if people else None}
+    if not people:
+        return {"fingerprint": wanted, "frames": 0, "people": 0, "person_numbers": [], "generated": False}
+    plan = plan_tree(size, people=people)
+    return _render_tree(Path(root), size, plan, wanted, "ingestion.demo.other_root", workers, progress,
+                        {"person_numbers": people})
+
+
+def _render_tree(root: Path, size: DemoSize, plan: list[dict[str, Any]], wanted: dict[str, Any], name: str,
+                 workers: int, progress: bool, extra_info: dict[str, Any]) -> dict:
+    """Render ``plan`` into ``root`` unless its marker already holds the ``wanted`` fingerprint."""
     marker = root / PARAMS_FILE
     info = read_json(marker)  # {} when missing or unreadable: then it vouches for nothing
     if info.get("fingerprint") == wanted:
         return {**info, "generated": False}
 
     # Only a tree this project rendered is ever replaced; a user's folder is refused before any work.
-    check_replaceable(root, "ingestion.demo.root", also=(marker,))
-    tmp = fresh_folder(root, "ingestion.demo.root")
-    plan = plan_tree(size)
+    check_replaceable(root, name, also=(marker,))
+    tmp = fresh_folder(root, name)
     jobs = [(size, person_plan, str(tmp)) for person_plan in plan]
     frames = 0
     bar = tqdm(total=len(jobs), desc="rendering demo people", unit="person", disable=not progress)
@@ -454,7 +533,7 @@ def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progres
             frames += _render_person(job)
             bar.update()
     bar.close()
-    info = {"fingerprint": wanted, "frames": frames, "people": size.people}
+    info = {"fingerprint": wanted, "frames": frames, "people": len(plan), **extra_info}
     (tmp / PARAMS_FILE).write_text(json.dumps(info, indent=2))
-    publish_folder(tmp, root, "ingestion.demo.root", also=(marker,))
+    publish_folder(tmp, root, name, also=(marker,))
     return {**info, "generated": True}

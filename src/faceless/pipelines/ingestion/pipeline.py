@@ -1,7 +1,8 @@
-"""The ``ingestion`` stage: render the demo or find the folder/tar, then index and validate frames."""
+"""The ``ingestion`` stage: render the demo or find the folder/tar, then index and validate frames;
+and the other people's frames, for SR trained on people outside the recognition set (``srgan_other``)."""
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import prepare_source, scan_frames
+from .nodes import prepare_source, scan_frames, scan_other_frames
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -10,6 +11,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(prepare_source, "params:ingestion", "source_info", name="prepare_source"),
             Node(scan_frames, {"source_info": "source_info", "params": "params:ingestion"},
                  ["frame_index", "ingestion_report"], name="scan_frames"),
+            Node(scan_other_frames, {"params": "params:ingestion"},
+                 ["other_frame_index", "other_ingestion_report"], name="scan_other_frames"),
         ],
         namespace="ingestion",
         prefix_datasets_with_namespace=False,

@@ -11,7 +11,9 @@ import pandas as pd
 
 from faceless.data import sampling
 from faceless.data.sampling import SamplingConfig
+from faceless.recognition.variants import clean_lowres
 from faceless.utils.config import from_params
+from faceless.utils.errors import ConfigError
 
 
 def sampling_config(params: dict[str, Any]) -> SamplingConfig:
@@ -42,3 +44,28 @@ def sampling_metrics(report: dict[str, Any]) -> dict[str, dict[str, float]]:
 def load_split_frames(index: pd.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The chosen frames as uint8 (N, H, W, 3), and the HR truth alongside (empty when none)."""
     return sampling.load_side_frames(index, sampling_config(params).workers)
+
+
+def sample_other_frames(other_frame_index: pd.DataFrame, split_index: pd.DataFrame, params: dict[str, Any]
+                        ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The other people's frames for SR training (``sampling.other``), without anyone of the
+    recognition set's sides, and their report (per-person counts, people dropped, leakage audit)."""
+    return sampling.sample_other(other_frame_index, split_index, sampling_config(params))
+
+
+def load_other_frames(index: pd.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The other people's SR pairs as uint8 (N, h, w, 3) frames and (N, H, W, 3) truth. Where the
+    other tree holds high-resolution frames alone, the frames are the truth area-downscaled
+    ``sampling.other.scale`` x (the ``clean64`` downscale); pairs read from files must be that scale apart."""
+    config = sampling_config(params)
+    lr, hr = sampling.load_other_frames(index, config.workers)
+    scale = config.other.scale
+    if lr is None:
+        if hr.shape[1] % scale or hr.shape[2] % scale:
+            raise ConfigError(f"sampling.other.scale={scale} does not divide the other people's "
+                              f"{hr.shape[2]}x{hr.shape[1]} frames")
+        return clean_lowres(hr, scale), hr
+    if len(hr) and (hr.shape[1], hr.shape[2]) != (lr.shape[1] * scale, lr.shape[2] * scale):
+        raise ConfigError(f"sampling.other.scale={scale}, but the other people's frames are {lr.shape[2]}x"
+                          f"{lr.shape[1]} with {hr.shape[2]}x{hr.shape[1]} truth")
+    return lr, hr

@@ -1,9 +1,17 @@
-"""The ``sampling`` stage: split disjointly, sample each side, load the chosen frames."""
+"""The ``sampling`` stage: split disjointly, sample each side, load the chosen frames; and the other
+people's frames for SR trained outside the recognition set (``srgan_other``: ``lr_other``, ``hr_other``)."""
 from kedro.pipeline import Node, Pipeline
 
 from faceless.data import SIDES
 
-from .nodes import load_split_frames, sample_splits, sampling_metrics, split_frames
+from .nodes import (
+    load_other_frames,
+    load_split_frames,
+    sample_other_frames,
+    sample_splits,
+    sampling_metrics,
+    split_frames,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -21,6 +29,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["train_index", "val_index", "test_index", "sampling_report"], name="sample_splits"),
             Node(sampling_metrics, "sampling_report", "sampling_metrics", name="sampling_metrics"),
             *loads,
+            Node(sample_other_frames,
+                 {"other_frame_index": "other_frame_index", "split_index": "split_index", "params": "params:sampling"},
+                 ["other_index", "other_sampling_report"], name="sample_other_frames"),
+            Node(load_other_frames, {"index": "other_index", "params": "params:sampling"},
+                 ["lr_other", "hr_other"], name="load_other_frames"),
         ],
         namespace="sampling",
         prefix_datasets_with_namespace=False,
