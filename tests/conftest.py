@@ -24,6 +24,7 @@ TINY_DEMO_PARAMS = (
     "ingestion.demo.people=4,ingestion.demo.lookalike_group_size=2,"
     "ingestion.demo.videos_per_person=4,ingestion.demo.sequences_per_video=2,"
     "ingestion.demo.frames_per_sequence=3,ingestion.demo.hr_size=128,"
+    "ingestion.demo.extra_test_videos=1,ingestion.demo.other_people=2,"
     + TINY_MODEL_PARAMS
 )
 

@@ -25,7 +25,7 @@ from faceless.pipelines.evaluation import pipeline as evaluation
 from faceless.pipelines.predict import pipeline as predict
 from faceless.pipelines.serving import pipeline as serving
 from faceless.utils.errors import ConfigError
-from faceless.variants import VariantSpec, variant_specs
+from faceless.variants import VariantSpec, uses_other_people, variant_specs
 
 #: The stages of ``full``, in order.
 STAGES = ("ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation", "serving")
@@ -43,8 +43,8 @@ def build_pipelines(parameters: dict[str, Any]) -> dict[str, Pipeline]:
     answering = str((parameters.get("predict") or {}).get("variant", ""))
     answering_spec: VariantSpec | None = declared.get(answering)
     pipelines = {
-        "ingestion": ingestion.create_pipeline(),
-        "sampling": sampling.create_pipeline(),
+        "ingestion": ingestion.create_pipeline(other_people=uses_other_people(on)),
+        "sampling": sampling.create_pipeline(other_people=uses_other_people(on)),
         "srgan": srgan.create_pipeline(variants=on),
         "upscaling": upscaling.create_pipeline(variants=on),
         "classifier": classifier.create_pipeline(variants=on),

@@ -11,7 +11,7 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from faceless.pipeline_registry import register_pipelines
+from faceless.pipeline_registry import build_pipelines, register_pipelines
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 HR_SIZE, SCALE = 32, 4
@@ -56,7 +56,20 @@ def make_catalog(ingestion: dict, sampling: dict | None = None, keep: tuple[str,
 
 @pytest.fixture(scope="module")
 def pipelines():
-    return register_pipelines()
+    """The stages with srgan_other on: ingestion and sampling then read the other people too."""
+    variants = conf_params("variants")
+    variants["srgan_other"]["enabled"] = True
+    return build_pipelines({"variants": variants, "predict": conf_params("predict")})
+
+
+def test_the_other_people_are_read_only_when_a_variant_trains_on_them(pipelines):
+    default = register_pipelines()
+    for stage in ("ingestion", "sampling"):
+        assert not [n.name for n in default[stage].nodes if "other" in n.name]
+    assert {"ingestion.scan_other_frames", "sampling.sample_other_frames", "sampling.load_other_frames"} <= {
+        n.name for n in pipelines["full"].nodes}
+    train, = [n for n in pipelines["full"].nodes if n.name == "srgan.srgan_other.train"]
+    assert train.inputs[:2] == ["lr_other", "hr_other"]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,15 @@ from .nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(other_people: bool = False, **kwargs) -> Pipeline:
+    """``other_people``: also sample and load the other people's frames (``lr_other``, ``hr_other``)."""
+    others = [
+        Node(sample_other_frames,
+             {"other_frame_index": "other_frame_index", "split_index": "split_index", "params": "params:sampling"},
+             ["other_index", "other_sampling_report"], name="sample_other_frames"),
+        Node(load_other_frames, {"index": "other_index", "params": "params:sampling"},
+             ["lr_other", "hr_other"], name="load_other_frames"),
+    ] if other_people else []
     loads = [
         Node(load_split_frames, {"index": f"{side}_index", "params": "params:sampling"},
              [f"lr_{side}", f"hr_{side}"], name=f"load_{side}_frames")
@@ -29,11 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["train_index", "val_index", "test_index", "sampling_report"], name="sample_splits"),
             Node(sampling_metrics, "sampling_report", "sampling_metrics", name="sampling_metrics"),
             *loads,
-            Node(sample_other_frames,
-                 {"other_frame_index": "other_frame_index", "split_index": "split_index", "params": "params:sampling"},
-                 ["other_index", "other_sampling_report"], name="sample_other_frames"),
-            Node(load_other_frames, {"index": "other_index", "params": "params:sampling"},
-                 ["lr_other", "hr_other"], name="load_other_frames"),
+            *others,
         ],
         namespace="sampling",
         prefix_datasets_with_namespace=False,
