@@ -34,12 +34,14 @@ def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     """One real `kedro run --pipeline=full --env controls` on the tiny demo, shared by the tests that
     inspect it: the controls (srgan_self, clean64) on, as conf/controls switches them; with srgan_id
-    (recognition-aware SR) on and a krasserm Keras .h5 generator (the tests' writer) as
-    srgan_pretrained, so every variant runs."""
+    (recognition-aware SR) and srgan_other (SR trained on other people) switched on and a krasserm
+    Keras .h5 generator (the tests' writer) named as srgan_pretrained's file, so every variant runs,
+    each by the README's own switch."""
     project = make_project_copy(tmp_path_factory.mktemp("full") / "project")
     h5 = write_krasserm_h5(project / "data" / "06_models" / "gan_generator.h5", krasserm_layers(4, 1, seed=0))
     result = kedro(project, "run", "--pipeline=full", "--env", "controls", "--params",
-                   f"{TINY_DEMO_PARAMS},srgan.id_variant=true,srgan.pretrained_weights={h5}")
+                   f"{TINY_DEMO_PARAMS},variants.srgan_id.enabled=true,variants.srgan_other.enabled=true,"
+                   f"variants.srgan_pretrained.import={h5}")
     assert result.returncode == 0, result.stderr[-3000:]
     return project, result
 
@@ -82,23 +84,24 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
     artifacts = {a.path for folder in ("reports", "plots", "models")
                  for a in client.list_artifacts(runs[0].info.run_id, folder)}
     assert {"reports/comparison.md", "reports/comparison.csv", "plots/confusion_matrices.png",
-            "plots/sr_samples.png", "models/sr_generator.pt", "models/classifier_srgan.pt",
-            "models/sr_generator_id.pt", "reports/sr_report_id.json", "models/classifier_srgan_id.pt"} <= artifacts
+            "plots/sr_samples_srgan.png", "models/sr_generator_srgan.pt", "models/classifier_srgan.pt",
+            "models/sr_generator_srgan_id.pt", "reports/sr_report_srgan_id.json", "models/classifier_srgan_id.pt",
+            "models/sr_generator_srgan_other.pt", "models/classifier_srgan_other.pt"} <= artifacts
 
 
 def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     project, result = full_run
     reporting = project / "data" / "08_reporting"
     comparison = pd.read_csv(reporting / "comparison.csv")
-    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "srgan_self", "srgan_id", "srgan_pretrained",
-                                           "clean64", "hr"]
+    assert list(comparison["variant"]) == ["lr", "bicubic", "srgan", "srgan_other", "srgan_self", "srgan_id",
+                                           "srgan_pretrained", "clean64", "hr"]
     assert comparison["note"].isna().all(), comparison["note"].tolist()
     for column in ("frame_top1", "frame_top5", "sequence_top1", "sequence_top5"):  # fractions
         assert comparison[column].between(0, 1).all(), comparison[column].tolist()
     assert comparison["challenge_score"].between(0, 100).all()  # points, 100 - 10 * rank
-    for name in ("confusion_matrices.png", "training_curves.png", "sr_samples.png", "metrics.json"):
+    for name in ("confusion_matrices.png", "training_curves.png", "sr_samples_srgan.png", "metrics.json"):
         assert (reporting / name).stat().st_size > 0
-    sr = np.load(project / "data" / "07_model_output" / "sr_test.npy", mmap_mode="r")
+    sr = np.load(project / "data" / "07_model_output" / "srgan_test.npy", mmap_mode="r")
     lr = np.load(project / "data" / "05_model_input" / "lr_test.npy", mmap_mode="r")
     assert sr.shape == (lr.shape[0], 128, 128, 3) and sr.dtype == np.uint8
     assert "| srgan |" in result.stdout and "Leakage audit" in result.stdout
@@ -109,7 +112,7 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     assert (comparison["sequence_top1"] <= comparison["sequence_top1_high"]).all()
     differences = pd.read_csv(reporting / "differences.csv")
     assert {"srgan vs lr", "srgan_self vs lr", "clean64 vs lr", "srgan_id vs srgan", "srgan_pretrained vs lr",
-            "srgan_pretrained vs bicubic"} <= {f"{a} vs {b}" for a, b in zip(differences["variant"],
+            "srgan_pretrained vs bicubic", "srgan_other vs lr", "srgan_other vs bicubic"} <= {f"{a} vs {b}" for a, b in zip(differences["variant"],
                                                                             differences["baseline"])}
     assert (reporting / "differences.png").stat().st_size > 0
     assert "Paired differences" in result.stdout and "| srgan − lr |" in result.stdout
@@ -120,9 +123,9 @@ def test_full_run_compares_every_variant_and_prints_the_table(full_run) -> None:
     assert id_vs_srgan["sequence_top1_low"] <= id_vs_srgan["sequence_top1_difference"] <= id_vs_srgan[
         "sequence_top1_high"]
     assert "| srgan_id − srgan |" in result.stdout and "srgan_id generator (with the identity loss)" in result.stdout
-    sr_id = np.load(project / "data" / "07_model_output" / "sr_id_test.npy", mmap_mode="r")
+    sr_id = np.load(project / "data" / "07_model_output" / "srgan_id_test.npy", mmap_mode="r")
     assert sr_id.shape == sr.shape and not np.array_equal(sr_id, sr)
-    report_id = json.loads((reporting / "sr_report_id.json").read_text())
+    report_id = json.loads((reporting / "sr_report_srgan_id.json").read_text())
     assert {"val_psnr", "val_ssim", "val_recogniser_top1_sr"} <= set(report_id["val"])
     assert report_id["recogniser"]["source"] == "train"
 
@@ -148,7 +151,7 @@ def test_full_run_output_is_quiet_and_says_what_runs(full_run) -> None:
         assert not re.search(r"\d+%\||it/s|step/s|img/s\]", line), line
     text = "\n".join(lines)
     assert "Loading data from" not in text and "Saving data to" not in text  # catalog chatter: DEBUG level
-    assert re.search(r"srgan\.train_srgan: done in [\d.]+ s \(\d+/\d+\)", text)
+    assert re.search(r"srgan\.srgan\.train: done in [\d.]+ s \(\d+/\d+\)", text)
     assert "MLflow: creating its tracking store mlflow.db" in text and "Creating initial MLflow database" not in text
 
 
@@ -197,10 +200,10 @@ def test_full_run_logs_a_servable_model_and_a_run_that_reads_well(full_run) -> N
 def test_the_pretrained_variant_is_the_imported_generator_as_it_is(full_run) -> None:
     """srgan_pretrained from the .h5: imported (not trained), its frames upscaled and classified."""
     project, result = full_run
-    report = json.loads((project / "data" / "08_reporting" / "sr_report_pretrained.json").read_text())
+    report = json.loads((project / "data" / "08_reporting" / "sr_report_srgan_pretrained.json").read_text())
     assert report["source"]["format"] == "keras_h5" and report["generator"]["arch"] == "krasserm_srresnet"
     assert report["trained_here"] is False and report["val"]["val_psnr"] > 0
-    sr = np.load(project / "data" / "07_model_output" / "sr_pretrained_test.npy", mmap_mode="r")
+    sr = np.load(project / "data" / "07_model_output" / "srgan_pretrained_test.npy", mmap_mode="r")
     assert sr.shape[1:] == (128, 128, 3)
     assert "| srgan_pretrained |" in result.stdout and "| srgan_pretrained − bicubic |" in result.stdout
 
@@ -211,11 +214,12 @@ def test_a_basicsr_pth_takes_the_pretrained_row_rerunning_only_what_depends_on_i
     project = tmp_path / "project"
     shutil.copytree(done, project, ignore=shutil.ignore_patterns("mlflow.db", "mlruns"))
     pth = write_basicsr_pth(project / "data" / "06_models" / "MSRResNet_x4.pth", basicsr_state(4, 1, 4, seed=0))
-    result = kedro(project, "run", "--pipeline=full", "--from-nodes=srgan.import_srgan_pretrained", "--env",
-                   "controls", "--params", f"{TINY_DEMO_PARAMS},srgan.pretrained_weights={pth}")
+    result = kedro(project, "run", "--pipeline=full", "--from-nodes=srgan.srgan_pretrained.import", "--env",
+                   "controls", "--params", f"{TINY_DEMO_PARAMS},variants.srgan_id.enabled=true,"
+                   f"variants.srgan_other.enabled=true,variants.srgan_pretrained.import={pth}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "train_srgan" not in result.stderr + result.stdout and "train_classifier_lr" not in result.stderr
-    report = json.loads((project / "data" / "08_reporting" / "sr_report_pretrained.json").read_text())
+    assert "srgan.srgan.train" not in result.stderr + result.stdout and "classifier.lr.train" not in result.stderr
+    report = json.loads((project / "data" / "08_reporting" / "sr_report_srgan_pretrained.json").read_text())
     assert report["source"]["format"] == "basicsr_pth" and report["generator"]["arch"] == "msrresnet"
     comparison = pd.read_csv(project / "data" / "08_reporting" / "comparison.csv").set_index("variant")
     row = comparison.loc["srgan_pretrained"]
@@ -260,6 +264,10 @@ def test_config_error_is_one_line_naming_the_parameter(project_copy: Path) -> No
 
 
 def test_viz_build_shows_every_stage(project_copy: Path) -> None:
+    """kedro-viz draws the pipelines of the project's conf: conf/local switching variants on adds
+    their namespaces (kedro viz build has no --env; conf/local is the default environment)."""
+    (project_copy / "conf" / "local" / "parameters.yml").write_text(
+        "variants:\n  srgan_self: {enabled: true}\n  clean64: {enabled: true}\n  srgan_id: {enabled: true}\n")
     result = kedro(project_copy, "viz", "build")
     assert result.returncode == 0, result.stderr[-3000:]
     main = json.loads((project_copy / "build" / "api" / "main").read_text())
@@ -268,17 +276,58 @@ def test_viz_build_shows_every_stage(project_copy: Path) -> None:
             "__default__"} <= pipelines
     tasks = {n["full_name"] for n in main["nodes"] if n.get("type") == "task"}
     assert {"ingestion.prepare_source", "ingestion.scan_frames", "sampling.split_frames", "sampling.sample_splits",
-            "sampling.load_test_frames", "srgan.train_srgan", "upscaling.upscale_sr_test",
-            "classifier.train_classifier_srgan", "evaluation.compare_variants", "srgan.train_srgan_self",
-            "upscaling.upscale_sr_self_test", "upscaling.make_clean64_test", "srgan.train_srgan_id",
-            "upscaling.upscale_sr_id_test"} <= tasks
-    # Each stage is a collapsible namespace, and datasets sit on the catalog's layers.
-    assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation"} <= set(main["modular_pipelines"])
+            "sampling.load_test_frames", "srgan.srgan.train", "upscaling.srgan.upscale_test",
+            "classifier.srgan.train", "evaluation.compare_variants", "srgan.srgan_self.train",
+            "upscaling.srgan_self.upscale_test", "upscaling.clean64.downscale_test", "srgan.srgan_id.train",
+            "upscaling.srgan_id.upscale_test"} <= tasks
+    assert not [name for name in tasks if "srgan_other" in name or "srgan_pretrained" in name]  # off: no node
+    # Each stage is a collapsible namespace (each variant one inside it), and datasets sit on the
+    # catalog's layers.
+    assert {"ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation",
+            "classifier.srgan"} <= set(main["modular_pipelines"])
     layers = {n["name"]: n.get("layer") for n in main["nodes"] if n.get("type") == "data"}
-    assert layers["lr_train"] == "primary" and layers["sr_test"] == "model_input"
-    assert layers["sr_generator"] == "super_resolution" and layers["classifier_srgan"] == "models"
-    assert layers["comparison"] == "reporting" and layers["sr_generator_self"] == "super_resolution"
-    assert layers["sr_self_test"] == layers["clean64_test"] == "model_input"
+    assert layers["lr_train"] == "primary" and layers["srgan_test"] == "model_input"
+    assert layers["sr_generator_srgan"] == "super_resolution" and layers["classifier_srgan"] == "models"
+    assert layers["comparison"] == "reporting" and layers["sr_generator_srgan_self"] == "super_resolution"
+    assert layers["srgan_self_test"] == layers["clean64_test"] == "model_input"
     # Layers are shown only when data never flows back to an earlier one (kedro-viz sorts them).
     assert main["layers"] == ["raw", "intermediate", "primary", "super_resolution", "model_input", "models",
                               "model_output", "reporting"]
+
+
+def test_a_variant_added_by_conf_alone_gets_its_row(project_copy: Path) -> None:
+    """srgan_l1: srgan's recipe with an L1 pixel loss and no adversarial stage, declared in conf/local
+    alone (the copy's src/ is empty: the package is the installed one, unchanged), trains its
+    generator, upscales every side, trains its classifier and gets its row with numbers and its
+    declared comparisons."""
+    (project_copy / "conf" / "local" / "parameters.yml").write_text(
+        "variants:\n"
+        "  bicubic: {enabled: false}\n"
+        "  hr: {enabled: false}\n"
+        "  srgan_l1:\n"
+        "    enabled: true\n"
+        "    input: generator\n"
+        "    pairs: auto\n"
+        "    recipe: {pretrain_losses: [{type: l1, weight: 1.0}], gan_steps: 0}\n"
+        "evaluation:\n"
+        "  comparisons: [[srgan, lr], [srgan_l1, lr], [srgan_l1, srgan]]\n")
+    result = kedro(project_copy, "run", "--params", TINY_DEMO_PARAMS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not list((project_copy / "src").iterdir())
+    log = result.stdout + result.stderr
+    assert "srgan.srgan_l1.train: done in" in log and "classifier.srgan_l1.train: done in" in log
+    assert "classifier.bicubic" not in log and "classifier.hr" not in log  # switched off: no node at all
+    reporting = project_copy / "data" / "08_reporting"
+    comparison = pd.read_csv(reporting / "comparison.csv").set_index("variant")
+    assert list(comparison.index) == ["lr", "srgan", "srgan_l1"]
+    row = comparison.loc["srgan_l1"]
+    assert pd.isna(row["note"]) and 0 <= row["sequence_top1"] <= 1 and row["test_sequences"] > 0
+    differences = pd.read_csv(reporting / "differences.csv")
+    assert [f"{a} - {b}" for a, b in zip(differences["variant"], differences["baseline"])] == [
+        "srgan - lr", "srgan_l1 - lr", "srgan_l1 - srgan"]
+    report = json.loads((reporting / "sr_report_srgan_l1.json").read_text())
+    assert report["params"]["pretrain_losses"] == [{"type": "l1", "weight": 1.0}]
+    assert report["params"]["gan_steps"] == 0 and report["steps"]["gan"] == 0
+    srgan = json.loads((reporting / "sr_report_srgan.json").read_text())
+    assert srgan["params"]["gan_steps"] == 2 and srgan["params"]["pretrain_losses"][0]["type"] == "mse"
+    assert "| srgan_l1 |" in result.stdout

@@ -81,7 +81,7 @@ def test_demo_as_a_tar_gives_the_folder_results(folder_run: Path, tmp_path: Path
     index = pd.read_parquet(project / "data/02_intermediate/frame_index.parquet")
     assert index["path"].str.startswith(f"{lr_tar}::images/person_").all()
     pd.testing.assert_frame_equal(results(project), results(folder_run))
-    assert reporting(project, "sr_report.json")["val"] == reporting(folder_run, "sr_report.json")["val"]
+    assert reporting(project, "sr_report_srgan.json")["val"] == reporting(folder_run, "sr_report_srgan.json")["val"]
 
 
 def test_demo_as_a_youtube_faces_tree_gives_the_folder_results(folder_run: Path, tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_seed_environment_runs_full_on_cpu(tmp_path: Path) -> None:
              "srgan.checkpoint_every=3,srgan.sample_count=2,classifier.epochs=1,classifier.batch_size=32,classifier.seeds=[0],"
              # srgan_id (on in conf/seed) off here: a second paper-size SR training and upscaling would
              # double this test's cost; its self-pairs path is tested in tests/sr/test_identity.py
-             "srgan.id_variant=false,ingestion.workers=1,sampling.workers=1")
+             "variants.srgan_id.enabled=false,ingestion.workers=1,sampling.workers=1")
     run_ok(project, "--pipelines=full", "--env", "seed", "--params",
            f"ingestion.root={tmp_path / 'orcam' / 'lr'},{small}")
 
@@ -162,12 +162,14 @@ def test_seed_environment_runs_full_on_cpu(tmp_path: Path) -> None:
     assert sampling["train"]["quota"] == {"videos_per_person": 2, "sequences_per_video": 2, "frames_per_sequence": 24}
     assert sampling["test"]["quota"] == {"videos_per_person": 2, "sequences_per_video": 2, "frames_per_sequence": 12}
     assert sampling["train"]["frames"] == 3 * 96 and sampling["test"]["frames"] == 3 * 48
-    sr = reporting(project, "sr_report.json")
+    sr = reporting(project, "sr_report_srgan.json")
     assert sr["generator"]["blocks"] == 16 and sr["generator"]["channels"] == 64
     table = pd.read_csv(project / "data/08_reporting/comparison.csv")
     assert table.set_index("variant").loc["hr", "note"].startswith("skipped")  # OrCam has no truth
     assert table.set_index("variant").loc["srgan", "input_px"] == 256
-    assert table.set_index("variant").loc["srgan_id", "note"] == (
-        "skipped: no data for this variant (its generator was not trained, sr_report_id says why: "
-        "srgan.id_variant is false by default (the CPU budget))")
+    assert "srgan_id" not in set(table["variant"])  # switched off: no node, no row
+    assert table.set_index("variant").loc["srgan_self", "note"] == (
+        "skipped: no data for this variant (its generator was not trained: sr_report_srgan_self says why)")
+    assert reporting(project, "sr_report_srgan_self.json")["skipped"] == (
+        "srgan_self runs where the source has high-resolution truth (requires: truth): this one has none")
     assert reporting(project, "classifier_report_srgan.json")["config"]["width"] == 64

@@ -43,7 +43,7 @@ def test_full_runs_on_small_odd_frames_and_few_videos(case, tmp_path: Path) -> N
     px, grey, videos, truth, with_id = case
     lr_root, hr_root = orcam_tree(tmp_path / "tree", px, people=3, videos=videos, sequences=2, frames=3, grey=grey)
     project = make_project_copy(tmp_path / "project")
-    params = f"ingestion.source=folder,ingestion.root={lr_root},{TINY_MODEL_PARAMS},srgan.id_variant={with_id}"
+    params = f"ingestion.source=folder,ingestion.root={lr_root},{TINY_MODEL_PARAMS},variants.srgan_id.enabled={with_id}"
     if truth:
         params += f",ingestion.hr_root={hr_root}"
     # --env controls: every variant the source allows, the controls too (conf/base trains four).
@@ -66,14 +66,14 @@ def test_full_runs_on_small_odd_frames_and_few_videos(case, tmp_path: Path) -> N
     assert f"Split policy: {sampling['split_policy']['summary']}." in result.stdout
 
     # SR: self pairs are mod-cropped, the crop adapts, PSNR/SSIM are numbers.
-    sr = json.loads((reporting / "sr_report.json").read_text())
+    sr = json.loads((reporting / "sr_report_srgan.json").read_text())
     lr_side = px if truth else px // SCALE
     assert sr["pairs"] == ("truth" if truth else "self")
     assert sr["lr_size"] == [lr_side, lr_side] and sr["hr_size"] == [lr_side * SCALE] * 2
     crop = base_params("srgan")["crop"]
     assert sr["crop"] == {"asked": crop, "used": min(crop, lr_side)}
     assert all(isinstance(v, float) for v in sr["val"].values()), sr["val"]
-    assert (reporting / "sr_samples.png").stat().st_size > 0
+    assert (reporting / "sr_samples_srgan.png").stat().st_size > 0
 
     # The comparison: every variant with data has numbers; the others say why not.
     table = pd.read_csv(reporting / "comparison.csv").set_index("variant")
@@ -87,7 +87,7 @@ def test_full_runs_on_small_odd_frames_and_few_videos(case, tmp_path: Path) -> N
         else:
             assert row["note"].startswith("skipped: ") and len(row["note"]) > 20, (variant, row["note"])
     # Upscaled arrays have the documented size: the frame side x 4.
-    for name in ("sr_test", "bicubic_test"):
+    for name in ("srgan_test", "bicubic_test"):
         assert np.load(data / "07_model_output" / f"{name}.npy", mmap_mode="r").shape[1:] == (px * SCALE,) * 2 + (3,)
 
     if px == 8:
