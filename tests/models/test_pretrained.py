@@ -20,7 +20,7 @@ from faceless.utils.errors import ConfigError
 
 from .pretrained_files import basicsr_state, krasserm_layers, write_basicsr_pth, write_krasserm_h5
 
-PARAM = "srgan.pretrained_weights"
+PARAM = "variants.srgan_pretrained.import"
 KERAS_BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default, which krasserm keeps
 
 
