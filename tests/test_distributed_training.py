@@ -17,10 +17,11 @@ from faceless.distributed import DistributedConfig, launch
 from faceless.distributed.launch import free_port
 from faceless.recognition.config import ClassifierConfig
 from faceless.recognition.trainer import train_seeds
-from faceless.sr.config import load_config
+from faceless.sr.config import load_config, variant_config
 from faceless.sr.trainer import train_generator
 from faceless.training.tracker import MemoryTracker
 from faceless.utils.config import from_params
+from faceless.variants import variant_specs
 from tests.gloo import other_machine
 
 from .conftest import TINY_DEMO_PARAMS, base_params
@@ -54,10 +55,10 @@ def stage_params(stage: str, overrides: str) -> dict:
 def test_kedro_runs_srgan_and_a_classifier_on_two_processes_as_one(project_copy: Path) -> None:
     overrides = f"{TINY_DEMO_PARAMS},{TWO_PROCESSES}"
     result = kedro(project_copy, "run", "--pipeline=full",
-                   "--to-nodes=srgan.train_srgan,classifier.train_classifier_lr", "--params", overrides)
+                   "--to-nodes=srgan.srgan.train,classifier.lr.train", "--params", overrides)
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
-    assert log.count("srgan.train_srgan: done") == 1 and log.count("classifier.train_classifier_lr: done") == 1
+    assert log.count("srgan.srgan.train: done") == 1 and log.count("classifier.lr.train: done") == 1
     assert "srgan: 2 processes on 1 machine, gloo" in log and "classifier lr: 2 processes on 1 machine" in log
     assert log.count("srgan: validation PSNR") == 1  # one voice: rank 0's, not each rank's
 
@@ -77,7 +78,7 @@ def test_kedro_runs_srgan_and_a_classifier_on_two_processes_as_one(project_copy:
     assert [s for s, _ in history("srgan.val_psnr")] == [3, 6, 9, 12, 15, 18, 20]
 
     data = project_copy / "data"
-    report = json.loads((data / "08_reporting" / "sr_report.json").read_text())
+    report = json.loads((data / "08_reporting" / "sr_report_srgan.json").read_text())
     assert report["distributed"] == {"world_size": 2, "backend": "gloo", "batch_per_rank": [2, 2]}
     classifier_report = json.loads((data / "08_reporting" / "classifier_report_lr.json").read_text())
     assert classifier_report["distributed"] == {"world_size": 2, "backend": "gloo", "batch_per_rank": [8, 8]}
@@ -89,7 +90,8 @@ def test_kedro_runs_srgan_and_a_classifier_on_two_processes_as_one(project_copy:
     assert [s for s, _ in history("classifier.lr.loss")] == [per_epoch, 2 * per_epoch]
     sr_params = stage_params("srgan", overrides) | {"checkpoint_dir": None}
     one = MemoryTracker()
-    train_generator(load_config(sr_params), arrays["lr_train"], arrays["hr_train"], arrays["lr_val"],
+    srgan_spec = variant_specs(base_params("variants"))["srgan"]
+    train_generator(variant_config(sr_params, srgan_spec), arrays["lr_train"], arrays["hr_train"], arrays["lr_val"],
                     arrays["hr_val"], tracker=one)
     for name in ("srgan.loss_mse", "srgan.loss_gan", "srgan.loss_d", "srgan.val_psnr"):
         assert_same_curve(history(name), one.history[name], name)

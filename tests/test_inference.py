@@ -67,20 +67,20 @@ def config(cache_dir: Path, **overrides) -> UpscaleConfig:
     return from_params(UpscaleConfig, base_params("upscaling", **settings), "upscaling")
 
 
-def cached(cache_dir: Path, lr: np.ndarray, generator: dict | None = None, name: str = "sr_train",
+def cached(cache_dir: Path, lr: np.ndarray, generator: dict | None = None, name: str = "srgan_train",
            tracker=None, factor: int | None = None, **overrides) -> tuple[np.ndarray, dict]:
     return upscale_cached(lr, generator, config(cache_dir, **overrides), name, tracker, factor=factor)
 
 
-def cache_file(cache_dir: Path, name: str = "sr_train") -> Path:
+def cache_file(cache_dir: Path, name: str = "srgan_train") -> Path:
     return cache_dir / f"{name}.npy"
 
 
-def partial_paths(cache_dir: Path, name: str = "sr_train") -> tuple[Path, Path]:
+def partial_paths(cache_dir: Path, name: str = "srgan_train") -> tuple[Path, Path]:
     return cache_dir / f"{name}.partial.npy", cache_dir / f"{name}.partial.json"
 
 
-def meta(cache_dir: Path, name: str = "sr_train") -> dict:
+def meta(cache_dir: Path, name: str = "srgan_train") -> dict:
     return json.loads((cache_dir / f"{name}.meta.json").read_text())
 
 
@@ -346,10 +346,10 @@ def test_memmap_input_gives_the_same_output(tmp_path):
 
 def test_an_empty_split_gives_an_empty_output(tmp_path):
     empty = np.zeros((0, SIDE, SIDE, 3), np.uint8)
-    out, stats = cached(tmp_path, empty, generator_file(), name="sr_val")
+    out, stats = cached(tmp_path, empty, generator_file(), name="srgan_val")
     assert stats["cache"] == "miss" and out.shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
-    assert cache_file(tmp_path, "sr_val").is_file()
-    again, stats = cached(tmp_path, np.zeros((0, SIDE, SIDE, 3), np.uint8), generator_file(), name="sr_val")
+    assert cache_file(tmp_path, "srgan_val").is_file()
+    again, stats = cached(tmp_path, np.zeros((0, SIDE, SIDE, 3), np.uint8), generator_file(), name="srgan_val")
     assert stats["cache"] == "hit" and again.shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
 
 
@@ -466,7 +466,7 @@ def test_the_output_exists_only_once_complete(tmp_path, monkeypatch):
     partial_npy, partial_json = partial_paths(tmp_path)
     assert partial_npy.is_file() and partial_json.is_file()
     assert not cache_file(tmp_path).exists()  # a partial file is never served as done
-    assert not (tmp_path / "sr_train.meta.json").exists()
+    assert not (tmp_path / "srgan_train.meta.json").exists()
 
     cached(tmp_path, lr, None)
     assert cache_file(tmp_path).is_file() and meta(tmp_path)["complete"] is True
@@ -632,7 +632,7 @@ def test_sharded_output_is_byte_identical_to_one_process(tmp_path, world, order,
     lr = frames(20)  # 5 shards of 4 frames, batches of 2
     generator = generator_file() if with_generator else None
     clean = clean_output(tmp_path, lr, generator)
-    out, stats = upscale_cached(lr, generator, config(tmp_path / "sharded"), "sr_train",
+    out, stats = upscale_cached(lr, generator, config(tmp_path / "sharded"), "srgan_train",
                                 runner=ranks_runner(world, order))
     assert np.asarray(out).tobytes() == clean.tobytes()
     assert stats["cache"] == "miss" and stats["images"] == 20 and stats["processes"] == world
@@ -655,7 +655,7 @@ def test_each_rank_computes_its_own_contiguous_shards(tmp_path, monkeypatch):
         cached_plan["batches"] = per_rank
         return {"frames": 20, "seconds": 1.0, "processes": 3}
 
-    upscale_cached(lr, None, config(tmp_path), "sr_train", runner=runner)
+    upscale_cached(lr, None, config(tmp_path), "srgan_train", runner=runner)
     # 5 shards over 3 ranks: 2, 2, 1 shards, contiguous, in rank order; batches never cross a shard.
     assert cached_plan["batches"] == [[(0, 2), (2, 4), (4, 6), (6, 8)], [(8, 10), (10, 12), (12, 14), (14, 16)],
                                       [(16, 18), (18, 20)]]
@@ -668,14 +668,14 @@ def test_the_entry_is_finished_only_when_every_shard_is(tmp_path, monkeypatch, c
     cache_dir = tmp_path / "run"
     partial_npy, partial_json = partial_paths(cache_dir)
     with pytest.raises(RuntimeError, match=r"computed 9 of the 20 frames"):  # rank 0 of 3 alone: 3 of 7 shards
-        upscale_cached(lr, generator, config(cache_dir, shard_size=3), "sr_train", runner=ranks_runner(3, only={0}))
-    assert not cache_file(cache_dir).exists() and not (cache_dir / "sr_train.meta.json").exists()
+        upscale_cached(lr, generator, config(cache_dir, shard_size=3), "srgan_train", runner=ranks_runner(3, only={0}))
+    assert not cache_file(cache_dir).exists() and not (cache_dir / "srgan_train.meta.json").exists()
     # Rank 0 recorded its shards (a prefix of the output, as one process does); other ranks' are not.
     assert json.loads(partial_json.read_text())["frames_done"] == 9
     cache_log.clear()
 
     calls = count_forward_calls(monkeypatch)
-    out, stats = upscale_cached(lr, generator, config(cache_dir, shard_size=3), "sr_train", runner=ranks_runner(2))
+    out, stats = upscale_cached(lr, generator, config(cache_dir, shard_size=3), "srgan_train", runner=ranks_runner(2))
     assert any("resuming at shard 3" in message for message in messages(cache_log))
     assert stats["resumed_from_shard"] == 3 and stats["images"] == 11
     assert calls[0] == 7  # shards 9-12, 12-15 | 15-18, 18-20 in batches of 2: 2 + 2 | 2 + 1
@@ -691,7 +691,7 @@ def test_an_interrupted_one_process_run_resumes_sharded(tmp_path, monkeypatch):
         interrupt_at_frame(patch, 12)
         with pytest.raises(Interrupted):
             cached(cache_dir, lr, None)
-    out, stats = upscale_cached(lr, None, config(cache_dir), "sr_train", runner=ranks_runner(2, [1, 0]))
+    out, stats = upscale_cached(lr, None, config(cache_dir), "srgan_train", runner=ranks_runner(2, [1, 0]))
     assert stats["resumed_from_shard"] == 2 and stats["images"] == 12
     assert np.asarray(out).tobytes() == clean.tobytes()
 
@@ -715,7 +715,7 @@ def test_a_rank_computing_at_another_precision_is_one_config_error(tmp_path):
         return inference.upscale_part(lr_, generator_, config_, other, 1, 2)
 
     with pytest.raises(ConfigError, match=r"upscaling\.precision=fp32 means fp32 on rank 1's cpu but bfloat16"):
-        upscale_cached(lr, generator, config(tmp_path), "sr_train", runner=runner)
+        upscale_cached(lr, generator, config(tmp_path), "srgan_train", runner=runner)
 
 
 def test_frames_file_writes_exactly_the_frames_it_is_given(tmp_path):

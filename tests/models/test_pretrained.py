@@ -20,7 +20,7 @@ from faceless.utils.errors import ConfigError
 
 from .pretrained_files import basicsr_state, krasserm_layers, write_basicsr_pth, write_krasserm_h5
 
-PARAM = "srgan.pretrained_weights"
+PARAM = "variants.srgan_pretrained.import"
 KERAS_BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default, which krasserm keeps
 
 
@@ -295,9 +295,9 @@ def test_a_missing_file_names_the_parameter(tmp_path):
 # ----------------------------------------------------------------------------------------------
 def test_an_imported_generator_saves_and_loads_as_an_sr_generator_file(tmp_path):
     imported = read_generator_file(write_krasserm_h5(tmp_path / "g.h5", krasserm_layers(4, 1, seed=7)), PARAM)
-    dataset = TorchWeightsDataset(str(tmp_path / "sr_generator_pretrained.pt"))
+    dataset = TorchWeightsDataset(str(tmp_path / "sr_generator_srgan_pretrained.pt"))
     dataset.save(imported.saved)
-    again = read_generator_file(tmp_path / "sr_generator_pretrained.pt", PARAM)
+    again = read_generator_file(tmp_path / "sr_generator_srgan_pretrained.pt", PARAM)
     assert again.source["format"] == "faceless" and again.saved["config"] == imported.saved["config"]
     x = images()
     torch.testing.assert_close(run(load_model("generator", dataset.load()), x),

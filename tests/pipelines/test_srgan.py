@@ -1,5 +1,6 @@
-"""SRGAN nodes and wiring: train_srgan is the engine's run, train_srgan_self the same recipe on self
-pairs (or a skip), plots, metrics, the generator file's dataset.
+"""SRGAN nodes and wiring: each generator variant of conf's ``variants`` is one namespace; the srgan
+variant's training is the engine's run, srgan_self the same recipe on self pairs (or a skip), an
+import variant a file as it is; plots, metrics, the generator file's dataset.
 
 The engine itself (pairs, batches, losses, training, resume) is tested in ``tests/sr``."""
 from __future__ import annotations
@@ -17,20 +18,47 @@ from matplotlib.figure import Figure
 
 from faceless.data.datasets import TorchWeightsDataset
 from faceless.inference import load_generator
-from faceless.pipelines.srgan.nodes import (import_srgan_pretrained, plot_sr_samples, sr_metrics, train_srgan,
-                                           train_srgan_self)
+from faceless.pipeline_registry import build_pipelines
+from faceless.pipelines.srgan.nodes import import_generator, plot_sr_samples, sr_metrics, train_generator_variant
 from faceless.pipelines.srgan.pipeline import create_pipeline
-from faceless.sr.config import load_config
-from faceless.sr.trainer import SRTrainer, train_self_supervised
+from faceless.sr.config import load_config, variant_config
+from faceless.sr.trainer import SRTrainer, train_generator
 from faceless.training.tracker import MemoryTracker
 from faceless.utils.config import to_params
 from faceless.utils.errors import ConfigError
+from faceless.variants import variant_specs
 
-from ..conftest import assert_state_equal
+from ..conftest import assert_state_equal, base_params
 from ..models.pretrained_files import krasserm_layers, write_krasserm_h5
 from ..sr.helpers import EMPTY_HR, LR_SIZE, frame_data, tiny_params
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def variants(**overrides) -> dict:
+    """``params:variants`` as conf/base declares them, with ``overrides`` (``srgan_self__enabled=True``)."""
+    return base_params("variants", **overrides)
+
+
+def train_srgan(lr_train, hr_train, lr_val, hr_val, params):
+    """The srgan variant's node, as the srgan.srgan.train node calls it."""
+    return train_generator_variant(lr_train, hr_train, lr_val, hr_val, params, variants(), "srgan")
+
+
+def train_srgan_self(lr_train, hr_train, lr_val, hr_val, params, variant_params=None):
+    """The srgan_self variant's node (switched on: off in conf/base)."""
+    return train_generator_variant(lr_train, hr_train, lr_val, hr_val, params,
+                                   variant_params or variants(srgan_self__enabled=True), "srgan_self")
+
+
+def import_srgan_pretrained(lr_val, hr_val, params, path):
+    """The srgan_pretrained variant's node with ``import: path``."""
+    return import_generator(lr_val, hr_val, params, variants(srgan_pretrained__import=str(path)), "srgan_pretrained")
+
+
+def pipeline_parameters(**overrides) -> dict:
+    """What build_pipelines reads of a run's parameters: conf/base's variants (with ``overrides``) and predict."""
+    return {"variants": variants(**overrides), "predict": base_params("predict")}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +98,7 @@ def self_data():
 @pytest.fixture(scope="module")
 def trained_self(self_data, tmp_path_factory):
     """One tiny run of train_srgan_self on a source with truth (switched on: off in conf/base)."""
-    params = tiny_params(tmp_path_factory.mktemp("srgan_self_ckpt"), self_variant=True)
+    params = tiny_params(tmp_path_factory.mktemp("srgan_self_ckpt"))
     d = self_data
     sr_generator, report = train_srgan_self(d["lr_train"], d["hr_train"], d["lr_val"], d["hr_val"],
                                             copy.deepcopy(params))
@@ -103,19 +131,57 @@ def test_train_srgan_with_a_bad_parameter_fails_before_any_work(data, tmp_path):
     assert not (tmp_path / "ckpt").exists()
 
 
-def test_pipeline_is_the_srgan_namespace_with_the_dataset_names_users_type():
-    pipeline = create_pipeline()
-    assert {n.name for n in pipeline.nodes} == {"srgan.train_srgan", "srgan.train_srgan_self", "srgan.train_srgan_id",
-                                                "srgan.plot_sr_samples", "srgan.sr_metrics", "srgan.sr_metrics_id",
-                                                "srgan.import_srgan_pretrained"}
-    assert pipeline.inputs() == {"lr_train", "hr_train", "lr_val", "hr_val", "train_index", "val_index",
-                                 "params:srgan"}
-    assert pipeline.all_outputs() == {"sr_generator", "sr_report", "sr_samples", "sr_final_metrics",
-                                      "sr_generator_self", "sr_report_self", "sr_generator_id", "sr_report_id",
-                                      "sr_final_metrics_id", "sr_generator_pretrained", "sr_report_pretrained"}
-    assert {n.namespace for n in pipeline.nodes} == {"srgan"}
+def test_pipeline_is_one_srgan_namespace_per_generator_variant_with_the_dataset_names_users_type():
+    specs = variant_specs(variants())  # conf/base: of the generators, only srgan is on
+    pipeline = create_pipeline(variants={n: s for n, s in specs.items() if s.enabled})
+    assert {n.name for n in pipeline.nodes} == {"srgan.srgan.train", "srgan.srgan.plot_samples",
+                                                "srgan.srgan.final_metrics"}
+    assert pipeline.inputs() == {"lr_train", "hr_train", "lr_val", "hr_val", "params:srgan", "params:variants"}
+    assert pipeline.all_outputs() == {"sr_generator_srgan", "sr_report_srgan", "sr_samples_srgan",
+                                      "sr_final_metrics_srgan"}
+    assert {n.namespace for n in pipeline.nodes} == {"srgan.srgan"}
+
+
+def test_pipeline_with_every_generator_variant_on_reads_what_each_needs_and_nothing_of_the_test_side(tmp_path):
+    specs = variant_specs(variants(srgan_other__enabled=True, srgan_self__enabled=True, srgan_id__enabled=True,
+                                   srgan_pretrained__import=str(tmp_path / "g.pth")))
+    pipeline = create_pipeline(variants={n: s for n, s in specs.items() if s.enabled})
+    generators = ("srgan", "srgan_other", "srgan_self", "srgan_id", "srgan_pretrained")
+    trained = {f"srgan.{v}.train" for v in generators if v != "srgan_pretrained"}
+    assert {n.name for n in pipeline.nodes} == {*trained, "srgan.srgan_pretrained.import",
+                                                *(f"srgan.{v}.{n}" for v in generators
+                                                  for n in ("plot_samples", "final_metrics"))}
+    assert pipeline.all_outputs() == {f"{kind}_{v}" for v in generators
+                                      for kind in ("sr_generator", "sr_report", "sr_samples", "sr_final_metrics")}
+    by_name = {n.name: n for n in pipeline.nodes}
+    # srgan_other learns other people's pairs; only the identity variant reads the people's labels.
+    assert by_name["srgan.srgan_other.train"].inputs[:2] == ["lr_other", "hr_other"]
+    assert {"train_index", "val_index"} <= set(by_name["srgan.srgan_id.train"].inputs)
+    assert not {"train_index", "val_index"} & set(by_name["srgan.srgan.train"].inputs)
+    assert set(by_name["srgan.srgan_pretrained.import"].inputs) == {"lr_val", "hr_val", "params:srgan",
+                                                                    "params:variants"}
+    assert pipeline.inputs() == {"lr_train", "hr_train", "lr_val", "hr_val", "lr_other", "hr_other", "train_index",
+                                 "val_index", "params:srgan", "params:variants"}
     # Nothing of the test side reaches an SR training (nor srgan_id's recogniser); validation only measures.
     assert not {name for name in pipeline.inputs() if "test" in name}
+
+
+@pytest.mark.parametrize(("overrides", "variant", "node"), [
+    ({"srgan_self__enabled": True}, "srgan_self", "train"),
+    ({"srgan_id__enabled": True}, "srgan_id", "train"),
+    ({"srgan_other__enabled": True}, "srgan_other", "train"),
+    ({"srgan_pretrained__import": "g.pth"}, "srgan_pretrained", "import"),
+])
+def test_a_variant_that_is_off_has_no_node_and_switched_on_has_its_own(overrides, variant, node):
+    """Off (conf/base): nothing is computed for it; one switch (enabled, or naming the file) adds its nodes."""
+    off = build_pipelines(pipeline_parameters())["full"]
+    assert not [n.name for n in off.nodes if f".{variant}." in n.name or n.name.endswith(f".{variant}")]
+    assert not {f"sr_generator_{variant}", f"{variant}_train"} & off.all_outputs()
+    on = build_pipelines(pipeline_parameters(**overrides))["full"]
+    names = {n.name for n in on.nodes}
+    assert {f"srgan.{variant}.{node}", f"upscaling.{variant}.upscale_train", f"classifier.{variant}.train",
+            f"evaluation.{variant}.evaluate"} <= names
+    assert {n.name for n in off.nodes} < names
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,7 +195,7 @@ def test_srgan_self_trains_on_self_pairs_with_the_same_settings_otherwise(traine
     assert report["lr_size"] == [SELF_LR_PX // 4] * 2 and report["hr_size"] == [SELF_LR_PX] * 2
     assert report["train_pairs"] == 12 and report["val_pairs"] == 3
     assert report["steps"] == {"pretrain": 6, "gan": 4, "run_now": 10, "resumed_from": 0}
-    given = to_params(load_config(trained_self["params"]))
+    given = to_params(variant_config(trained_self["params"], variant_specs(variants())["srgan"]))
     assert {k for k in report["params"] if report["params"][k] != given[k]} == {"pairs"}
     assert trained_self["sr_generator"]["config"] == trained["sr_generator"]["config"]
 
@@ -160,27 +226,35 @@ def test_srgan_self_is_also_measured_on_the_truth_it_is_used_for(trained_self, s
 def test_srgan_self_reports_under_its_own_metric_names(self_data, tmp_path):
     tracker = MemoryTracker()
     d = self_data
-    train_self_supervised(load_config(tiny_params(tmp_path)), d["lr_train"], d["lr_val"], d["hr_val"], tracker)
+    spec = variant_specs(variants(srgan_self__enabled=True))["srgan_self"]
+    train_generator(variant_config(tiny_params(tmp_path), spec), d["lr_train"], d["hr_train"], d["lr_val"], d["hr_val"],
+                    tracker, name="srgan_self")
     assert tracker.history and all(name.startswith("srgan_self.") for name in tracker.history)
     assert "srgan_self.val_psnr" in tracker.history and "srgan_self.truth.val_psnr" in tracker.history
 
 
-@pytest.mark.parametrize(("frames", "hr", "overrides", "says"), [
-    ("32px", "none", {}, "the source has no high-resolution truth, so srgan is already trained on self pairs"),
-    ("32px", "truth", {"pairs": "self"}, "srgan.pairs=self: srgan is already trained on self pairs"),
-    ("32px", "truth", {"self_variant": False}, "srgan.self_variant is false"),
-    ("2px", "truth", {}, "the 2 px frames are smaller than srgan.scale=4: no self pairs"),
+@pytest.mark.parametrize(("frames", "hr", "variant", "says"), [
+    ("32px", "none", "srgan_self",
+     "srgan_self runs where the source has high-resolution truth (requires: truth): this one has none"),
+    ("2px", "truth", "srgan_self", "the 2 px frames are smaller than srgan.scale=4: no self pairs"),
+    # srgan (pairs: auto) on a source without truth trains on self pairs, which 2 px frames cannot make
+    ("2px", "none", "srgan", "the 2 px frames are smaller than srgan.scale=4: no self pairs"),
+    ("32px", "none", "srgan_truth",
+     "srgan_truth trains on truth pairs (pairs: truth): the source has no high-resolution truth"),
 ])
-def test_srgan_self_is_skipped_with_a_reason_where_it_would_be_srgan_again_or_cannot_be_measured(
-        data, self_data, tmp_path, frames, hr, overrides, says):
+def test_a_generator_variant_is_skipped_with_a_reason_where_it_would_be_srgan_again_or_cannot_be_measured(
+        data, self_data, tmp_path, frames, hr, variant, says):
     d = self_data if frames == "32px" else {  # 2 px frames with 8 px truth
         "lr_train": np.ascontiguousarray(data["lr_train"][:, ::4, ::4]), "hr_train": data["lr_train"],
         "lr_val": np.ascontiguousarray(data["lr_val"][:, ::4, ::4]), "hr_val": data["lr_val"]}
-    params = tiny_params(tmp_path / "ckpt", **{"self_variant": True, **overrides})
+    params = tiny_params(tmp_path / "ckpt")
+    declared = {**variants(srgan_self__enabled=True),
+                "srgan_truth": {"enabled": True, "input": "generator", "pairs": "truth"}}
     hr_train, hr_val = (d["hr_train"], d["hr_val"]) if hr == "truth" else (EMPTY_HR, EMPTY_HR)
-    generator, report = train_srgan_self(d["lr_train"], hr_train, d["lr_val"], hr_val, params)
+    generator, report = train_generator_variant(d["lr_train"], hr_train, d["lr_val"], hr_val, params, declared,
+                                                variant)
     assert generator == {"skipped": says}
-    assert report == {"variant": "srgan_self", "skipped": says}
+    assert report == {"variant": variant, "skipped": says}
     assert not (tmp_path / "ckpt").exists()  # no training, no checkpoint
 
 
@@ -194,20 +268,26 @@ def test_8px_frames_train_and_are_measured_on_2px_self_pairs(data, tmp_path):
 
 
 def test_srgan_self_checks_its_parameters_even_when_skipped(data, tmp_path):
-    with pytest.raises(ConfigError, match=r"srgan\.self_variant"):
-        train_srgan_self(data["lr_train"], EMPTY_HR, data["lr_val"], EMPTY_HR,
-                         tiny_params(tmp_path, self_variant="yes"))
+    """No truth here (srgan_self would be skipped): a bad recipe still fails, in one line."""
+    params = tiny_params(tmp_path / "ckpt", gan_losses=[{"type": "mse", "weight": 1.0, "scale": 2}])
+    with pytest.raises(ConfigError, match=r"srgan\.gan_losses\[0\]\.scale") as error:
+        train_srgan_self(data["lr_train"], EMPTY_HR, data["lr_val"], EMPTY_HR, params)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ConfigError, match=r"^variants\.srgan_self\.enabled must be true \| false \| auto"):
+        train_srgan_self(data["lr_train"], EMPTY_HR, data["lr_val"], EMPTY_HR, tiny_params(tmp_path / "ckpt"),
+                         variants(srgan_self__enabled="yes"))
+    assert not (tmp_path / "ckpt").exists()
 
 
 def test_the_two_trainings_keep_their_checkpoints_apart(self_data, tmp_path):
-    """One checkpoint_dir in params: srgan's in it, srgan_self's in its self/ folder; each rerun
-    resumes from its own finished checkpoint (neither overwrote the other's)."""
-    params = tiny_params(tmp_path, self_variant=True)
+    """One checkpoint_dir in params: each variant's checkpoints in its own folder of it (srgan/,
+    srgan_self/); each rerun resumes from its own finished checkpoint (neither overwrote the other's)."""
+    params = tiny_params(tmp_path)
     d = self_data
     frames = (d["lr_train"], d["hr_train"], d["lr_val"], d["hr_val"])
     first, _ = train_srgan(*frames, copy.deepcopy(params))
     first_self, _ = train_srgan_self(*frames, copy.deepcopy(params))
-    truth_ckpt, self_ckpt = tmp_path / "last.pt", tmp_path / "self" / "last.pt"
+    truth_ckpt, self_ckpt = tmp_path / "srgan" / "last.pt", tmp_path / "srgan_self" / "last.pt"
     assert truth_ckpt.is_file() and self_ckpt.is_file()
     fingerprints = [torch.load(path, weights_only=True)["fingerprint"] for path in (truth_ckpt, self_ckpt)]
     assert fingerprints[0] != fingerprints[1]
@@ -355,20 +435,25 @@ def test_sr_metrics_drops_non_finite_values():
 
 
 # ----------------------------------------------------------------------------------------------
-# import_srgan_pretrained: srgan_pretrained, a generator pretrained elsewhere used as it is
+# import_generator: srgan_pretrained, a generator pretrained elsewhere used as it is
 # ----------------------------------------------------------------------------------------------
-def test_srgan_pretrained_is_skipped_with_the_reason_when_no_file_is_named(data, tmp_path):
-    generator, report = import_srgan_pretrained(data["lr_val"], data["hr_val"], tiny_params(tmp_path))
-    assert generator == {"skipped": "srgan.pretrained_weights is null (name a pretrained generator file to compare it)"}
-    assert report == {"variant": "srgan_pretrained", **generator}
+def test_srgan_pretrained_is_on_exactly_when_its_file_is_named(tmp_path):
+    """enabled: auto: conf/base names no file, so the variant is off and has no node; naming one is the switch."""
+    assert not variant_specs(variants())["srgan_pretrained"].enabled
+    assert "srgan.srgan_pretrained.import" not in {n.name for n in build_pipelines(pipeline_parameters())["srgan"].nodes}
+    path = str(tmp_path / "g.pth")
+    spec = variant_specs(variants(srgan_pretrained__import=path))["srgan_pretrained"]
+    assert spec.enabled and spec.imports and spec.import_file == path
+    srgan = build_pipelines(pipeline_parameters(srgan_pretrained__import=path))["srgan"]
+    assert "srgan.srgan_pretrained.import" in {n.name for n in srgan.nodes}
 
 
 def test_srgan_pretrained_imports_the_named_file_and_saves_as_an_sr_generator(data, tmp_path):
     path = write_krasserm_h5(tmp_path / "gan_generator.h5", krasserm_layers(channels=4, blocks=1, seed=0))
-    generator, report = import_srgan_pretrained(data["lr_val"], data["hr_val"],
-                                                tiny_params(tmp_path, pretrained_weights=str(path)))
+    generator, report = import_srgan_pretrained(data["lr_val"], data["hr_val"], tiny_params(tmp_path), path)
     assert generator["config"]["arch"] == "krasserm_srresnet" and report["source"]["file"] == str(path)
-    dataset = TorchWeightsDataset(str(tmp_path / "sr_generator_pretrained.pt"))
+    assert report["variant"] == "srgan_pretrained" and report["trained_here"] is False
+    dataset = TorchWeightsDataset(str(tmp_path / "sr_generator_srgan_pretrained.pt"))
     dataset.save(generator)
     lr = torch.from_numpy(data["lr_val"]).permute(0, 3, 1, 2).float() / 255
     with torch.no_grad():
@@ -378,7 +463,7 @@ def test_srgan_pretrained_imports_the_named_file_and_saves_as_an_sr_generator(da
 def test_srgan_pretrained_with_a_file_that_does_not_match_is_one_line(data, tmp_path):
     path = tmp_path / "notes.h5"
     path.write_text("not a model")
-    match = r"^srgan\.pretrained_weights: '.*notes\.h5' is not a generator file"
+    match = r"^variants\.srgan_pretrained\.import: '.*notes\.h5' is not a generator file"
     with pytest.raises(ConfigError, match=match) as error:
-        import_srgan_pretrained(data["lr_val"], data["hr_val"], tiny_params(tmp_path, pretrained_weights=str(path)))
+        import_srgan_pretrained(data["lr_val"], data["hr_val"], tiny_params(tmp_path), path)
     assert "\n" not in str(error.value)

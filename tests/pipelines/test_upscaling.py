@@ -1,6 +1,6 @@
 """The upscaling stage: its nodes (the work happens there, through the cache), publishing their
-output by a hard link, the clean64 frames, srgan_self's and srgan_pretrained's skips, and the registered pipeline run on
-a tiny catalog."""
+output by a hard link, the clean64 frames, a skipped generator's empty arrays, and the pipeline built from
+conf's variants (one namespace per variant whose input is made here) run on a tiny catalog."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,8 @@ from faceless.data.datasets import NpyArrayDataset
 from faceless.distributed.launch import free_port
 from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.models.pretrained import read_generator_file
-from faceless.pipeline_registry import register_pipelines
+from faceless import context
+from faceless.pipeline_registry import build_pipelines, register_pipelines
 from faceless.pipelines.upscaling.nodes import make_clean64, upscale_bicubic, upscale_with_generator
 from faceless.utils.errors import ConfigError
 from tests.gloo import other_machine
@@ -30,12 +31,11 @@ LOGGER = "faceless.inference"
 SIDES = ("train", "val", "test")
 SIDE, FACTOR = 8, 4
 COUNTS = {"train": 7, "val": 3, "test": 2}
-#: What goes through the upscaling cache (clean64 is a plain downscale: no cache).
-CACHED = {f"{kind}_{side}" for kind in ("sr", "sr_self", "sr_id", "sr_pretrained", "bicubic") for side in SIDES}
+#: The variants whose input goes through the upscaling cache (clean64 is a plain downscale: no cache).
+GENERATORS = ("srgan", "srgan_self", "srgan_id", "srgan_pretrained")
+CACHED = {f"{variant}_{side}" for variant in (*GENERATORS, "bicubic") for side in SIDES}
 OUTPUTS = CACHED | {f"clean64_{side}" for side in SIDES}
-SKIPPED = {"skipped": "srgan.self_variant is false"}
-SKIPPED_ID = {"skipped": "srgan.id_variant is false"}
-NOT_IMPORTED = {"skipped": "srgan.pretrained_weights is null"}
+SKIPPED = {"skipped": "srgan_self runs where the source has high-resolution truth (requires: truth): this one has none"}
 EMPTY = np.zeros((0, 0, 0, 3), dtype=np.uint8)
 
 
@@ -81,8 +81,8 @@ def test_conf_names_every_setting_the_nodes_read():
 def test_nodes_upscale_with_the_params(tmp_path):
     lr = frames(3)
     generator = generator_file()
-    sr = upscale_with_generator(lr, generator, params(tmp_path, batch_size=5, shard_size=9), name="sr_val")
-    assert isinstance(sr, np.memmap) and Path(sr.filename) == tmp_path / "sr_val.npy"
+    sr = upscale_with_generator(lr, generator, params(tmp_path, batch_size=5, shard_size=9), name="srgan_val")
+    assert isinstance(sr, np.memmap) and Path(sr.filename) == tmp_path / "srgan_val.npy"
     assert np.array_equal(sr, generator_reference(lr, generator))
     bicubic = upscale_bicubic(lr, params(tmp_path), name="bicubic_val")
     assert isinstance(bicubic, np.memmap) and Path(bicubic.filename) == tmp_path / "bicubic_val.npy"
@@ -129,11 +129,11 @@ def test_batch_size_below_one_is_a_config_error(tmp_path, value):
 @pytest.mark.parametrize("scale", [2, 8])
 def test_generator_scale_other_than_the_factor_is_a_config_error(tmp_path, scale):
     with pytest.raises(ConfigError, match=r"upscaling\.factor"):
-        upscale_with_generator(frames(2), generator_file(scale=scale), params(tmp_path, factor=4), name="sr_val")
+        upscale_with_generator(frames(2), generator_file(scale=scale), params(tmp_path, factor=4), name="srgan_val")
 
 
 def test_generator_matching_another_factor_is_accepted(tmp_path):
-    out = upscale_with_generator(frames(2), generator_file(scale=2), params(tmp_path, factor=2), name="sr_val")
+    out = upscale_with_generator(frames(2), generator_file(scale=2), params(tmp_path, factor=2), name="srgan_val")
     assert out.shape == (2, 2 * SIDE, 2 * SIDE, 3)
 
 
@@ -153,13 +153,13 @@ def test_generator_matching_another_factor_is_accepted(tmp_path):
 def test_bad_input_is_a_config_error(tmp_path, bad, node):
     with pytest.raises(ConfigError, match="uint8 \\(N, H, W, 3\\)"):
         if node == "sr":
-            upscale_with_generator(bad, generator_file(), params(tmp_path), name="sr_val")
+            upscale_with_generator(bad, generator_file(), params(tmp_path), name="srgan_val")
         else:
             upscale_bicubic(bad, params(tmp_path), name="bicubic_val")
 
 
 def test_a_skipped_generator_gives_no_frames_and_computes_nothing(tmp_path):
-    out = upscale_with_generator(frames(3), SKIPPED, params(tmp_path / "cache"), name="sr_self_train")
+    out = upscale_with_generator(frames(3), SKIPPED, params(tmp_path / "cache"), name="srgan_self_train")
     assert out.shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3) and out.dtype == np.uint8
     assert not (tmp_path / "cache").exists()
 
@@ -195,21 +195,21 @@ def test_clean64_checks_its_parameters():
 def test_the_published_output_is_a_hard_link_of_the_cache_file(tmp_path, cache_log):
     lr = frames(5)
     generator = generator_file()
-    cache, published = tmp_path / "cache" / "sr_train.npy", tmp_path / "07_model_output" / "sr_train.npy"
+    cache, published = tmp_path / "cache" / "srgan_train.npy", tmp_path / "07_model_output" / "srgan_train.npy"
     dataset = NpyArrayDataset(filepath=str(published))
 
-    dataset.save(upscale_with_generator(lr, generator, params(cache.parent), name="sr_train"))
+    dataset.save(upscale_with_generator(lr, generator, params(cache.parent), name="srgan_train"))
 
     assert published.stat().st_ino == cache.stat().st_ino and cache.stat().st_nlink == 2
     loaded = dataset.load()
     assert isinstance(loaded, np.memmap) and np.array_equal(loaded, generator_reference(lr, generator))
-    assert sorted(p.name for p in published.parent.iterdir()) == ["sr_train.npy"]  # no temporary left
+    assert sorted(p.name for p in published.parent.iterdir()) == ["srgan_train.npy"]  # no temporary left
     cache_log.clear()
 
     # A rerun of node and save: a cache hit that keeps the published file as it was.
     mtime = published.stat().st_mtime_ns
-    dataset.save(upscale_with_generator(lr.copy(), generator_file(), params(cache.parent), name="sr_train"))
-    assert any("sr_train: cache hit" in message for message in messages(cache_log))
+    dataset.save(upscale_with_generator(lr.copy(), generator_file(), params(cache.parent), name="srgan_train"))
+    assert any("srgan_train: cache hit" in message for message in messages(cache_log))
     assert published.stat().st_ino == cache.stat().st_ino and cache.stat().st_nlink == 2
     assert published.stat().st_mtime_ns == mtime
     assert np.array_equal(dataset.load(), generator_reference(lr, generator))
@@ -230,40 +230,61 @@ def test_a_miss_after_publishing_leaves_the_published_file_whole(tmp_path):
     assert published.stat().st_ino == (tmp_path / "cache" / "bicubic_train.npy").stat().st_ino
 
 
-# the registered pipeline ---------------------------------------------------------------------
-def test_registered_pipeline_wiring():
-    upscaling = register_pipelines()["upscaling"]
-    assert upscaling.inputs() == {"lr_train", "lr_val", "lr_test", "hr_train", "hr_val", "hr_test", "sr_generator",
-                                  "sr_generator_self", "sr_generator_id", "sr_generator_pretrained",
-                                  "params:upscaling"}
+# the pipeline built from conf's variants --------------------------------------------------------
+def upscaling_pipeline(**overrides):
+    """The upscaling pipeline build_pipelines makes of conf/base's variants with ``overrides``."""
+    parameters = {"variants": base_params("variants", **overrides), "predict": base_params("predict")}
+    return build_pipelines(parameters)["upscaling"]
+
+
+#: Every variant whose input this stage makes, switched on (conf/base runs srgan and bicubic alone).
+ALL_ON = {"srgan_self__enabled": True, "srgan_id__enabled": True, "clean64__enabled": True,
+          "srgan_pretrained__import": "MSRResNet_x4.pth"}
+
+
+def test_pipeline_wiring_is_one_namespace_per_variant_that_is_on():
+    upscaling = upscaling_pipeline(**ALL_ON)
+    assert upscaling.inputs() == {"lr_train", "lr_val", "lr_test", "hr_train", "hr_val", "hr_test",
+                                  *(f"sr_generator_{v}" for v in GENERATORS), "params:upscaling"}
     assert upscaling.outputs() == OUTPUTS
     assert {node.name for node in upscaling.nodes} == (
-        {f"upscaling.upscale_{name}" for name in CACHED} | {f"upscaling.make_clean64_{side}" for side in SIDES})
-    assert {node.namespace for node in upscaling.nodes} == {"upscaling"}
+        {f"upscaling.{v}.upscale_{side}" for v in (*GENERATORS, "bicubic") for side in SIDES}
+        | {f"upscaling.clean64.downscale_{side}" for side in SIDES})
+    assert {node.namespace for node in upscaling.nodes} == {f"upscaling.{v}" for v in (*GENERATORS, "bicubic",
+                                                                                       "clean64")}
     assert upscaling.nodes[0].inputs  # partials keep a usable signature
     by_name = {node.name: node for node in upscaling.nodes}
-    assert by_name["upscaling.upscale_sr_self_val"].inputs == ["lr_val", "sr_generator_self", "params:upscaling"]
-    assert by_name["upscaling.upscale_sr_id_test"].inputs == ["lr_test", "sr_generator_id", "params:upscaling"]
-    assert by_name["upscaling.upscale_sr_pretrained_test"].inputs == ["lr_test", "sr_generator_pretrained",
-                                                                      "params:upscaling"]
-    assert by_name["upscaling.make_clean64_test"].inputs == ["hr_test", "params:upscaling"]
+    assert by_name["upscaling.srgan_self.upscale_val"].inputs == ["lr_val", "sr_generator_srgan_self",
+                                                                  "params:upscaling"]
+    assert by_name["upscaling.srgan_id.upscale_test"].inputs == ["lr_test", "sr_generator_srgan_id", "params:upscaling"]
+    assert by_name["upscaling.srgan_pretrained.upscale_test"].inputs == ["lr_test", "sr_generator_srgan_pretrained",
+                                                                         "params:upscaling"]
+    assert by_name["upscaling.bicubic.upscale_train"].inputs == ["lr_train", "params:upscaling"]
+    assert by_name["upscaling.clean64.downscale_test"].inputs == ["hr_test", "params:upscaling"]
 
 
-def make_catalog(folder: Path, cache_dir: Path, lr: dict[str, np.ndarray], generator: dict,
-                 hr: dict[str, np.ndarray], generator_self: dict, generator_id: dict,
-                 generator_pretrained: dict) -> DataCatalog:
-    """sr_* / sr_self_* / sr_id_* / sr_pretrained_* / bicubic_* / clean64_* as conf/base/catalog.yml declares
-    them: NpyArrayDataset files."""
+def test_a_variant_that_is_off_or_not_made_here_has_no_upscaling_node(monkeypatch):
+    """conf/base: srgan and bicubic (lr and hr are the frames and the truth as they are; the controls are off)."""
+    expected = {f"{v}_{side}" for v in ("srgan", "bicubic") for side in SIDES}
+    assert upscaling_pipeline().outputs() == expected
+    assert upscaling_pipeline(bicubic__enabled=False).outputs() == {f"srgan_{side}" for side in SIDES}
+    # the registry without a Kedro context reads conf/base
+    monkeypatch.setattr(context, "_ACTIVE", {})
+    assert register_pipelines()["upscaling"].outputs() == expected
+
+
+def make_catalog(folder: Path, cache_dir: Path, lr: dict[str, np.ndarray], hr: dict[str, np.ndarray],
+                 generators: dict[str, dict]) -> DataCatalog:
+    """``<variant>_<side>`` as conf/base/catalog.yml's pattern declares them: NpyArrayDataset files;
+    ``sr_generator_<variant>`` for each of ``generators``."""
     catalog = DataCatalog()
     for side in SIDES:
         catalog[f"lr_{side}"] = lr[side]
         catalog[f"hr_{side}"] = hr[side]
-        for kind in ("sr", "sr_self", "sr_id", "sr_pretrained", "bicubic", "clean64"):
-            catalog[f"{kind}_{side}"] = NpyArrayDataset(filepath=str(folder / f"{kind}_{side}.npy"))
-    catalog["sr_generator"] = generator
-    catalog["sr_generator_self"] = generator_self
-    catalog["sr_generator_id"] = generator_id
-    catalog["sr_generator_pretrained"] = generator_pretrained
+        for variant in (*generators, "bicubic", "clean64"):
+            catalog[f"{variant}_{side}"] = NpyArrayDataset(filepath=str(folder / f"{variant}_{side}.npy"))
+    for variant, generator in generators.items():
+        catalog[f"sr_generator_{variant}"] = generator
     catalog["params:upscaling"] = params(cache_dir)
     return catalog
 
@@ -271,23 +292,23 @@ def make_catalog(folder: Path, cache_dir: Path, lr: dict[str, np.ndarray], gener
 def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
     lr = {side: frames(COUNTS[side], seed=i) for i, side in enumerate(SIDES)}
     hr = {side: frames(COUNTS[side], seed=10 + i, side=SIDE * FACTOR) for i, side in enumerate(SIDES)}
-    generator, generator_self, generator_id = generator_file(), generator_file(seed=1), generator_file(seed=2)
     # srgan_pretrained's: BasicSR's MSRResNet, imported from a .pth as the srgan stage does
     state = basicsr_state(channels=8, blocks=1, scale=FACTOR, seed=2)
     pth = write_basicsr_pth(tmp_path / "MSRResNet_x4.pth", state)
-    generator_pretrained = read_generator_file(pth, "srgan.pretrained_weights").saved
+    generators = {"srgan": generator_file(), "srgan_self": generator_file(seed=1), "srgan_id": generator_file(seed=2),
+                  "srgan_pretrained": read_generator_file(pth, "variants.srgan_pretrained.import").saved}
     folder, cache_dir = tmp_path / "07_model_output", tmp_path / "07_model_output" / "upscale_cache"
-    upscaling = register_pipelines()["upscaling"]
+    upscaling = upscaling_pipeline(**{**ALL_ON, "srgan_pretrained__import": str(pth)})
 
-    catalog = make_catalog(folder, cache_dir, lr, generator, hr, generator_self, generator_id, generator_pretrained)
+    catalog = make_catalog(folder, cache_dir, lr, hr, generators)
     free = SequentialRunner().run(upscaling, catalog)
 
     # kedro 1.x hands back the pipeline's outputs as datasets
     assert set(free) == OUTPUTS
     assert all(free[name] is catalog[name] for name in free)
     for side in SIDES:
-        for kind in ("sr", "sr_self", "sr_id", "sr_pretrained", "bicubic"):
-            name = f"{kind}_{side}"
+        for variant in (*GENERATORS, "bicubic"):
+            name = f"{variant}_{side}"
             dataset = catalog[name]
             assert dataset.exists()
             out = dataset.load()
@@ -295,15 +316,16 @@ def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
             assert out.shape == (COUNTS[side], SIDE * FACTOR, SIDE * FACTOR, 3) and out.dtype == np.uint8
             assert (folder / f"{name}.npy").stat().st_ino == (cache_dir / f"{name}.npy").stat().st_ino
         assert np.array_equal(catalog[f"bicubic_{side}"].load(), bicubic_reference(lr[side]))
-        assert np.array_equal(catalog[f"sr_{side}"].load(), generator_reference(lr[side], generator))
+        assert np.array_equal(catalog[f"srgan_{side}"].load(), generator_reference(lr[side], generators["srgan"]))
         # srgan_self's frames: its own generator, its own cache entry
-        assert np.array_equal(catalog[f"sr_self_{side}"].load(), generator_reference(lr[side], generator_self))
-        assert not np.array_equal(catalog[f"sr_self_{side}"].load(), catalog[f"sr_{side}"].load())
-        assert np.array_equal(catalog[f"sr_id_{side}"].load(), generator_reference(lr[side], generator_id))
+        assert np.array_equal(catalog[f"srgan_self_{side}"].load(),
+                              generator_reference(lr[side], generators["srgan_self"]))
+        assert not np.array_equal(catalog[f"srgan_self_{side}"].load(), catalog[f"srgan_{side}"].load())
+        assert np.array_equal(catalog[f"srgan_id_{side}"].load(), generator_reference(lr[side], generators["srgan_id"]))
         # srgan_pretrained's: BasicSR's MSRResNet as the functional reference computes it (to rounding)
         x = torch.from_numpy(lr[side]).permute(0, 3, 1, 2).float() / 255
         expected = (msrresnet_reference(state, x, FACTOR).clamp(0, 1) * 255).round().permute(0, 2, 3, 1).numpy()
-        assert np.abs(catalog[f"sr_pretrained_{side}"].load().astype(float) - expected).max() <= 1
+        assert np.abs(catalog[f"srgan_pretrained_{side}"].load().astype(float) - expected).max() <= 1
         assert np.array_equal(catalog[f"clean64_{side}"].load(), area_reference(hr[side], FACTOR))
     assert sorted(path.name for path in folder.iterdir() if path.is_file()) == sorted(
         f"{name}.npy" for name in OUTPUTS)  # no temporary files left
@@ -316,8 +338,7 @@ def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
     cache_log.clear()
     cached_files = {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")
                     if path.stem in CACHED}
-    SequentialRunner().run(upscaling, make_catalog(folder, cache_dir, lr, generator, hr, generator_self, generator_id,
-                                                   generator_pretrained))
+    SequentialRunner().run(upscaling, make_catalog(folder, cache_dir, lr, hr, generators))
     hits = [m for m in messages(cache_log) if "cache hit" in m]
     assert {m.split(":")[0] for m in hits} == CACHED and len(hits) == len(CACHED)
     assert not any("cache miss" in m for m in messages(cache_log))
@@ -326,20 +347,23 @@ def test_pipeline_slice_writes_every_output(tmp_path, cache_log):
 
 
 def test_pipeline_slice_without_truth_passes_the_skips_on(tmp_path):
-    """A source without truth: srgan_self was skipped and there is no hr (and srgan_id is off); their
-    outputs are empty files (the classifier stage reports each as skipped with its reason), the rest as always."""
+    """A source without truth, the controls on (``--env controls``): srgan_self was skipped and there is
+    no truth to downscale; their outputs are empty files (the classifier stage reports each as skipped
+    with its reason), the rest as always. srgan_id and srgan_pretrained are off: nothing of theirs."""
     lr = {side: frames(COUNTS[side], seed=i) for i, side in enumerate(SIDES)}
     folder = tmp_path / "07_model_output"
-    catalog = make_catalog(folder, folder / "upscale_cache", lr, generator_file(), {side: EMPTY for side in SIDES},
-                           SKIPPED, SKIPPED_ID, NOT_IMPORTED)
-    SequentialRunner().run(register_pipelines()["upscaling"], catalog)
+    upscaling = upscaling_pipeline(srgan_self__enabled=True, clean64__enabled=True)
+    assert not {f"{v}_{side}" for v in ("srgan_id", "srgan_pretrained") for side in SIDES} & upscaling.all_outputs()
+    catalog = make_catalog(folder, folder / "upscale_cache", lr, {side: EMPTY for side in SIDES},
+                           {"srgan": generator_file(), "srgan_self": SKIPPED})
+    SequentialRunner().run(upscaling, catalog)
     for side in SIDES:
-        assert catalog[f"sr_self_{side}"].load().shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
-        assert catalog[f"sr_id_{side}"].load().shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
-        assert catalog[f"sr_pretrained_{side}"].load().shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
+        assert catalog[f"srgan_self_{side}"].load().shape == (0, SIDE * FACTOR, SIDE * FACTOR, 3)
         assert catalog[f"clean64_{side}"].load().shape == (0, 0, 0, 3)
-        assert catalog[f"sr_{side}"].load().shape == (COUNTS[side], SIDE * FACTOR, SIDE * FACTOR, 3)
-    assert not (folder / "upscale_cache" / "sr_self_train.npy").exists()
+        assert catalog[f"srgan_{side}"].load().shape == (COUNTS[side], SIDE * FACTOR, SIDE * FACTOR, 3)
+        assert catalog[f"bicubic_{side}"].load().shape == (COUNTS[side], SIDE * FACTOR, SIDE * FACTOR, 3)
+    assert not (folder / "upscale_cache" / "srgan_self_train.npy").exists()
+    assert not list(folder.glob("srgan_id_*")) and not list(folder.glob("srgan_pretrained_*"))
 
 
 def assert_as_one_process_wrote(sharded: np.ndarray, one: np.ndarray, exact: bool) -> None:
@@ -364,7 +388,7 @@ def test_two_processes_write_the_bytes_of_one(tmp_path):
     lr = np.load(tmp_path / "lr.npy", mmap_mode="r")  # as the catalog loads it: travels by its file
     generator = generator_file()
     two = {**base_params("upscaling")["distributed"], "nproc": 2, "backend": "gloo"}
-    for name, node, args in (("sr_train", upscale_with_generator, (lr, generator)),
+    for name, node, args in (("srgan_train", upscale_with_generator, (lr, generator)),
                              ("bicubic_train", upscale_bicubic, (lr,))):
         one = node(*args, params(tmp_path / "one", shard_size=3), name=name)
         sharded = node(*args, params(tmp_path / "two", shard_size=3, distributed=two), name=name)
@@ -388,7 +412,7 @@ def test_two_machines_on_localhost_write_the_bytes_of_one(tmp_path):
            "backend": "gloo", "timeout_s": 120}
     with other_machine(master):
         sharded = upscale_with_generator(lr, generator, params(tmp_path / "two", shard_size=3, distributed=two),
-                                         name="sr_train")
-    one = upscale_with_generator(lr, generator, params(tmp_path / "one", shard_size=3), name="sr_train")
+                                         name="srgan_train")
+    one = upscale_with_generator(lr, generator, params(tmp_path / "one", shard_size=3), name="srgan_train")
     assert_as_one_process_wrote(sharded, one, exact=False)
-    assert json.loads((tmp_path / "two" / "sr_train.meta.json").read_text())["processes"] == 2
+    assert json.loads((tmp_path / "two" / "srgan_train.meta.json").read_text())["processes"] == 2

@@ -9,15 +9,18 @@ import pytest
 import torch
 
 from faceless.models import build_model
-from faceless.pipelines.srgan.nodes import sr_metrics, train_srgan_id
-from faceless.sr.config import id_variant_config, load_config
+from faceless.hooks import validate_parameters
+from faceless.pipeline_registry import build_pipelines
+from faceless.pipelines.srgan.nodes import sr_metrics, train_generator_variant
+from faceless.sr.config import load_config, variant_config
 from faceless.sr.identity import EMBEDDING, LOGITS, Recogniser, mixed_crops
 from faceless.sr.losses import LossContext, WeightedLoss, feature_distance
-from faceless.sr.trainer import ID_NAME, SRTrainer, train_identity_variant
+from faceless.sr.trainer import SRTrainer, train_generator
 from faceless.training.tracker import MemoryTracker
 from faceless.utils.errors import ConfigError
+from faceless.variants import variant_specs
 
-from ..conftest import assert_state_equal
+from ..conftest import assert_state_equal, base_params
 from .helpers import smooth_frames, tiny_params
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -27,9 +30,20 @@ TINY_RECOGNISER = {"steps": 4, "batch_size": 4, "model": {"arch": "small_cnn", "
 IDENTITY = {"type": "identity", "weight": 1.0, "layers": ["body", EMBEDDING], "distance": "l1"}
 
 
+ID_NAME = "srgan_id"
+
+
+def id_variants(**overrides) -> dict:
+    """``params:variants`` of conf/base with srgan_id switched on."""
+    return base_params("variants", srgan_id__enabled=True, **overrides)
+
+
+ID_SPEC = variant_specs(id_variants())[ID_NAME]
+
+
 def id_params(checkpoint_dir, recogniser=None, **overrides) -> dict:
-    """tiny ``params:srgan`` with srgan_id on and a tiny recogniser trained here."""
-    params = tiny_params(checkpoint_dir, id_variant=True, **overrides)
+    """tiny ``params:srgan`` with a tiny recogniser trained here (for srgan_id, ID_SPEC)."""
+    params = tiny_params(checkpoint_dir, **overrides)
     params["recogniser"] = {**params["recogniser"], **TINY_RECOGNISER, **(recogniser or {})}
     return params
 
@@ -51,7 +65,7 @@ def frames():
 
 def make_trainer(frames, params, name=ID_NAME) -> SRTrainer:
     t, v = frames["train"], frames["val"]
-    return SRTrainer.from_arrays(id_variant_config(load_config(params)), t["lr"], t["hr"], v["lr"], v["hr"], name=name,
+    return SRTrainer.from_arrays(variant_config(params, ID_SPEC), t["lr"], t["hr"], v["lr"], v["hr"], name=name,
                                  labels=t["labels"], val_labels=v["labels"])
 
 
@@ -171,8 +185,8 @@ def test_the_recogniser_never_sees_a_validation_or_test_frame(tmp_path, monkeypa
     monkeypatch.setattr(Recogniser, "update", spy)
     params = id_params(tmp_path, recogniser={"update": "alternate", "update_every": 1})
     tracker = MemoryTracker()
-    _, report = train_identity_variant(load_config(params), train["lr"], train["hr"], train["labels"], val["lr"],
-                                       val["hr"], val["labels"], tracker)
+    _, report = train_generator(variant_config(params, ID_SPEC), train["lr"], train["hr"], val["lr"], val["hr"], tracker,
+                                name=ID_NAME, train_labels=train["labels"], val_labels=val["labels"])
     steps = params["recogniser"]["steps"]
     total = params["pretrain_steps"] + params["gan_steps"]
     assert len(seen) == steps + total
@@ -189,11 +203,12 @@ def test_the_recogniser_never_sees_a_validation_or_test_frame(tmp_path, monkeypa
 
 
 def test_srgan_id_is_srgans_recipe_plus_the_identity_terms_in_its_own_checkpoints(tmp_path):
-    config = load_config(id_params(tmp_path))
-    id_config = id_variant_config(config)
+    params = id_params(tmp_path)
+    config = variant_config(params, variant_specs(id_variants())["srgan"])
+    id_config = variant_config(params, ID_SPEC)
     assert id_config.pretrain_losses == [*config.pretrain_losses, *config.identity.pretrain_terms]
     assert id_config.gan_losses == [*config.gan_losses, *config.identity.gan_terms]
-    assert id_config.checkpoint_dir == f"{tmp_path}/id"
+    assert config.checkpoint_dir == f"{tmp_path}/srgan" and id_config.checkpoint_dir == f"{tmp_path}/srgan_id"
     assert (id_config.generator, id_config.pretrain_steps, id_config.pairs) == \
         (config.generator, config.pretrain_steps, config.pairs)
 
@@ -202,14 +217,15 @@ def test_srgans_checkpoint_ignores_srgan_id_and_recogniser_settings(frames, tmp_
     """Switching srgan_id on, or changing its recogniser, never restarts srgan's own training."""
     t, v = frames["train"], frames["val"]
 
-    def fingerprint(params):
-        trainer = SRTrainer.from_arrays(load_config(params), t["lr"], t["hr"], v["lr"], v["hr"])
+    def fingerprint(params, declared):
+        config = variant_config(params, variant_specs(declared)["srgan"])
+        trainer = SRTrainer.from_arrays(config, t["lr"], t["hr"], v["lr"], v["hr"])
         assert trainer.recogniser is None
         return trainer.loop_config().fingerprint
 
     off = tiny_params(tmp_path)
     on = id_params(tmp_path, recogniser={"steps": 7, "update": "frozen"})
-    assert fingerprint(off) == fingerprint(on)
+    assert fingerprint(off, base_params("variants")) == fingerprint(on, id_variants())
 
 
 def test_a_rerun_resumes_the_recogniser_and_the_generator_to_the_same_weights(frames, tmp_path):
@@ -219,7 +235,7 @@ def test_a_rerun_resumes_the_recogniser_and_the_generator_to_the_same_weights(fr
     assert report["steps"]["resumed_from"] == report["steps"]["pretrain"] + report["steps"]["gan"]
     assert report["recogniser"]["pretrain"]["resumed_from"] == params["recogniser"]["steps"]
     assert_state_equal(first["state_dict"], again["state_dict"])
-    assert (tmp_path / "id" / "recogniser" / "last.pt").is_file()
+    assert (tmp_path / "srgan_id" / "recogniser" / "last.pt").is_file()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,33 +321,68 @@ def node_inputs(frames):
     import pandas as pd
 
     t, v = frames["train"], frames["val"]
-    return (t["lr"], t["hr"], pd.DataFrame({"label": t["labels"]}), v["lr"], v["hr"],
-            pd.DataFrame({"label": v["labels"]}))
+    return {"lr_train": t["lr"], "hr_train": t["hr"], "lr_val": v["lr"], "hr_val": v["hr"],
+            "train_index": pd.DataFrame({"label": t["labels"]}), "val_index": pd.DataFrame({"label": v["labels"]})}
 
 
-def test_train_srgan_id_is_skipped_with_a_reason_when_off(frames, tmp_path):
-    params = tiny_params(tmp_path)  # conf/base: id_variant false
-    generator, report = train_srgan_id(*node_inputs(frames), params)
+def train_srgan_id(inputs, params, declared=None):
+    """srgan_id's node (srgan.srgan_id.train), as the pipeline calls it."""
+    return train_generator_variant(**inputs, srgan=params, variants=declared or id_variants(), variant=ID_NAME)
+
+
+def test_srgan_id_off_has_no_node_and_on_trains_with_the_peoples_labels():
+    """conf/base: srgan_id is off, so nothing is computed for it; variants.srgan_id.enabled=true adds its path."""
+    predict = base_params("predict")
+    off = build_pipelines({"variants": base_params("variants"), "predict": predict})["full"]
+    assert not [n.name for n in off.nodes if ".srgan_id." in n.name]
+    assert not {"sr_generator_srgan_id", "sr_report_srgan_id", "srgan_id_train"} & off.all_outputs()
+    on = build_pipelines({"variants": id_variants(), "predict": predict})["full"]
+    by_name = {n.name: n for n in on.nodes}
+    assert {"srgan.srgan_id.train", "srgan.srgan_id.plot_samples", "srgan.srgan_id.final_metrics",
+            "classifier.srgan_id.train", "evaluation.srgan_id.evaluate"} <= set(by_name)
+    assert {"train_index", "val_index"} <= set(by_name["srgan.srgan_id.train"].inputs)
+    assert by_name["srgan.srgan_id.train"].outputs == ["sr_generator_srgan_id", "sr_report_srgan_id"]
+
+
+def test_a_skipped_identity_variant_logs_no_final_metrics(frames, tmp_path):
+    """srgan_id on a source whose frames cannot make pairs is a skip marker with the reason, and no metric."""
+    inputs = node_inputs(frames)
+    empty = np.zeros((0, 0, 0, 3), dtype=np.uint8)
+    inputs.update(lr_train=np.ascontiguousarray(inputs["lr_train"][:, ::4, ::4]), hr_train=empty, hr_val=empty)
+    generator, report = train_srgan_id(inputs, id_params(tmp_path))
     assert generator == {"skipped": report["skipped"]}
-    assert report["variant"] == "srgan_id" and "srgan.id_variant is false" in report["skipped"]
+    assert report == {"variant": "srgan_id", "skipped": "the 2 px frames are smaller than srgan.scale=4: no self pairs"}
     assert sr_metrics(report) == {}
-    assert not (tmp_path / "id").exists()
+    assert not (tmp_path / "srgan_id").exists()
 
 
 def test_train_srgan_id_trains_and_reports_psnr_ssim_and_its_recogniser(frames, tmp_path):
-    generator, report = train_srgan_id(*node_inputs(frames), id_params(tmp_path))
+    generator, report = train_srgan_id(node_inputs(frames), id_params(tmp_path))
     assert set(generator) == {"config", "state_dict"}
     assert {"val_psnr", "val_ssim", "val_psnr_bicubic", "val_recogniser_top1_sr"} <= set(report["val"])
     assert report["recogniser"]["config"]["num_classes"] == PEOPLE
-    assert (tmp_path / "id" / "last.pt").is_file() and (tmp_path / "id" / "recogniser" / "last.pt").is_file()
+    assert (tmp_path / "srgan_id" / "last.pt").is_file()
+    assert (tmp_path / "srgan_id" / "recogniser" / "last.pt").is_file()
     assert set(sr_metrics(report)) >= {"val_psnr", "val_ssim"}
 
 
-def test_train_srgan_id_checks_its_parameters_even_when_off(frames, tmp_path):
-    params = tiny_params(tmp_path)
+def test_train_srgan_id_checks_its_parameters_before_any_work_and_the_run_checks_them_even_when_off(frames,
+                                                                                                    tmp_path):
+    params = tiny_params(tmp_path / "ckpt")
     params["recogniser"] = {**params["recogniser"], "update": "never"}
     with pytest.raises(ConfigError, match=r"srgan\.recogniser\.update"):
-        train_srgan_id(*node_inputs(frames), params)
+        train_srgan_id(node_inputs(frames), params)
+    assert not (tmp_path / "ckpt").exists()
+    # srgan_id off (conf/base): the run's up-front check still reads srgan's block, recogniser included
+    with pytest.raises(ConfigError, match=r"srgan\.recogniser\.update"):
+        validate_parameters({"srgan": params, "variants": base_params("variants")}, {"srgan", "variants"})
+
+
+def test_an_identity_variant_without_identity_terms_is_refused_naming_the_variant(tmp_path):
+    params = tiny_params(tmp_path)
+    params["identity"] = {**params["identity"], "pretrain_terms": [], "gan_terms": []}
+    with pytest.raises(ConfigError, match=r"^variants\.srgan_id\.identity: srgan\.identity lists no term"):
+        variant_config(params, ID_SPEC)
 
 
 def test_without_truth_srgan_id_learns_the_frames_identity_on_self_pairs(frames, tmp_path):
@@ -339,8 +390,8 @@ def test_without_truth_srgan_id_learns_the_frames_identity_on_self_pairs(frames,
     t, v = frames["train"], frames["val"]
     empty = np.zeros((0, 0, 0, 3), dtype=np.uint8)
     tracker = MemoryTracker()
-    _, report = train_identity_variant(load_config(id_params(tmp_path)), t["hr"], empty, t["labels"], v["hr"], empty,
-                                       v["labels"], tracker)
+    _, report = train_generator(variant_config(id_params(tmp_path), ID_SPEC), t["hr"], empty, v["hr"], empty, tracker,
+                                name=ID_NAME, train_labels=t["labels"], val_labels=v["labels"])
     assert report["pairs"] == "self" and report["hr_size"] == list(t["hr"].shape[1:3])
     assert report["recogniser"]["config"]["input_size"] == t["hr"].shape[1]
     assert "srgan_id.loss_identity" in tracker.history
@@ -349,13 +400,15 @@ def test_without_truth_srgan_id_learns_the_frames_identity_on_self_pairs(frames,
 def test_the_seed_environment_trains_srgan_id_with_a_bigger_recogniser():
     import yaml
 
-    from ..conftest import PROJECT_ROOT, base_params
+    from ..conftest import PROJECT_ROOT
 
     def merged(base: dict, override: dict) -> dict:  # conf/seed overrides conf/base key by key (settings.py)
         return {k: merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
                 for k, v in {**base, **override}.items()}
 
-    seed = yaml.safe_load((PROJECT_ROOT / "conf" / "seed" / "parameters.yml").read_text())["srgan"]
-    config = load_config(merged(base_params("srgan"), seed))
-    assert config.id_variant and config.recogniser.model.width == 64
+    seed = yaml.safe_load((PROJECT_ROOT / "conf" / "seed" / "parameters.yml").read_text())
+    assert variant_specs(merged(base_params("variants"), seed["variants"]))["srgan_id"].enabled
+    assert not variant_specs(base_params("variants"))["srgan_id"].enabled
+    config = load_config(merged(base_params("srgan"), seed["srgan"]))
+    assert config.recogniser.model.width == 64
     assert config.recogniser.steps > base_params("srgan")["recogniser"]["steps"]

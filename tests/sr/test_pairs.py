@@ -155,3 +155,18 @@ def test_random_batch_flips_some_crops():
     lr_b, _ = random_batch(lr, hr, batch=32, crop=8, scale=SCALE, gen=torch.Generator().manual_seed(0))
     increasing = (lr_b[:, 0, 0, 1] > lr_b[:, 0, 0, 0])
     assert 0 < int(increasing.sum()) < 32
+
+
+def test_downscale_in_chunks_equals_one_frame_at_a_time(data, monkeypatch):
+    """The self-pairs downscale runs DOWNSCALE_CHUNK frames at a time (one constant, faceless.inference's):
+    any chunking gives each frame's own downscale, the last chunk short included."""
+    from faceless import inference
+    from faceless.sr import pairs
+
+    assert pairs.DOWNSCALE_CHUNK is inference.DOWNSCALE_CHUNK
+    hr = torch.from_numpy(data["hr_train"]).permute(0, 3, 1, 2).contiguous()  # 12 frames
+    monkeypatch.setattr(pairs, "DOWNSCALE_CHUNK", 5)
+    chunked = downscale(hr, SCALE)
+    alone = torch.cat([downscale(hr[i:i + 1], SCALE) for i in range(len(hr))])
+    assert chunked.shape == (12, 3, HR_SIZE // SCALE, HR_SIZE // SCALE) and torch.equal(chunked, alone)
+    assert downscale(hr[:0], SCALE).shape[0] == 0

@@ -406,10 +406,31 @@ def test_odd_frames_are_mod_cropped_into_self_pairs(tmp_path):
 
 
 def test_srgan_self_on_8px_frames_with_truth_measures_both(data, tmp_path):
-    from faceless.sr.trainer import train_self_supervised
+    from faceless.sr.trainer import train_generator
 
-    config = load_config(tiny_params(tmp_path, pretrain_steps=2, gan_steps=0, eval_every=0))
-    _, report = train_self_supervised(config, data["lr_train"], data["lr_val"], data["hr_val"])
+    config = load_config(tiny_params(tmp_path, pairs="self", pretrain_steps=2, gan_steps=0, eval_every=0))
+    _, report = train_generator(config, data["lr_train"], data["hr_train"], data["lr_val"], data["hr_val"],
+                                name="srgan_self")
+    assert report["pairs"] == "self"  # the truth given is not trained on
     assert report["hr_size"] == [LR_SIZE, LR_SIZE] and report["measure"]["ssim_window"] == 7
     assert report["measure_truth"] == {"border": 4, "ssim_window": 11, "ssim_sigma": 1.5, "note": None}
     assert math.isfinite(report["val_truth"]["val_ssim"])
+
+
+def test_other_peoples_pairs_train_on_their_truth_and_validate_on_the_validation_sides(data, tmp_path):
+    """pairs: other: truth pairs of other people's frames; validation on the validation side's truth where
+    it has one, else on its self pairs; the report says what it learnt from."""
+    from faceless.sr.trainer import train_generator
+
+    config = load_config(tiny_params(tmp_path, pairs="truth", pretrain_steps=2, gan_steps=0, eval_every=0))
+    lr_other, hr_other = smooth_frames(6, seed=7)
+    _, report = train_generator(config, lr_other, hr_other, data["lr_val"], data["hr_val"], name="srgan_other",
+                                other_people=True)
+    assert report["trained_on"] == "other people's high-resolution frames"
+    assert report["pairs"] == "truth" and report["train_pairs"] == 6 and report["val_pairs"] == len(data["lr_val"])
+    assert report["hr_size"] == [HR_SIZE, HR_SIZE]
+    _, without_truth = train_generator(config, lr_other, hr_other, data["lr_val"], EMPTY_HR, name="srgan_other",
+                                       other_people=True)
+    assert without_truth["pairs"] == "truth" and without_truth["val_pairs"] == len(data["lr_val"])
+    assert without_truth["measure"]["ssim_window"] == 7  # self pairs of the 8 px validation frames: 2 -> 8 px
+    assert math.isfinite(without_truth["val"]["val_psnr"])
