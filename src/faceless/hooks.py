@@ -40,7 +40,7 @@ from faceless.pipelines.ingestion.nodes import IngestionConfig
 from faceless.pipelines.predict.nodes import PredictConfig
 from faceless.recognition.config import ClassifierConfig, EvaluationConfig
 from faceless.sr.config import load_config as load_sr_config
-from faceless.utils.atomic import remove_stale_temporaries
+from faceless.utils.atomic import remove_stale_temporaries, stale_temporary_folders, use_state_dir
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 from faceless.utils.lock import FileLock
@@ -172,6 +172,7 @@ class ProjectHooks:
     def after_context_created(self, context: Any):
         install_one_line_errors()
         self._project = Path(context.project_path)
+        use_state_dir(self._project / LOCK_DIR)  # the records of what the project made (faceless.utils.atomic)
         setup = FileLock(self._project / LOCK_DIR / SETUP_LOCK, f"the MLflow store of {self._project}")
         setup.acquire(wait=SETUP_WAIT_S)
         try:
@@ -212,19 +213,18 @@ class ProjectHooks:
 
 
 def sweep_temporaries(data_dir: Path) -> int:
-    """Remove the temporary files of killed writes under ``data_dir`` (``<name>.tmp-<pid>``, whose
-    writer is gone); one log line with their number."""
+    """Remove the temporary files of killed writes under ``data_dir``: only files named as the
+    project's writers name them, in folders a writer that is gone recorded (never a file by its
+    name alone); one log line with their number."""
     removed = 0
     if not data_dir.is_dir():
         return 0
-    for folder in sorted(data_dir.iterdir()):
-        if folder.is_dir() and not folder.is_symlink() and folder.name not in SWEEP_SKIP:
-            for directory, _, files in os.walk(folder):
-                if any(_TEMPORARY.search(name) for name in files):
-                    removed += len(remove_stale_temporaries(directory))
+    root = os.path.realpath(data_dir)
+    skipped = [os.path.join(root, name) for name in SWEEP_SKIP]
+    for folder in sorted(stale_temporary_folders()):
+        inside = os.path.commonpath([folder, root]) == root
+        if inside and not any(os.path.commonpath([folder, skip]) == skip for skip in skipped):
+            removed += len(remove_stale_temporaries(folder))
     if removed:
         logger.warning("removed %d temporary files left by interrupted writes under %s", removed, data_dir)
     return removed
-
-
-_TEMPORARY = re.compile(r"\.tmp-\d+")

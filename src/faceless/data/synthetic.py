@@ -437,8 +437,9 @@ def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progres
     if info.get("fingerprint") == wanted:
         return {**info, "generated": False}
 
-    # Only a tree this project rendered is ever replaced; a user's folder is refused before any work.
-    check_replaceable(root, "ingestion.demo.root", also=(marker,))
+    # Only a tree this project rendered (its marker's token recorded) is ever replaced; a user's folder
+    # is refused before any work, whatever files it holds.
+    check_replaceable(root, "ingestion.demo.root")
     tmp = fresh_folder(root, "ingestion.demo.root")
     plan = plan_tree(size)
     jobs = [(size, person_plan, str(tmp)) for person_plan in plan]
@@ -456,5 +457,5 @@ def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progres
     bar.close()
     info = {"fingerprint": wanted, "frames": frames, "people": size.people}
     (tmp / PARAMS_FILE).write_text(json.dumps(info, indent=2))
-    publish_folder(tmp, root, "ingestion.demo.root", also=(marker,))
+    publish_folder(tmp, root, "ingestion.demo.root")
     return {**info, "generated": True}
