@@ -78,16 +78,45 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def is_disk_full(error: BaseException) -> bool:
-    """Whether ``error`` (or what it was raised from) is ENOSPC / EDQUOT (torch and numpy wrap it)."""
-    seen = 0
-    while error is not None and seen < 10:
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+#: What torch (its C++ writer) says when a write fails: the errno is lost on the way.
+_STREAM_WRITE_FAILED = re.compile(r"iostream error|PytorchStreamWriter failed|file write failed|unexpected pos")
+#: Below this much free space, a stream writer's failure is taken for a full disk.
+NEARLY_FULL_BYTES = 64 * 1024 * 1024
+
+
+def is_disk_full(error: BaseException, folder: str | os.PathLike | None = None) -> bool:
+    """Whether ``error`` (or what it was raised from) is ENOSPC / EDQUOT; or, for a write into
+    ``folder``, torch's errno-less stream error while that disk is (nearly) full."""
+    seen, current = 0, error
+    while current is not None and seen < 10:
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if "No space left on device" in str(error):
+        if "No space left on device" in str(current):
             return True
-        error, seen = error.__cause__ or error.__context__, seen + 1
+        current, seen = current.__cause__ or current.__context__, seen + 1
+    if folder is not None and _STREAM_WRITE_FAILED.search(str(error)):
+        try:
+            return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+        except OSError:
+            return False
     return False
+
+
+def reserve_space(path: str | os.PathLike, nbytes: int) -> None:
+    """Allocate ``nbytes`` for the file ``path`` now (a memory-mapped write to a full disk is a
+    SIGBUS, not an error): :class:`DiskFullError` naming it and the size if there is no room."""
+    if not hasattr(os, "posix_fallocate") or nbytes <= 0:
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise disk_full_error(path, nbytes) from error
+        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,12 +157,13 @@ def _forget_writer(pid: int) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+def atomic_path(final: str | os.PathLike, suffix: str = "", needed: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; on success it replaces ``final``, on error it is
     removed and ``final`` keeps what it had. ``suffix`` keeps writers that append their own
     extension (``np.save`` adds ``.npy``) from writing elsewhere. The pid and the process's token
     keep concurrent writers apart and name the file as the project's (see the module's notes).
-    A full disk is one line naming ``final`` (:class:`DiskFullError`)."""
+    A full disk is one line naming ``final`` (and ``needed`` bytes, where the caller knows them):
+    :class:`DiskFullError`."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     temporary = final.with_name(f"{final.name}.faceless-tmp-{_writer_tag(final.parent)}{suffix}")
@@ -141,8 +171,8 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         yield temporary
         os.replace(temporary, final)
     except Exception as error:
-        if is_disk_full(error) and not isinstance(error, DiskFullError):
-            raise disk_full_error(final) from error
+        if not isinstance(error, DiskFullError) and is_disk_full(error, final.parent):
+            raise disk_full_error(final, needed) from error
         raise
     finally:
         temporary.unlink(missing_ok=True)
