@@ -53,6 +53,9 @@ SETUP_LOCK = "mlflow-setup.lock"
 SETUP_WAIT_S = 300  # the setup lock is held for about a second; a long wait means a hung process
 #: Folders under data/ never swept for temporaries (inputs the project reads, not writes).
 SWEEP_SKIP = ("01_raw",)
+#: Run tags naming the process of an MLflow run (a killed run is found by them on the next run).
+PID_TAG = "faceless.pid"
+HOST_TAG = "faceless.host"
 
 
 class MissingInputError(ConfigError):
@@ -167,6 +170,7 @@ class ProjectHooks:
     def __init__(self) -> None:
         self._project: Path | None = None
         self._run_lock: FileLock | None = None
+        self._tagged = False
 
     @hook_impl(wrapper=True)
     def after_context_created(self, context: Any):
@@ -194,10 +198,17 @@ class ProjectHooks:
             if missing:
                 raise MissingInputError(missing_inputs_message(missing, run_params.get("pipeline_names")))
             sweep_temporaries(project / "data")
+            mark_killed_runs()
         except BaseException:
             # Kedro calls no on_pipeline_error for a failure here: let go of the lock now.
             self._release()
             raise
+
+    @hook_impl
+    def before_node_run(self) -> None:
+        """At the first node (kedro-mlflow's run is open by then): tag the run with this process."""
+        if not self._tagged:
+            self._tagged = tag_run_process()
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:
@@ -210,6 +221,59 @@ class ProjectHooks:
     def _release(self) -> None:
         if self._run_lock is not None:
             self._run_lock.release()
+
+
+def tag_run_process() -> bool:
+    """Tag the active MLflow run with this process's pid and host; whether there was one."""
+    import socket
+
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return False
+    try:
+        mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    except Exception as err:  # tracking is best effort here: the run goes on
+        logger.warning("could not tag the MLflow run with its process (%s)", " ".join(str(err).split())[:200])
+    return True
+
+
+def mark_killed_runs(client: Any = None) -> list[str]:
+    """Mark as KILLED the RUNNING MLflow runs of this host whose process (their ``faceless.pid`` tag)
+    is gone: a run killed mid-way (kill -9, power) is not left RUNNING forever. Runs without the tags
+    (older versions), of another host, or whose process runs, are left alone. Returns their ids."""
+    import socket
+
+    from mlflow.tracking import MlflowClient
+
+    from faceless.utils.lock import pid_alive
+
+    marked: list[str] = []
+    try:
+        if client is None:
+            from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
+
+            if not is_tracking_uri_set():  # no store configured (kedro-mlflow sets one): none to create
+                return marked
+            client = MlflowClient()
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        if not experiments:
+            return marked
+        host = socket.gethostname().replace("'", "")
+        runs = client.search_runs(experiments, filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = "
+                                                             f"'{host}'", max_results=1000)
+        for run in runs:
+            pid = run.data.tags.get(PID_TAG, "")
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+                client.set_terminated(run.info.run_id, "KILLED")
+                marked.append(run.info.run_id)
+    except Exception as err:  # tracking is best effort here: the run goes on
+        logger.warning("could not check MLflow for runs left RUNNING by killed processes (%s)",
+                       " ".join(str(err).split())[:200])
+        return marked
+    if marked:
+        logger.warning("marked %d MLflow runs KILLED: their process is gone (%s)", len(marked), ", ".join(marked))
+    return marked
 
 
 def sweep_temporaries(data_dir: Path) -> int:
