@@ -82,6 +82,21 @@ def project_copy(tmp_path: Path) -> Path:
     return make_project_copy(tmp_path / "project")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def project_records(tmp_path_factory):
+    """What the tests' own calls make is recorded (faceless.utils.atomic) in a folder of their own, not
+    in the repo's ``.faceless``; a CLI run records in its project copy's (the hooks set it)."""
+    import os
+
+    old = os.environ.get("FACELESS_STATE_DIR")
+    os.environ["FACELESS_STATE_DIR"] = str(tmp_path_factory.mktemp("faceless-state"))
+    yield
+    if old is None:
+        os.environ.pop("FACELESS_STATE_DIR", None)
+    else:
+        os.environ["FACELESS_STATE_DIR"] = old
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module's tests (and its module-scoped fixtures): on a busy 2-core

@@ -5,6 +5,7 @@ temporary files of killed writes are swept."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -19,11 +20,12 @@ from faceless.data.datasets import NpyArrayDataset, TorchWeightsDataset
 from faceless.data.synthetic import DemoSize, generate_demo
 from faceless.hooks import sweep_temporaries, user_error
 from faceless.training.loop import CHECKPOINT_NAME, PREVIOUS_NAME, Checkpointer, read_weights_file
-from faceless.utils.atomic import OWNED_MARKER, fresh_folder, remove_stale_temporaries
+from faceless.utils.atomic import OWNED_MARKER, atomic_path, fresh_folder, remove_stale_temporaries
 from faceless.utils.errors import ConfigError
 from faceless.utils.lock import FileLock, LockBusyError
 from faceless.utils.torchfile import DamagedFileError
 
+from .conftest import PROJECT_ROOT
 from .test_inference import cache_file, cached, clean_output, frames, interrupt_at_frame, Interrupted, partial_paths
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -37,6 +39,20 @@ def dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def killed_atomic_write(final: Path, state: Path) -> Path:
+    """A process of the project (its records in ``state``) killed inside an atomic write of ``final``:
+    its temporary is left."""
+    code = ("import os, sys; from faceless.utils.atomic import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as t:\n    t.write_bytes(b'half'); print(t.name, flush=True); os._exit(9)")
+    env = {**os.environ, "FACELESS_STATE_DIR": str(state),
+           "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code, str(final)], env=env, capture_output=True, text=True)
+    assert done.returncode == 9, done.stderr
+    left = final.parent / done.stdout.strip()
+    assert left.is_file()
+    return left
 
 
 def dataset_error(dataset) -> DamagedFileError:
@@ -159,11 +175,11 @@ def test_a_second_writer_of_one_cache_entry_is_told_who_holds_it(tmp_path):
     assert stats["cache"] == "miss"
 
 
-def test_stale_cache_records_of_killed_writes_are_removed(tmp_path):
+def test_stale_cache_records_of_killed_writes_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELESS_STATE_DIR", str(tmp_path / "state"))
     cache_dir = tmp_path / "cache"
     cache_dir.mkdir()
-    stale = cache_dir / f"sr_train.meta.json.tmp-{dead_pid()}"
-    stale.write_text("{")
+    stale = killed_atomic_write(cache_dir / "sr_train.meta.json", tmp_path / "state")
     cached(cache_dir, frames(4))
     assert not stale.exists()
 
@@ -191,15 +207,19 @@ def test_a_truncated_checkpoint_falls_back_to_the_previous_one(tmp_path):
     assert step == 2 and torch.equal(state["w"], torch.arange(3.0))
 
 
-def test_a_checkpoint_save_killed_mid_write_leaves_nothing_behind_next_time(tmp_path):
-    checkpointer = Checkpointer(tmp_path, "fp")
+def test_a_checkpoint_save_killed_mid_write_leaves_nothing_behind_next_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELESS_STATE_DIR", str(tmp_path / "state"))
+    folder = tmp_path / "checkpoints"
+    checkpointer = Checkpointer(folder, "fp")
     checkpointer.save({"w": torch.zeros(2)}, 1)
-    stale = tmp_path / f"{CHECKPOINT_NAME}.tmp-{dead_pid()}"
-    stale.write_bytes(b"half")
-    live = tmp_path / f"{CHECKPOINT_NAME}.tmp-{Path('/proc/self').resolve().name}"  # a writer still running
-    live.write_bytes(b"busy")
-    assert checkpointer.load()[0] == 1
-    assert not stale.exists() and live.exists()
+    stale = killed_atomic_write(folder / CHECKPOINT_NAME, tmp_path / "state")
+    with pytest.raises(RuntimeError, match="still writing"):
+        with atomic_path(folder / CHECKPOINT_NAME) as live:  # a writer still running (this process)
+            live.write_bytes(b"busy")
+            assert checkpointer.load()[0] == 1
+            assert not stale.exists() and live.exists()
+            raise RuntimeError("still writing")
+    assert sorted(p.name for p in folder.iterdir()) == [CHECKPOINT_NAME]
 
 
 @pytest.mark.parametrize("content", [b"garbage" * 100, b""], ids=["garbage", "empty"])
@@ -229,16 +249,15 @@ def test_a_truncated_array_file_is_one_line_naming_it(tmp_path):
     assert "\n" not in str(error)
 
 
-def test_the_run_sweeps_temporaries_of_killed_writes_but_not_raw_data(tmp_path):
+def test_the_run_sweeps_temporaries_of_killed_writes_but_not_raw_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELESS_STATE_DIR", str(tmp_path / "state"))
     data = tmp_path / "data"
-    dead = dead_pid()
-    stale = [data / "05_model_input" / f"lr_train.npy.tmp-{dead}.npy",
-             data / "06_models" / "srgan_checkpoints" / f"last.pt.tmp-{dead}"]
-    raw = data / "01_raw" / f"frame.jpg.tmp-{dead}"  # the user's data: never touched
+    (data / "06_models" / "srgan_checkpoints").mkdir(parents=True)
+    stale = [killed_atomic_write(data / "05_model_input" / "lr_train.npy", tmp_path / "state"),
+             killed_atomic_write(data / "06_models" / "srgan_checkpoints" / "last.pt", tmp_path / "state")]
+    raw = killed_atomic_write(data / "01_raw" / "frame.jpg", tmp_path / "state")  # under the user's data: never
     kept = data / "05_model_input" / "lr_train.npy"
-    for path in [*stale, raw, kept]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
+    kept.write_bytes(b"x")
     assert sweep_temporaries(data) == 2
     assert not any(path.exists() for path in stale) and raw.exists() and kept.exists()
     assert remove_stale_temporaries(tmp_path / "missing") == []

@@ -365,16 +365,11 @@ def test_init_is_the_file_a_variant_starts_from(tmp_path):
     assert variant_config(tiny_params(tmp_path), generator(init="g.pth")).init_weights == "g.pth"
 
 
-@pytest.mark.xfail(strict=True, reason="variant_config sets init_weights = spec.init unconditionally, so "
-                                       "`--params srgan.init_weights=<file>` (README, conf/base/parameters_srgan.yml) "
-                                       "is silently ignored by every variant without its own init")
 def test_srgans_init_weights_reach_a_variant_without_its_own_init(tmp_path):
     params = tiny_params(tmp_path, init_weights="g.pth")
     assert variant_config(params, generator("srgan")).init_weights == "g.pth"
     assert variant_config(params, generator("srgan", init="other.pth")).init_weights == "other.pth"
 
 
-@pytest.mark.xfail(strict=True, reason="variant_config sets pairs = spec.pairs, which defaults to auto, so "
-                                       "`--params srgan.pairs=self` (README's srgan.pairs) is silently ignored")
 def test_srgans_pairs_reach_a_variant_that_leaves_them_auto(tmp_path):
     assert variant_config(tiny_params(tmp_path, pairs="self"), generator("srgan")).pairs == "self"

@@ -40,7 +40,7 @@ from faceless.pipelines.ingestion.nodes import IngestionConfig
 from faceless.pipelines.predict.nodes import PredictConfig
 from faceless.recognition.config import ClassifierConfig, EvaluationConfig
 from faceless.sr.config import load_config as load_sr_config, variant_config
-from faceless.utils.atomic import remove_stale_temporaries
+from faceless.utils.atomic import remove_stale_temporaries, stale_temporary_folders, use_state_dir
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 from faceless.utils.lock import FileLock
@@ -54,6 +54,9 @@ SETUP_LOCK = "mlflow-setup.lock"
 SETUP_WAIT_S = 300  # the setup lock is held for about a second; a long wait means a hung process
 #: Folders under data/ never swept for temporaries (inputs the project reads, not writes).
 SWEEP_SKIP = ("01_raw",)
+#: Run tags naming the process of an MLflow run (a killed run is found by them on the next run).
+PID_TAG = "faceless.pid"
+HOST_TAG = "faceless.host"
 
 
 class MissingInputError(ConfigError):
@@ -203,11 +206,13 @@ class ProjectHooks:
     def __init__(self) -> None:
         self._project: Path | None = None
         self._run_lock: FileLock | None = None
+        self._tagged = False
 
     @hook_impl(wrapper=True)
     def after_context_created(self, context: Any):
         install_one_line_errors()
         self._project = Path(context.project_path)
+        use_state_dir(self._project / LOCK_DIR)  # the records of what the project made (faceless.utils.atomic)
         setup = FileLock(self._project / LOCK_DIR / SETUP_LOCK, f"the MLflow store of {self._project}")
         setup.acquire(wait=SETUP_WAIT_S)
         try:
@@ -229,10 +234,17 @@ class ProjectHooks:
             if missing:
                 raise MissingInputError(missing_inputs_message(missing, run_params.get("pipeline_names")))
             sweep_temporaries(project / "data")
+            mark_killed_runs()
         except BaseException:
             # Kedro calls no on_pipeline_error for a failure here: let go of the lock now.
             self._release()
             raise
+
+    @hook_impl
+    def before_node_run(self) -> None:
+        """At the first node (kedro-mlflow's run is open by then): tag the run with this process."""
+        if not self._tagged:
+            self._tagged = tag_run_process()
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:
@@ -247,20 +259,72 @@ class ProjectHooks:
             self._run_lock.release()
 
 
+def tag_run_process() -> bool:
+    """Tag the active MLflow run with this process's pid and host; whether there was one."""
+    import socket
+
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return False
+    try:
+        mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+    except Exception as err:  # tracking is best effort here: the run goes on
+        logger.warning("could not tag the MLflow run with its process (%s)", " ".join(str(err).split())[:200])
+    return True
+
+
+def mark_killed_runs(client: Any = None) -> list[str]:
+    """Mark as KILLED the RUNNING MLflow runs of this host whose process (their ``faceless.pid`` tag)
+    is gone: a run killed mid-way (kill -9, power) is not left RUNNING forever. Runs without the tags
+    (older versions), of another host, or whose process runs, are left alone. Returns their ids."""
+    import socket
+
+    from mlflow.tracking import MlflowClient
+
+    from faceless.utils.lock import pid_alive
+
+    marked: list[str] = []
+    try:
+        if client is None:
+            from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
+
+            if not is_tracking_uri_set():  # no store configured (kedro-mlflow sets one): none to create
+                return marked
+            client = MlflowClient()
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        if not experiments:
+            return marked
+        host = socket.gethostname().replace("'", "")
+        runs = client.search_runs(experiments, filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = "
+                                                             f"'{host}'", max_results=1000)
+        for run in runs:
+            pid = run.data.tags.get(PID_TAG, "")
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+                client.set_terminated(run.info.run_id, "KILLED")
+                marked.append(run.info.run_id)
+    except Exception as err:  # tracking is best effort here: the run goes on
+        logger.warning("could not check MLflow for runs left RUNNING by killed processes (%s)",
+                       " ".join(str(err).split())[:200])
+        return marked
+    if marked:
+        logger.warning("marked %d MLflow runs KILLED: their process is gone (%s)", len(marked), ", ".join(marked))
+    return marked
+
+
 def sweep_temporaries(data_dir: Path) -> int:
-    """Remove the temporary files of killed writes under ``data_dir`` (``<name>.tmp-<pid>``, whose
-    writer is gone); one log line with their number."""
+    """Remove the temporary files of killed writes under ``data_dir``: only files named as the
+    project's writers name them, in folders a writer that is gone recorded (never a file by its
+    name alone); one log line with their number."""
     removed = 0
     if not data_dir.is_dir():
         return 0
-    for folder in sorted(data_dir.iterdir()):
-        if folder.is_dir() and not folder.is_symlink() and folder.name not in SWEEP_SKIP:
-            for directory, _, files in os.walk(folder):
-                if any(_TEMPORARY.search(name) for name in files):
-                    removed += len(remove_stale_temporaries(directory))
+    root = os.path.realpath(data_dir)
+    skipped = [os.path.join(root, name) for name in SWEEP_SKIP]
+    for folder in sorted(stale_temporary_folders()):
+        inside = os.path.commonpath([folder, root]) == root
+        if inside and not any(os.path.commonpath([folder, skip]) == skip for skip in skipped):
+            removed += len(remove_stale_temporaries(folder))
     if removed:
         logger.warning("removed %d temporary files left by interrupted writes under %s", removed, data_dir)
     return removed
-
-
-_TEMPORARY = re.compile(r"\.tmp-\d+")

@@ -52,7 +52,7 @@ from faceless.models import load_model
 from faceless.training import parallel
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 from faceless.training.tracker import NullTracker, Tracker
-from faceless.utils.atomic import read_json, remove_stale_temporaries, write_json
+from faceless.utils.atomic import DiskFullError, read_json, remove_stale_temporaries, reserve_space, write_json
 from faceless.utils.digest import array_digest, weights_digest
 from faceless.utils.errors import ConfigError
 from faceless.utils.lock import FileLock
@@ -279,6 +279,11 @@ def _upscale_through_cache(lr: np.ndarray, sr_generator: dict[str, Any] | None, 
     # Made (or kept, to resume) here, before any rank opens it read-write.
     created = np.lib.format.open_memmap(paths.partial, mode="r+" if first else "w+", dtype=np.uint8, shape=shape)
     del created
+    try:  # the whole (sparse) file's space now: ranks write into a map, where a full disk is a SIGBUS
+        reserve_space(paths.partial, paths.partial.stat().st_size)
+    except DiskFullError:
+        paths.clear_partial()
+        raise
     computed_from = shards[first][0] if first < len(shards) else n
     plan = ShardPlan(name=name, key=key, shape=shape, factor=factor, first=first, precision=precision_name(dtype))
     done = {"frames": 0, "seconds": 0.0, "processes": 1}

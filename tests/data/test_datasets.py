@@ -281,7 +281,5 @@ def test_every_dataset_of_full_with_the_variants_on_is_declared():
     assert unresolved(every_variant_on()) == set()
 
 
-@pytest.mark.xfail(strict=True, reason="srgan_other's lr_other / hr_other are made by no node and declared in no "
-                                       "catalog entry (issue 25's next step: the other-people pairs source)")
 def test_srgan_other_switched_on_reads_datasets_the_catalog_declares():
     assert unresolved(every_variant_on(srgan_other__enabled=True)) == set()

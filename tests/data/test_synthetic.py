@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from faceless.utils.atomic import OWNED_MARKER
+from faceless.utils.atomic import OWNED_MARKER, fresh_folder
 from faceless.data.frame_tree import scan_frame_tree
 from faceless.data.synthetic import (
     PARAMS_FILE,
@@ -47,9 +47,11 @@ def files_under(root: Path) -> list[Path]:
 
 
 def tree_hash(root: Path) -> str:
-    """One hash of every file's relative path and bytes."""
+    """One hash of every file's relative path and bytes (the ownership marker's random token aside)."""
     digest = hashlib.sha256()
     for path in files_under(root):
+        if path.name == OWNED_MARKER:
+            continue
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -191,10 +193,9 @@ def test_changing_a_parameter_regenerates(tmp_path):
 
 
 def test_an_interrupted_partial_folder_is_cleaned_up(tmp_path):
-    stale = tmp_path / "demo.partial"
+    stale = fresh_folder(tmp_path / "demo", "ingestion.demo.root")  # as a killed run left it
     (stale / "lr" / "person_0000").mkdir(parents=True)
     (stale / "junk.txt").write_text("left by a killed run")
-    (stale / OWNED_MARKER).write_text("")  # written first thing into every partial folder
     render(tmp_path / "demo", people=2)
     assert partial_folders(tmp_path) == []
     assert not (tmp_path / "demo" / "junk.txt").exists()

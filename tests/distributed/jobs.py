@@ -37,3 +37,22 @@ def crash_on_rank_1(tracker) -> None:
     if dist.get_rank() == 1:
         raise ZeroDivisionError("a bug in a worker")
     dist.barrier()
+
+
+def listening_addresses(tracker) -> list[str]:
+    """The local addresses (hex, as /proc/net/tcp* write them) listening on the rendezvous port, seen
+    from inside the job, while the store runs."""
+    port = int(os.environ["MASTER_PORT"])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.rpartition(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.append(address)
+    dist.barrier()
+    return found

@@ -160,7 +160,7 @@ def test_checkpoint_loads_weights_only_and_leaves_no_temp_file(tmp_path):
     assert saved["step"] == 4
     assert saved["fingerprint"] == fingerprint_of({"a": 1})
     assert_same(saved["state"]["model"], trainer.model.state_dict())
-    assert list(tmp_path.glob("*.tmp-*")) == []
+    assert list(tmp_path.glob("*tmp-*")) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT_NAME, PREVIOUS_NAME])
 
 

@@ -56,7 +56,7 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
 
     def save(self, data: np.ndarray) -> None:
         source = whole_npy_file(data)
-        with atomic_path(self._filepath, suffix=".npy") as temporary:
+        with atomic_path(self._filepath, suffix=".npy", needed=int(np.asarray(data).nbytes) + 128) as temporary:
             if source is not None:
                 try:
                     os.link(source, temporary)
@@ -93,7 +93,7 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
     def save(self, data: dict) -> None:
         import torch
 
-        with atomic_path(self._filepath) as temporary:
+        with atomic_path(self._filepath, needed=_tensor_bytes(data)) as temporary:
             torch.save(data, temporary)
 
     def _exists(self) -> bool:
@@ -101,3 +101,19 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+def _tensor_bytes(data: Any) -> int | None:
+    """About how many bytes ``data``'s tensors take on disk (for a full disk's message)."""
+    import torch
+
+    total, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            total += item.numel() * item.element_size()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return total or None

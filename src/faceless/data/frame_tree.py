@@ -10,6 +10,7 @@ Anything else in the tree is reported and ignored, never fatal.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter
@@ -24,6 +25,8 @@ from faceless.utils.errors import ConfigError, choice
 from faceless.data.frame_store import FolderStore, TarStore, open_frame, open_store
 from faceless.data.layouts import LAYOUTS, ExampleCounter, FrameFile, Layout, ParsedTree, get_layout, parse_listing
 from faceless.utils.progress import tqdm
+
+logger = logging.getLogger(__name__)
 
 VALIDATE_MODES = ("full", "header", "none")
 ACCEPTED_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
@@ -250,6 +253,7 @@ def _scan_report(
         "skipped_examples": examples,
         "stray_files": scan.stray_files.as_dict(),
         "nonmatching_dirs": scan.nonmatching_dirs.as_dict(),
+        "non_ascii_numbers": (scan.non_ascii_numbers or ExampleCounter(0)).as_dict(),
         "refused_members": store.listing_refused(),
         "hr_stray_files": hr_scan.stray_files.as_dict() if hr_scan else empty_log,
         "hr_nonmatching_dirs": hr_scan.nonmatching_dirs.as_dict() if hr_scan else empty_log,
@@ -266,6 +270,15 @@ def _scan_report(
             per_person={str(name): int(count) for (_, name), count in per_person.items()},
         )
     return report
+
+
+def _warn_non_ascii_numbers(scan: ParsedTree, config_name: str) -> None:
+    """One line naming the folders and files left out for a number not in ASCII digits."""
+    found = scan.non_ascii_numbers
+    if found is not None and found.count:
+        logger.warning("%s: %d folders or files spell a number in digits other than 0-9 (e.g. %s): not read, so "
+                       "they are never merged with another of the same value; rename them with 0-9",
+                       config_name, found.count, ", ".join(repr(e) for e in found.examples))
 
 
 def scan_frame_tree(
@@ -313,6 +326,7 @@ def scan_frame_tree(
     hr_store = open_store(hr_root, "ingestion.hr_root", shape.hint, progress) if hr_root is not None else None
 
     scan = _parse_store(store, shape, sequence_length)
+    _warn_non_ascii_numbers(scan, config_name)
     if not scan.frames:
         raise ConfigError(
             f"{config_name}: no frames found in '{store.root}' (layout {shape.name}: expected {shape.hint})"

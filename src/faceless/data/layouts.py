@@ -30,9 +30,10 @@ from faceless.utils.errors import ConfigError, choice
 from faceless.data.frame_store import ExampleCounter, Listing
 
 IMAGE_SUFFIX = r"\.(?:jpg|jpeg|png)"
-#: A number in a name: at most 18 digits, so it fits the index's int64 (a longer one makes the name a
-#: stray, listed in the report, instead of an overflow).
-NUMBER = r"(\d{1,18})"
+#: A number in a name: ASCII digits only (``\\d`` would read Arabic-Indic or full-width digits too,
+#: so ``person_\u0660\u0660\u0660\u0661`` would silently be person 1), at most 18 of them, so it fits the
+#: index's int64 (a longer one makes the name a stray, listed in the report, instead of an overflow).
+NUMBER = r"([0-9]{1,18})"
 _ORCAM_LEVELS = (re.compile(r"person_" + NUMBER), re.compile(r"video_" + NUMBER), re.compile(r"seq_" + NUMBER))
 _ORCAM_FRAME = re.compile(r"frame_" + NUMBER + IMAGE_SUFFIX, re.IGNORECASE)
 _YTF_VIDEO = re.compile(NUMBER)
@@ -59,6 +60,14 @@ class ParsedTree(NamedTuple):
     stray_files: ExampleCounter
     nonmatching_dirs: ExampleCounter
     root_prefix: str
+    #: folders and files left out because a number in their name is not in ASCII digits (also counted
+    #: as non-matching folders or strays)
+    non_ascii_numbers: ExampleCounter | None = None
+
+
+def has_non_ascii_digit(name: str) -> bool:
+    """Whether ``name`` holds a digit other than 0-9 (Arabic-Indic, full-width, superscript ...)."""
+    return any(not ch.isascii() and (ch.isdigit() or ch.isnumeric()) for ch in name)
 
 
 # A file-name parser gets the matched folder values and the file name; it returns the numbers it
@@ -116,7 +125,7 @@ def get_layout(name: str, config_name: str = "ingestion.layout",
 
 def _natural_key(name: str) -> list:
     # img2.jpg before img10.jpg
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+    return [int(part) if part.isascii() and part.isdigit() else part.lower() for part in re.split(r"([0-9]+)", name)]
 
 
 def _common_prefix(files: list[list[str]], depth: int) -> int:
@@ -165,7 +174,7 @@ def _parse_listing(listing: Listing, layout: Layout, sequence_length: int | None
     split_files = [relpath.split("/") for relpath in listing.files]  # once: 500k paths are ~200 MB of parts
     strip = _common_prefix(split_files, layout.depth)
     prefix = split_files[0][:strip] if strip else []
-    stray, nonmatching = ExampleCounter(), ExampleCounter()
+    stray, nonmatching, non_ascii = ExampleCounter(), ExampleCounter(), ExampleCounter()
     reported_dirs: set[str] = set()
 
     def nonmatching_dir(parts: list[str], upto: int) -> None:
@@ -174,6 +183,13 @@ def _parse_listing(listing: Listing, layout: Layout, sequence_length: int | None
         if path not in reported_dirs:
             reported_dirs.add(path)
             nonmatching.add(path)
+            if has_non_ascii_digit(parts[upto]):
+                non_ascii.add(path)
+
+    def stray_file(relpath: str, name: str) -> None:
+        stray.add(relpath)
+        if has_non_ascii_digit(name):
+            non_ascii.add(relpath)
 
     for relpath in listing.dirs:
         parts = relpath.split("/")[strip:]
@@ -195,15 +211,15 @@ def _parse_listing(listing: Listing, layout: Layout, sequence_length: int | None
         elif len(folders) > layout.depth:
             nonmatching_dir(parts, layout.depth)
         elif len(folders) < layout.depth:
-            stray.add(relpath)
+            stray_file(relpath, name)
         else:
             numbers = layout.parse_file(values, name)
             if numbers is None:
-                stray.add(relpath)
+                stray_file(relpath, name)
             else:
                 raw.append((values, numbers, relpath, name, folders))
     frames, duplicates = _assign(raw, layout, sequence_length)
-    return ParsedTree(frames, duplicates, stray, nonmatching, "/".join(prefix))
+    return ParsedTree(frames, duplicates, stray, nonmatching, "/".join(prefix), non_ascii)
 
 
 def _assign(raw: list[tuple], layout: Layout, sequence_length: int | None

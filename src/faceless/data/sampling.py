@@ -259,6 +259,7 @@ def assign_sides(frame_index: pd.DataFrame, config: SamplingConfig) -> tuple[pd.
                     len(fallback), len(policies), policy_summary(fallback, config.split_by))
     split_index = frame_index.assign(side=side)
     split_index = split_index[split_index["side"] != ""].reset_index(drop=True)
+    check_enough_people(split_index, frame_index, "after the split")
     split_info = {
         "split_by": config.split_by,
         "seed": config.seed,
@@ -417,6 +418,7 @@ def sample_sides(split_index: pd.DataFrame, split_info: dict[str, Any], config: 
     if dropped:
         samples = _drop_everywhere(samples, sides_report, dropped)
         logger.warning("sampling.shortage=drop: left out %d people short of a quota: %s", len(dropped), dropped)
+    check_enough_people(samples["train"], split_index, "after sampling.shortage=drop")
     report = {
         **split_info,
         "shortage": config.shortage,
@@ -426,6 +428,23 @@ def sample_sides(split_index: pd.DataFrame, split_info: dict[str, Any], config: 
         "has_hr": "hr_path" in split_index.columns,
     }
     return samples, report
+
+
+#: A classifier tells people apart: it needs at least this many.
+MIN_PEOPLE = 2
+
+
+def check_enough_people(kept: pd.DataFrame, source: pd.DataFrame, when: str) -> None:
+    """One line, before any training, where fewer than two people are left to train on."""
+    people = sorted({person_name_of(rows, person) for person, rows in kept.groupby("person", sort=True)})
+    if len(people) >= MIN_PEOPLE:
+        return
+    total = int(source["person"].nunique()) if len(source) else 0
+    named = f" ({', '.join(people)})" if people else ""
+    raise ConfigError(f"sampling: {len(people)} {'person' if len(people) == 1 else 'people'}{named} of the "
+                      f"source's {total} can be trained on {when}; a classifier needs at least {MIN_PEOPLE} people: "
+                      "add people to the source (ingestion.root, or ingestion.demo.people), or loosen sampling's "
+                      "fractions and quotas (see the split report for who was left out)")
 
 
 def leakage_audit(sides: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]:

@@ -517,8 +517,9 @@ def _render_tree(root: Path, size: DemoSize, plan: list[dict[str, Any]], wanted:
     if info.get("fingerprint") == wanted:
         return {**info, "generated": False}
 
-    # Only a tree this project rendered is ever replaced; a user's folder is refused before any work.
-    check_replaceable(root, name, also=(marker,))
+    # Only a tree this project rendered (its marker's token recorded) is ever replaced; a user's folder
+    # is refused before any work, whatever files it holds.
+    check_replaceable(root, name)
     tmp = fresh_folder(root, name)
     jobs = [(size, person_plan, str(tmp)) for person_plan in plan]
     frames = 0
@@ -535,5 +536,5 @@ def _render_tree(root: Path, size: DemoSize, plan: list[dict[str, Any]], wanted:
     bar.close()
     info = {"fingerprint": wanted, "frames": frames, "people": len(plan), **extra_info}
     (tmp / PARAMS_FILE).write_text(json.dumps(info, indent=2))
-    publish_folder(tmp, root, name, also=(marker,))
+    publish_folder(tmp, root, name)
     return {**info, "generated": True}

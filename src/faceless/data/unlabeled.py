@@ -13,7 +13,8 @@ import pandas as pd
 
 from faceless.data.frame_store import open_frame, split_locator
 from faceless.data.people import person_name_of
-from faceless.utils.atomic import check_replaceable, fresh_folder, publish_folder, read_json, write_json
+from faceless.utils.atomic import (check_file_writable, check_replaceable, fresh_folder, publish_folder, read_json,
+                                   write_owned_json)
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,11 @@ def export_unlabeled(test_index: pd.DataFrame, export: str | os.PathLike, seed: 
     if read_json(answers_path).get("fingerprint") == fingerprint and export.is_dir():
         logger.info("predict: demo test side already exported to %s", export)
         return {"root": str(export), "answer_key": str(answers_path), "exported": False}
-    # Ours to replace: it carries the project's marker (or, from older versions, its answer key
-    # beside it); anything else is the user's and is refused before any work.
-    check_replaceable(export, "predict.demo_export", also=(answers_path,))
+    # Ours to replace: it carries the project's marker with the token recorded for it; the answer key
+    # is ours to overwrite only if it holds the token recorded for it. Anything else is the user's
+    # and is refused before any work.
+    check_replaceable(export, "predict.demo_export")
+    check_file_writable(answers_path, "predict.demo_export")
     # Built beside, then swapped in: an interrupted export is never taken for a finished one.
     temporary = fresh_folder(export, "predict.demo_export")
     answers = {"fingerprint": fingerprint, "answers": {}}
@@ -49,9 +52,9 @@ def export_unlabeled(test_index: pd.DataFrame, export: str | os.PathLike, seed: 
                 (seq_dir / f"frame_{position:05d}{Path(member_name(path)).suffix}").write_bytes(source.read())
         answers["answers"][names[key]] = person_name_of(rows, key[0])
     # Until the new key is written, the key file vouches for no tree.
-    write_json(answers_path, {"fingerprint": None, "answers": {}}, indent=1)
-    publish_folder(temporary, export, "predict.demo_export", also=(answers_path,))
-    write_json(answers_path, answers, indent=1)
+    write_owned_json(answers_path, {"fingerprint": None, "answers": {}}, "predict.demo_export", indent=1)
+    publish_folder(temporary, export, "predict.demo_export")
+    write_owned_json(answers_path, answers, "predict.demo_export", indent=1)
     logger.info("predict: exported the demo test side (%d sequences) to %s; answers in %s",
                 len(names), export, answers_path)
     return {"root": str(export), "answer_key": str(answers_path), "exported": True}

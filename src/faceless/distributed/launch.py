@@ -24,6 +24,7 @@ import mmap
 import os
 import socket
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,10 @@ import torch
 import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed import TCPStore
+from torch.distributed.elastic.rendezvous import RendezvousParameters, rendezvous_handler_registry
+from torch.distributed.elastic.rendezvous.static_tcp_rendezvous import StaticTCPRendezvous
+from torch.distributed.elastic.rendezvous.static_tcp_rendezvous import create_rdzv_handler as _create_static
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from faceless.distributed.config import DistributedConfig, cores
@@ -123,7 +128,7 @@ def _run_agent(nproc: int, nnodes: int, node_rank: int, master: str, settings: W
     with tempfile.TemporaryDirectory(prefix="faceless-workers-") as logs:
         launch_config = LaunchConfig(
             min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc, run_id="faceless",  # the same on every machine (it prefixes the store keys)
-            rdzv_backend="static", rdzv_endpoint=master,
+            rdzv_backend=RENDEZVOUS_BACKEND, rdzv_endpoint=master,
             rdzv_configs={"rank": node_rank, "timeout": settings.timeout_s},
             max_restarts=0, start_method="spawn", monitor_interval=0.1, logs_specs=DefaultLogsSpecs(log_dir=logs))
         try:
@@ -236,6 +241,58 @@ def mapped(array: np.memmap) -> MappedArray | None:
     with contextlib.suppress(ValueError):  # under the project folder: relative, as on another machine
         path = path.relative_to(Path.cwd())
     return MappedArray(str(path), array.dtype.str, tuple(array.shape), int(offset))
+
+
+# ----------------------------------------------------------------------------------------------
+# The rendezvous store, listening on the configured interface only
+# ----------------------------------------------------------------------------------------------
+#: PyTorch's static rendezvous, but node 0's store listens on ``master``'s address only (torch's
+#: TCPStore server listens on every interface): 127.0.0.1 on one machine.
+RENDEZVOUS_BACKEND = "faceless-static"
+#: Set in this process once its agent reached the rendezvous store (the worker CLI's watchdog).
+RENDEZVOUS_REACHED = threading.Event()
+
+
+def bound_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``'s address (not every interface) and ``port``."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(1024)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+class BoundStaticRendezvous(StaticTCPRendezvous):
+    """:class:`StaticTCPRendezvous` whose rank-0 store listens on ``master_addr`` only."""
+
+    def get_backend(self) -> str:
+        return RENDEZVOUS_BACKEND
+
+    def next_rendezvous(self):
+        if not self._store:
+            if self.rank == 0:
+                listener = bound_listener(self.master_addr, self.master_port)
+                self._store = TCPStore(self.master_addr, self.master_port, self.world_size, True, self.timeout,
+                                       multi_tenant=True, master_listen_fd=listener.detach())
+            else:
+                self._store = TCPStore(self.master_addr, self.master_port, self.world_size, False, self.timeout)
+            RENDEZVOUS_REACHED.set()
+        return super().next_rendezvous()
+
+
+def _create_bound_static(params: RendezvousParameters) -> BoundStaticRendezvous:
+    static = _create_static(params)
+    return BoundStaticRendezvous(static.master_addr, static.master_port, static.rank, static.world_size,
+                                 static.run_id, int(static.timeout.total_seconds()))
+
+
+with contextlib.suppress(ValueError):  # registered once per process
+    rendezvous_handler_registry.register(RENDEZVOUS_BACKEND, _create_bound_static)
 
 
 def free_port() -> int:

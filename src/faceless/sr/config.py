@@ -173,9 +173,14 @@ def variant_config(params: Mapping[str, Any], spec: VariantSpec) -> SRConfig:
     frames), ``init`` file, ``identity`` terms appended to both loss lists (so srgan_id - srgan is the
     identity terms' effect, every other setting alike), and checkpoints of its own
     (``<checkpoint_dir>/<variant>``: trainings of one project never resume from each other's)."""
-    merged = _merged(dict(params or {}), spec.recipe)
-    merged["pairs"] = "truth" if spec.pairs == "other" else spec.pairs
-    merged["init_weights"] = spec.init
+    merged = _merged(dict(params or {}), spec.recipe, STAGE)
+    # srgan.pairs / srgan.init_weights are every variant's defaults; a block's own pairs and init win.
+    if spec.pairs == "other":
+        merged["pairs"] = "truth"
+    elif spec.pairs != "auto":
+        merged["pairs"] = spec.pairs
+    if spec.init is not None:
+        merged["init_weights"] = spec.init
     config = load_config(merged)
     checkpoint_dir = f"{config.checkpoint_dir}/{spec.name}" if config.checkpoint_dir else None
     config = dataclasses.replace(config, checkpoint_dir=checkpoint_dir)
@@ -187,12 +192,13 @@ def variant_config(params: Mapping[str, Any], spec: VariantSpec) -> SRConfig:
     return config
 
 
-def _merged(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+def _merged(base: dict[str, Any], changes: Mapping[str, Any], where: str) -> dict[str, Any]:
     out = dict(base)
     for key, value in changes.items():
         if key not in base:
-            raise ConfigError(f"recipe key {key!r} is not a key of {STAGE} (conf/base/parameters_srgan.yml)")
-        out[key] = _merged(base[key], value) if isinstance(value, Mapping) and isinstance(base[key], Mapping) else value
+            raise ConfigError(f"recipe key {key!r} is not a key of {where} (conf/base/parameters_srgan.yml)")
+        nested = isinstance(value, Mapping) and isinstance(base[key], Mapping)
+        out[key] = _merged(base[key], value, f"{where}.{key}") if nested else value
     return out
 
 

@@ -40,12 +40,17 @@ def model_parts(classifier: dict[str, Any], train_index: pd.DataFrame, predict_p
             "generator": sr_generator if spec.has_generator else None, "class_names": list(names)}
 
 
+def serving_limits_of(serving_params: dict[str, Any]) -> dict[str, Any]:
+    """The served model's limits (``serving.max_frames_per_request``, ``serving.max_pixels``), saved with it."""
+    return {key: serving_params[key] for key in ("max_frames_per_request", "max_pixels") if key in serving_params}
+
+
 def log_served_model(classifier: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],
                      upscaling_params: dict[str, Any], serving_params: dict[str, Any], variants: dict[str, Any],
                      sr_generator: dict[str, Any] | None = None) -> dict[str, Any]:
     """Log the model to this run as ``serving.name`` (``runs:/<run id>/<name>``); a report of it."""
     parts = model_parts(classifier, train_index, predict_params, variants, sr_generator)
-    settings = {"predict": predict_params, "upscaling": upscaling_params}
+    settings = {"predict": predict_params, "upscaling": upscaling_params, "serving": serving_limits_of(serving_params)}
     FacelessModel.from_parts(parts, settings)  # checks the settings now, not at the first request
     name, registered = serving_params["name"], serving_params["registered_model_name"]
     report = {"name": name, "variant": parts["variant"], "people": len(parts["class_names"]), "model_uri": None}
