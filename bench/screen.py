@@ -281,6 +281,16 @@ def video_se(per_seq: np.ndarray, videos: np.ndarray) -> tuple[float, int]:
     return (float(per_video.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")), n
 
 
+def paired(ranks: list[np.ndarray], other: list[np.ndarray], videos: np.ndarray) -> str:
+    """Top-1 difference (points) of two outcome lists on the same seeds and sequences: the mean over
+    videos of the seed-averaged per-video difference, with a 95 % t interval over videos."""
+    d = 100 * np.mean([(a == 0).astype(float) - (b == 0).astype(float) for a, b in zip(ranks, other)], axis=0)
+    mean = pd.Series(d).groupby(videos).mean().mean()
+    se, n = video_se(d, videos)
+    half = t975(n - 1) * se
+    return f"{mean:+5.1f} [{mean - half:+5.1f},{mean + half:+5.1f}]"
+
+
 def summarise(runs: list[dict[str, Any]], seqs: pd.DataFrame, eval_every: int, baseline: dict[str, Any],
               selections: list[str]) -> None:
     videos = seqs["video"].to_numpy()
@@ -290,11 +300,12 @@ def summarise(runs: list[dict[str, Any]], seqs: pd.DataFrame, eval_every: int, b
         groups.setdefault(key, {})[run["seed"]] = outcomes(run, seqs, eval_every)
     header = (f"{'variant':8} {'ep':>3} {'width':>5} {'aug':>4} {'bs':>3} {'selection':20} {'n':>2} "
               f"{'top1 by seed':24} {'mean':>5} {'sd':>5} {'se(s)':>5} {'se(v)':>5} "
-              f"{'score':>5} {'d vs base [95% CI]':>22}")
+              f"{'score':>5} {'d vs base [95% CI]':>22} {'d vs last [95% CI]':>22}")
     print("\nvalidation sequence top-1 % (and challenge score), per run and over seeds")
     print("  se(s): SE over seeds (training noise); se(v): SE over the validation videos of the seed-averaged")
     print("  hits (the validation side's noise); d vs base: paired difference from the baseline setting on the")
-    print(f"  same seeds, t interval over videos. Baseline: {baseline}")
+    print("  same seeds and sequences, 95 % t interval over videos; d vs last: this selection minus `last`, same runs.")
+    print(f"  Baseline: {baseline}")
     print(header)
     print("-" * len(header))
     for key in sorted(groups, key=lambda k: (k[0], k[1:])):
@@ -313,17 +324,17 @@ def summarise(runs: list[dict[str, Any]], seqs: pd.DataFrame, eval_every: int, b
             diff = ""
             shared = sorted(set(seeds) & set(groups.get(base_key, {})))
             if base_key != key and shared:
-                other = groups[base_key]
-                d = np.mean([(by_seed[s][selection] == 0).astype(float) - (other[s][selection] == 0).astype(float)
-                             for s in shared], axis=0) * 100
-                per_video = pd.Series(d).groupby(videos).mean().to_numpy()
-                se, n = video_se(d, videos)
-                half = t975(n - 1) * se
-                diff = f"{per_video.mean():+5.1f} [{per_video.mean() - half:+5.1f},{per_video.mean() + half:+5.1f}]"
+                diff = paired([by_seed[s][selection] for s in shared], [groups[base_key][s][selection] for s in shared],
+                              videos)
+            vs_last = "" if selection == "last" else paired([by_seed[s][selection] for s in seeds],
+                                                           [by_seed[s]["last"] for s in seeds], videos)
             by_seed_txt = " ".join(f"{v:4.1f}" for v in top1)
             print(f"{variant:8} {setting['epochs']:>3} {setting['width']:>5} {setting['augment_strength']:>4} "
                   f"{setting['batch_size']:>3} {selection:20} {len(seeds):>2} {by_seed_txt:24} {top1.mean():5.1f} "
-                  f"{sd:5.1f} {se_seed:5.1f} {se_val:5.1f} {score:5.1f} {diff:>22}")
+                  f"{sd:5.1f} {se_seed:5.1f} {se_val:5.1f} {score:5.1f} {diff:>22} {vs_last:>22}")
+    if not runs:
+        print("(no runs)")
+        return
     seconds = [r["seconds"] for r in runs]
     print(f"\n{len(runs)} runs, {sum(seconds) / 60:.1f} min of training ({min(seconds):.0f}-{max(seconds):.0f} s a run)")
 
@@ -350,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="best_val chooses among these epochs and the last (default: the conf's eval_every_epochs)")
     ap.add_argument("--results", default=None, help="JSON lines file: runs are appended and reused")
     ap.add_argument("--cache", default=None, help="folder caching the rendered train/val arrays between calls")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: the table of the grid's runs already in --results (missing ones listed)")
     ap.add_argument("--tiny", action="store_true", help="a tiny demo (4 people, 32 px truth): a smoke run")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: reproducible, leaves cores free)")
     ap.add_argument("--workers", type=int, default=1, help="demo rendering and frame loading workers")
@@ -392,6 +405,9 @@ def main(argv: list[str] | None = None) -> None:
             setting = dict(zip(grid, values))
             for seed in seeds:
                 key = (variant, *(setting[n] for n, _ in KNOBS), seed)
+                if key not in done and args.report_only:
+                    print(f"  not in {results}: {variant} {setting} seed {seed}")
+                    continue
                 if key not in done:
                     arrays = arrays or variant_arrays(sides, variant, int(conf_section("upscaling")["factor"]))
                     run = run_one(base, variant, setting, seed, arrays, sides, flip_tta) | {"data": tag}
