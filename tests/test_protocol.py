@@ -153,3 +153,38 @@ def test_checker_allows_nested_namespaces_and_sampling_only_to_make_the_test_sid
     assert find_test_side_violations(ok) == []
     leaky = Pipeline([trained(["lr_test", "lr_train"], "pool_frames", "sampling", ["lr_pool_train"])])
     assert find_test_side_violations(leaky) == ["sampling.pool_frames reads the test side: lr_test"]
+
+
+# ----------------------------------------------------------------------------------------------
+def load_bench(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", PROJECT_ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_validation_screen_never_loads_a_test_frame(tmp_path, monkeypatch, capsys):
+    """bench/screen.py on a tiny demo: the frames it loads are the train and val sides', never the
+    test side's (whose index the joint split makes and the screen drops)."""
+    screen = load_bench("screen")
+    made, loaded = {}, []
+    real_sample, real_load = screen.sample_splits, screen.load_split_frames
+
+    def sample(*args, **kwargs):
+        train, val, test, report = real_sample(*args, **kwargs)
+        made.update(train=set(train["path"]), val=set(val["path"]), test=set(test["path"]))
+        return train, val, test, report
+
+    def load(index, params):
+        loaded.append(set(index["path"]))
+        return real_load(index, params)
+
+    monkeypatch.setattr(screen, "sample_splits", sample)
+    monkeypatch.setattr(screen, "load_split_frames", load)
+    screen.main(["--tiny", "--variants", "lr", "--epochs", "1", "--seeds", "0", "--selections", "last",
+                 "--results", str(tmp_path / "runs.jsonl")])
+    assert made["test"] and loaded == [made["train"], made["val"]]
+    assert all(not (paths & made["test"]) for paths in loaded)
+    assert "lr         1    16  0.5  16 last" in capsys.readouterr().out
