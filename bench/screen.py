@@ -103,12 +103,6 @@ def set_path(params: dict[str, Any], path: str, value: Any) -> None:
     params[leaf] = value
 
 
-def get_path(params: dict[str, Any], path: str) -> Any:
-    for key in path.split("."):
-        params = params[key]
-    return params
-
-
 # ----------------------------------------------------------------------------------------------
 # data: train and validation sides only
 def build_sides(args: argparse.Namespace) -> dict[str, Any]:
@@ -336,7 +330,8 @@ def summarise(runs: list[dict[str, Any]], seqs: pd.DataFrame, eval_every: int, b
         print("(no runs)")
         return
     seconds = [r["seconds"] for r in runs]
-    print(f"\n{len(runs)} runs, {sum(seconds) / 60:.1f} min of training ({min(seconds):.0f}-{max(seconds):.0f} s a run)")
+    print(f"\n{len(runs)} runs, {sum(seconds) / 60:.1f} min of training "
+          f"({min(seconds):.0f}-{max(seconds):.0f} s a run)")
 
 
 # ----------------------------------------------------------------------------------------------
