@@ -197,7 +197,7 @@ def run_one(base: dict[str, Any], variant: str, setting: dict[str, Any], seed: i
     for name, path in KNOBS:
         set_path(params, path, setting[name])
     params.update(seeds=[seed], selection="last", eval_every_epochs=1, checkpoint_dir=None,
-                  checkpoint_every_epochs=0, resume=False, device="cpu", variants=[variant], init_weights=None)
+                  checkpoint_every_epochs=0, resume=False, device="cpu", init_weights=None)
     params["distributed"] = {**params["distributed"], "nproc": 1}
     cfg = from_params(ClassifierConfig, params, "classifier")
     train_x, val_x = arrays
