@@ -85,16 +85,17 @@ def node_flops(data: Path) -> tuple[dict[str, float], dict[str, str]]:
     frames = {side: np.load(data / "05_model_input" / f"lr_{side}.npy", mmap_mode="r").shape for side in SIDES}
     flops: dict[str, float] = defaultdict(float)
     precision: dict[str, str] = {}
-    for suffix, node, arrays in (("", "train_srgan", "sr"), ("_self", "train_srgan_self", "sr_self")):
-        report_path, model_path = reporting / f"sr_report{suffix}.json", models / f"sr_generator{suffix}.pt"
-        report = json.loads(report_path.read_text()) if report_path.is_file() else {"skipped": "absent"}
-        if "skipped" in report:
+    for report_path in sorted(reporting.glob("sr_report_*.json")):
+        variant = report_path.stem[len("sr_report_"):]
+        report = json.loads(report_path.read_text())
+        if "skipped" in report or report.get("trained_here") is False:  # an import is not trained here
             continue
-        generator = torch.load(model_path, weights_only=True)["config"]
-        flops[f"srgan.{node}"], precision[f"srgan.{node}"] = sr_training_flops(report, generator), report["precision"]
-        for side, (count, height, *_) in frames.items():  # both generators upscale the split's frames
-            flops[f"upscaling.upscale_{arrays}_{side}"] = count * forward_flops("generator", generator, height)
-            precision[f"upscaling.upscale_{arrays}_{side}"] = report["precision"]
+        generator = torch.load(models / f"sr_generator_{variant}.pt", weights_only=True)["config"]
+        node = f"srgan.{variant}.train"
+        flops[node], precision[node] = sr_training_flops(report, generator), report["precision"]
+        for side, (count, height, *_) in frames.items():  # each generator upscales the split's frames
+            flops[f"upscaling.{variant}.upscale_{side}"] = count * forward_flops("generator", generator, height)
+            precision[f"upscaling.{variant}.upscale_{side}"] = report["precision"]
     for path in sorted(reporting.glob("classifier_report_*.json")):
         report = json.loads(path.read_text())
         if "skipped" in report:
@@ -103,13 +104,13 @@ def node_flops(data: Path) -> tuple[dict[str, float], dict[str, str]]:
         per_image = forward_flops("backbone", report["config"], report["input_size"][0])
         train = 3 * per_image * report["train_frames"] * report["epochs"]
         validate = per_image * report["val_frames"] * len(report["history"])  # classifier.eval_every_epochs
-        flops[f"classifier.train_classifier_{variant}"] = seeds * (train + validate)
-        precision[f"classifier.train_classifier_{variant}"] = report["precision"]
+        flops[f"classifier.{variant}.train"] = seeds * (train + validate)
+        precision[f"classifier.{variant}.train"] = report["precision"]
         evaluation = reporting / f"evaluation_{variant}.json"
         if evaluation.is_file():
             tested = json.loads(evaluation.read_text())["test_frames"]
-            flops[f"evaluation.evaluate_{variant}"] = seeds * per_image * tested
-            precision[f"evaluation.evaluate_{variant}"] = report["precision"]
+            flops[f"evaluation.{variant}.evaluate"] = seeds * per_image * tested
+            precision[f"evaluation.{variant}.evaluate"] = report["precision"]
     return flops, precision
 
 

@@ -219,8 +219,7 @@ def distributed(p: dict[str, Any], params: dict, data_: dict[str, Any], work: Pa
         return
     pretrain, gan = p["dist_steps"]
     sr_params = merged(params["srgan"], {"pretrain_steps": pretrain, "gan_steps": gan, "eval_every": 0,
-                                         "checkpoint_every": 0, "resume": False, "id_variant": False,
-                                         "self_variant": False}, p["sr_shrink"])
+                                         "checkpoint_every": 0, "resume": False}, p["sr_shrink"])
     frames = data_["frames"]
     histories = {}
     for nproc in (1, 2):
