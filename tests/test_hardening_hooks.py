@@ -72,6 +72,12 @@ def with_value(params: dict, dotted: str, value) -> dict:
     ("evaluation.comparisons", [["srgan", "sr"]], r"^evaluation\.comparisons\[0\] names sr, not a variant"),
     ("predict.variant", "hr", r"^predict\.variant=hr: its input is made from the high-resolution truth"),
     ("predict.variant", "srgan_self", r"^predict\.variant=srgan_self: that variant is off"),
+    # a stage's name mistyped on the command line: refused, with the section it meant
+    ("srgn", {"pretrain_steps": 5}, r"^unknown parameter section 'srgn'; did you mean srgan\?$"),
+    ("xyz", 1, r"^unknown parameter section 'xyz' \(the sections are ingestion, sampling, srgan"),
+    # sizes bounded before any work (the demo would render for hours or fill the disk)
+    ("ingestion.demo.people", 100000000, r"^ingestion\.demo\.people must be <= 10000 "),
+    ("ingestion.demo.frames_per_sequence", [900, 1001], r"^ingestion\.demo\.frames_per_sequence"),
 ])
 def test_every_parameter_is_checked_before_any_work(dotted, value, message):
     params = conf_parameters()
@@ -267,3 +273,28 @@ def test_two_runs_started_together_in_a_fresh_clone_one_runs_one_is_told_busy(tm
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("faceless").experiment_id])
     assert sorted(run.info.status for run in runs) == ["FINISHED", "FINISHED"]
+
+
+def test_an_imported_generator_of_another_layout_is_refused_before_any_work(tmp_path):
+    """A file that is not a generator (or of another scale) is read up front, not when its node runs
+    after the other trainings."""
+    from .models.pretrained_files import basicsr_state, write_basicsr_pth
+
+    params = conf_parameters()
+    not_a_generator = tmp_path / "notes.pth"
+    not_a_generator.write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match=r"^variants\.srgan_pretrained\.import"):
+        validate_parameters(with_value(params, "variants.srgan_pretrained.import", str(not_a_generator)), set(params))
+    x2 = write_basicsr_pth(tmp_path / "x2.pth", basicsr_state(4, 1, 2, seed=0))  # upscales 2x, srgan.scale is 4
+    with pytest.raises(ConfigError, match=r"^variants\.srgan_pretrained\.import: .* upscales 2x, but srgan\.scale=4"):
+        validate_parameters(with_value(params, "variants.srgan_pretrained.import", str(x2)), set(params))
+    x4 = write_basicsr_pth(tmp_path / "x4.pth", basicsr_state(4, 1, 4, seed=0))
+    assert validate_parameters(with_value(params, "variants.srgan_pretrained.import", str(x4)), set(params))
+
+
+def test_a_demo_larger_than_it_renders_is_one_line_saying_how_large():
+    params = conf_parameters()
+    demo = {**params["ingestion"]["demo"], "people": 5000, "frames_per_sequence": [900, 1000]}
+    with pytest.raises(ConfigError, match=r"^ingestion\.demo: up to 100,000,000 frames .* is more than the demo "
+                                          r"renders \(1,000,000"):
+        validate_parameters(with_value(params, "ingestion.demo", demo), set(params))

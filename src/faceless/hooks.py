@@ -23,6 +23,7 @@ traceback. ``FACELESS_TRACEBACK=1`` shows the traceback of user errors too.
 """
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
@@ -40,6 +41,7 @@ from faceless.pipelines.ingestion.nodes import IngestionConfig
 from faceless.pipelines.predict.nodes import PredictConfig
 from faceless.recognition.config import ClassifierConfig, EvaluationConfig
 from faceless.sr.config import load_config as load_sr_config, variant_config
+from faceless.sr.pretrained import read_for_scale
 from faceless.utils.atomic import remove_stale_temporaries, stale_temporary_folders, use_state_dir
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
@@ -76,9 +78,24 @@ CONFIG_BUILDERS = {
 }
 
 
+#: The top-level parameter sections conf/base declares; anything else is a typo (`srgn.pretrain_steps=5`).
+SECTIONS = ("ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation", "predict", "serving",
+            "variants")
+
+
+def unknown_sections(parameters: dict[str, Any]) -> None:
+    """One line for a top-level parameter no stage reads, with the section it most likely meant:
+    Kedro would take `--params srgn.pretrain_steps=5` silently and run on the defaults."""
+    for key in sorted(set(parameters) - set(SECTIONS)):
+        close = difflib.get_close_matches(str(key), SECTIONS, n=1)
+        hint = f"; did you mean {close[0]}?" if close else f" (the sections are {', '.join(SECTIONS)})"
+        raise ConfigError(f"unknown parameter section {key!r}{hint}")
+
+
 def validate_parameters(parameters: dict[str, Any], stages: set[str]) -> dict[str, Any]:
     """Build the typed config of each of ``stages`` (a ConfigError line at the first bad value) and
     check what one stage's value means for another's; returns the configs."""
+    unknown_sections(parameters)
     configs = {stage: CONFIG_BUILDERS[stage](parameters.get(stage)) for stage in sorted(stages)
                if stage in CONFIG_BUILDERS}
     for stage, config in configs.items():  # a stage's torch.distributed block, read by its nodes
@@ -104,13 +121,16 @@ def check_variants(parameters: dict[str, Any], configs: dict[str, Any]) -> None:
             if not spec.enabled or not spec.has_generator:
                 continue
             if spec.imports:
-                if not Path(spec.import_file).is_file():
-                    raise ConfigError(f"variants.{name}.import: no file at '{spec.import_file}'")
+                # Read now (the file's layout and scale), not when its node runs after other trainings.
+                read_for_scale(str(spec.import_file), f"variants.{name}.import", configs["srgan"].scale)
                 continue
             try:
-                variant_config(parameters.get("srgan"), spec)
+                config = variant_config(parameters.get("srgan"), spec)
             except ConfigError as error:
                 raise ConfigError(f"variants.{name}: {error}") from None
+            if config.init_weights:
+                read_for_scale(config.init_weights, f"variants.{name} init ({config.init_weights})", config.scale,
+                               bare_config=config.generator_config())
     evaluation = configs.get("evaluation")
     if evaluation is not None:
         for i, pair in enumerate(evaluation.comparisons):

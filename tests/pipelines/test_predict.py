@@ -304,3 +304,17 @@ def test_predict_metrics_are_the_reports_numbers():
     assert predict_metrics(report) == {"sequences": {"value": 3.0, "step": 0}, "frames": {"value": 8.0, "step": 0},
                                        "seconds": {"value": 0.5, "step": 0},
                                        "challenge_score": {"value": 95.0, "step": 0}}
+
+
+def test_frames_larger_than_the_classifier_learned_are_refused_before_any_upscaling(tmp_path):
+    """A 1000 px frame for a bicubic classifier of 64 px inputs (16 px frames): refused on its size
+    alone, before a 4000 px upscale is computed (nothing in the cache)."""
+    big = np.zeros((1, 250, 250, 3), np.uint8)
+    with pytest.raises(ConfigError, match=r"^predict.root: frames are 250x250 px, but the bicubic classifier learned "
+                                          r"16x16 px frames .*nothing was upscaled$"):
+        predict_input(big, {**PARAMS, "variant": "bicubic"}, upscaling_params(tmp_path), VARIANTS,
+                      classifier=bundle(size=4 * SIZE))
+    assert not (tmp_path / "cache").exists()
+    same = np.zeros((2, SIZE, SIZE, 3), np.uint8)  # the classifier's own size passes
+    assert predict_input(same, {**PARAMS, "variant": "bicubic"}, upscaling_params(tmp_path), VARIANTS,
+                         classifier=bundle(size=4 * SIZE)).shape == (2, 4 * SIZE, 4 * SIZE, 3)

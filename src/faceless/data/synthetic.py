@@ -85,6 +85,14 @@ class DemoSize:
             low = {"seed": 0, "people": 2}.get(key, 1)
             known[key] = _as_int(known[key], f"ingestion.demo.{key}", low=low)
         size = cls(**known)
+        if size.people > PEOPLE_LIMIT:
+            raise ConfigError(f"ingestion.demo.people must be <= {PEOPLE_LIMIT} (the demo's names and look-alike "
+                              f"groups; OrCam's set has 100), got {size.people}")
+        most = size.people * size.videos_per_person[1] * size.sequences_per_video[1] * size.frames_per_sequence[1]
+        if most > FRAME_LIMIT:
+            raise ConfigError(f"ingestion.demo: up to {most:,} frames (people x videos x sequences x frames, at their "
+                              f"maxima) is more than the demo renders ({FRAME_LIMIT:,}: twice OrCam's 500k, each with "
+                              "its truth); make it smaller, or point ingestion.source=folder at real data")
         if size.scale < 2:
             raise ConfigError(f"ingestion.demo.scale must be >= 2, got {size.scale}")
         if size.hr_size % size.scale or size.hr_size < size.scale:
@@ -130,6 +138,11 @@ class DemoConfig:
     def size(self) -> DemoSize:
         return DemoSize.from_params({key: getattr(self, key) for key in DemoSize.__dataclass_fields__})
 
+
+#: The most people and frames the demo renders: a bound set before any work, so a typo (people=100000000)
+#: is one line instead of hours of rendering or a full disk.
+PEOPLE_LIMIT = 10_000
+FRAME_LIMIT = 1_000_000
 
 #: The most extra test videos a person gets (their numbers follow the person's regular ones).
 EXTRA_VIDEO_LIMIT = 100

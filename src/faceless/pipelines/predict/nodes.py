@@ -85,13 +85,21 @@ def load_unlabeled_frames(index: pd.DataFrame, params: dict[str, Any]) -> np.nda
 
 
 def predict_input(lr: np.ndarray, predict_params: dict[str, Any], upscaling_params: dict[str, Any],
-                  variants: dict[str, Any], sr_generator: dict[str, Any] | None = None) -> np.ndarray:
+                  variants: dict[str, Any], sr_generator: dict[str, Any] | None = None,
+                  classifier: dict[str, Any] | None = None) -> np.ndarray:
     """The frames as the chosen variant's classifier saw its training data, through the same cached
     upscaling (a rerun with the same frames and weights is a cache hit): as they are (``input:
-    frames``), interpolated, or by the variant's generator (``sr_generator``)."""
+    frames``), interpolated, or by the variant's generator (``sr_generator``). Frames of another size
+    than ``classifier`` learned are refused before anything is upscaled."""
     variant = _config(predict_params).variant
     spec = answering_spec(variants, variant)
     upscaling = from_params(UpscaleConfig, upscaling_params, "upscaling")
+    if classifier is not None and "skipped" not in classifier and len(lr):
+        factor = 1 if spec.input == "frames" else upscaling.factor
+        side = int(classifier["config"]["input_size"]) // factor
+        if tuple(lr.shape[1:3]) != (side, side):
+            raise ConfigError(f"predict.root: frames are {lr.shape[2]}x{lr.shape[1]} px, but the {variant} classifier "
+                              f"learned {side}x{side} px frames (before its input step); nothing was upscaled")
     if spec.has_generator and (sr_generator is None or "skipped" in sr_generator):
         why = (sr_generator or {}).get("skipped", "no generator file")
         raise ConfigError(f"predict.variant={variant}: its generator was not trained ({why}); choose a variant the "
