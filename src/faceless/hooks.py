@@ -45,7 +45,7 @@ from faceless.sr.pretrained import read_for_scale
 from faceless.utils.atomic import remove_stale_temporaries, stale_temporary_folders, use_state_dir
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
-from faceless.utils.lock import FileLock
+from faceless.utils.lock import FileLock, pid_alive
 from faceless.variants import answering_reason, variant_specs
 
 logger = logging.getLogger(__name__)
@@ -301,8 +301,6 @@ def mark_killed_runs(client: Any = None) -> list[str]:
     import socket
 
     from mlflow.tracking import MlflowClient
-
-    from faceless.utils.lock import pid_alive
 
     marked: list[str] = []
     try:

@@ -41,6 +41,7 @@ from PIL import Image
 from faceless.inference import UpscaleConfig, classify_sequences, name_sequences, upscale_frames
 from faceless.pipelines.predict.nodes import PredictConfig
 from faceless.utils.config import from_params
+from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,6 @@ def serving_limits(settings: dict[str, Any]) -> dict[str, int]:
     limits = {key: given.get(key, default) for key, default in DEFAULT_LIMITS.items()}
     for key, value in limits.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            from faceless.utils.errors import ConfigError
-
             raise ConfigError(f"serving.{key} must be an integer >= 1, got {value!r}")
     return limits
 
