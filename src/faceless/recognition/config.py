@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from faceless.models import BACKBONES
+from faceless.models import BackboneConfig
 from faceless.utils.errors import ConfigError
 
 #: Random streams one classifier run draws from, seeded seed, seed + 1, ...: repeats keep this far apart.
@@ -16,24 +16,6 @@ SEED_STREAMS = 4
 
 Device = Literal["auto", "cuda", "mps", "cpu"]
 Precision = Literal["auto", "bf16", "fp32"]
-
-
-@dataclass(frozen=True)
-class BackboneConfig:
-    """The network: a backbone of ``faceless.models.BACKBONES`` by name, and its size."""
-
-    arch: str
-    width: int
-    depth: int
-    dropout: float
-    base_size: int        # the working resolution the stem brings every input to (px)
-
-    def __post_init__(self) -> None:
-        if self.arch not in BACKBONES:
-            raise ConfigError(f"classifier.model.arch must be one of {' | '.join(BACKBONES)}, got {self.arch!r}")
-        for name in ("width", "depth", "base_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"classifier.model.{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -79,7 +61,7 @@ class NormalisationConfig:
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    model: BackboneConfig
+    model: BackboneConfig    # arch and the backbone's own options (faceless.models.BACKBONES[arch].Options)
     epochs: int
     batch_size: int
     lr: float

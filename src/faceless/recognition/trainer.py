@@ -74,10 +74,7 @@ class ClassifierTrainer:
         self.x_val, self.y_val = to_nchw_uint8(val_x), _labels(val_index)
         if self.device.type != "cpu":  # resident on the accelerator: the whole split is small next to its memory
             self.x_train, self.y_train = self.x_train.to(self.device), self.y_train.to(self.device)
-        self.model = build_model("backbone", {
-            "arch": cfg.model.arch, "num_classes": self.num_classes, "input_size": int(train_x.shape[1]),
-            "width": cfg.model.width, "depth": cfg.model.depth, "dropout": cfg.model.dropout,
-            "base_size": cfg.model.base_size})
+        self.model = build_model("backbone", cfg.model.model_config(self.num_classes, int(train_x.shape[1])))
         if cfg.init_weights:
             _load_init_weights(self.model, cfg.init_weights)
         self.model = self.model.to(self.device, memory_format=self.fmt)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from faceless.models import BACKBONES, DISCRIMINATORS, GENERATORS
+from faceless.models import DISCRIMINATORS, GENERATORS, BackboneConfig
 from faceless.sr.losses import LOSS_TERMS, parse_loss_specs
 from faceless.utils.config import from_params
 from faceless.variants import VariantSpec
@@ -35,16 +35,7 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     arch: str             # a name in faceless.models.DISCRIMINATORS (srgan_vgg)
     channels: int
-
-
-@dataclass(frozen=True)
-class RecogniserModelConfig:
-    """The recogniser trained inside the stage: a backbone of ``faceless.models.BACKBONES``."""
-
-    arch: str
-    width: int
-    depth: int
-    dropout: float
+    pooled_size: int      # the grid its last map is pooled to before the dense layers
 
 
 @dataclass(frozen=True)
@@ -59,7 +50,7 @@ class RecogniserConfig:
 
     source: Literal["train", "file"]   # train: inside the stage on the training targets; file: a classifier file
     file: str | None                   # source: file: a local classifier_<variant>.pt of an earlier run
-    model: RecogniserModelConfig       # source: train (a file carries its own)
+    model: BackboneConfig              # source: train (a file carries its own): arch and its options
     normalisation: RecogniserNormalisation  # source: train (a file carries its own)
     steps: int                         # training steps on the training targets' crops before the generator's
     batch_size: int
@@ -122,7 +113,8 @@ class SRConfig:
                 "upsample": g.upsample}
 
     def discriminator_config(self) -> dict[str, Any]:
-        return {"arch": self.discriminator.arch, "channels": self.discriminator.channels}
+        d = self.discriminator
+        return {"arch": d.arch, "channels": d.channels, "pooled_size": d.pooled_size}
 
 
 def load_config(params: Any) -> SRConfig:
@@ -148,7 +140,6 @@ def load_config(params: Any) -> SRConfig:
 
 
 def _check_recogniser(rec: RecogniserConfig, param: str) -> None:
-    choice(rec.model.arch, f"{param}.model.arch", BACKBONES)
     for name in ("batch_size", "update_every", "mix_grid"):
         if getattr(rec, name) < 1:
             raise ConfigError(f"{param}.{name} must be >= 1, got {getattr(rec, name)}")
