@@ -83,7 +83,7 @@ def test_small_cnn_options_pass_through_to_its_constructor():
 @pytest.mark.parametrize("params, message", [
     ({**CLASSIFIER_MODEL, "widht": 4}, r"^unknown parameter classifier\.model\.widht;"),
     ({k: v for k, v in CLASSIFIER_MODEL.items() if k != "base_size"}, r"missing parameter classifier\.model\.base_size"),
-    ({**CLASSIFIER_MODEL, "depth": 0}, r"^classifier\.model\.depth must be at least 1, got 0$"),
+    ({**CLASSIFIER_MODEL, "depth": 0}, r"^classifier\.model\.depth must be >= 1, got 0$"),
     ({**CLASSIFIER_MODEL, "arch": "resnet9"}, r"^classifier\.model\.arch must be one of small_cnn, got 'resnet9'$"),
     ({k: v for k, v in CLASSIFIER_MODEL.items() if k != "arch"}, r"missing parameter classifier\.model\.arch"),
 ])

@@ -97,6 +97,8 @@ class SRConfig:
     eval_batch_size: int
     eval_border: int
     val_frames: int
+    fallback_val_pairs: int   # training pairs evaluated on where there is no validation side
+    log_every: int            # steps between logged losses
     checkpoint_every: int
     checkpoint_dir: str | None
     resume: bool

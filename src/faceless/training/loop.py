@@ -45,7 +45,7 @@ class LoopConfig:
     checkpoint_every: int        # 0 = no checkpoints
     checkpoint_dir: str | None
     resume: bool
-    log_every: int = 10
+    log_every: int               # steps between logged metrics (the stage's config says)
     desc: str = "training"
     metric_prefix: str = ""
     fingerprint: dict[str, Any] = field(default_factory=dict)

@@ -32,4 +32,4 @@ def check_at_least(config: Any, names: Iterable[str], minimum: float, param: str
     for name in names:
         value = getattr(config, name)
         if value < minimum:
-            raise ConfigError(f"{param}.{name} must be at least {minimum}, got {value}")
+            raise ConfigError(f"{param}.{name} must be >= {minimum}, got {value}")
