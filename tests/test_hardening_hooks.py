@@ -51,7 +51,7 @@ def with_value(params: dict, dotted: str, value) -> dict:
     ("srgan.pretrain_steps", -1, r"^srgan\.pretrain_steps must be >= 0, got -1$"),
     ("srgan.batch_size", 0, r"^srgan\.batch_size must be >= 1"),
     ("upscaling.shard_size", 0, r"^upscaling\.shard_size must be >= 1"),
-    ("classifier.epochs", 0, r"^classifier\.epochs must be at least 1"),
+    ("classifier.epochs", 0, r"^classifier\.epochs must be >= 1, got 0$"),
     ("ingestion.demo.people", 1, r"^ingestion\.demo\.people must be an integer >= 2, got 1$"),
     ("upscaling.factor", 3, r"^upscaling\.factor=3 must equal srgan\.scale=4"),
     ("predict.top_k", 0, r"^predict\.top_k must be >= 1"),

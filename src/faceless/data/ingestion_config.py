@@ -11,7 +11,7 @@ from typing import Literal
 
 from faceless.data.layouts import get_layout
 from faceless.data.synthetic import DemoConfig
-from faceless.utils.errors import ConfigError
+from faceless.utils.errors import ConfigError, check_at_least
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,7 @@ class IngestionConfig:
         if self.source == "folder" and not self.root:
             raise ConfigError(f"ingestion.root must name a folder or .tar archive ({layout.hint}) "
                               "when ingestion.source=folder")
-        if self.workers < 1:
-            raise ConfigError(f"ingestion.workers must be at least 1, got {self.workers!r}")
+        check_at_least(self, ("workers",), 1, "ingestion")
         if self.other_hr_root and not self.other_root:
             raise ConfigError("ingestion.other_hr_root needs ingestion.other_root (the other people's frames)")
         if self.source == "synthetic" and self.other_root:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from faceless.utils.errors import ConfigError
+from faceless.utils.errors import check_at_least
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,4 @@ class PredictConfig:
     precision: Literal["auto", "bf16", "fp32"]
 
     def __post_init__(self) -> None:
-        for name in ("top_k", "workers", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"predict.{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least(self, ("top_k", "workers", "batch_size"), 1, "predict")

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from faceless.inference import precision_name
+from faceless.inference import precision_name, upscale
 from faceless.models import build_model
 from faceless.sr.config import STAGE, SRConfig, uses_recogniser
 from faceless.sr.identity import MIX_STREAM, PRETRAIN_STREAM, Recogniser, centre_crops, mixed_crops
@@ -370,10 +370,8 @@ class SRTrainer:
         sr_c, bicubic_c = [], []
         for start in range(0, len(lr_c), cfg.eval_batch_size):
             x = lr_c[start:start + cfg.eval_batch_size].to(self.device).contiguous(memory_format=self.fmt)
-            with autocast(self.device, self.dtype):
-                sr_c.append(generator(x).float().clamp(0, 1).cpu())
-            bicubic_c.append(torch.nn.functional.interpolate(x.float(), scale_factor=cfg.scale, mode="bicubic",
-                                                             align_corners=False).clamp(0, 1).cpu())
+            sr_c.append(upscale(generator, x, cfg.scale, self.device, self.dtype).clamp(0, 1).cpu())
+            bicubic_c.append(upscale(None, x.float(), cfg.scale, self.device, None).clamp(0, 1).cpu())
         top1 = self.recogniser.top1
         return {"val_recogniser_top1_hr": top1(hr_c, self.val_labels, cfg.eval_batch_size),
                 "val_recogniser_top1_sr": top1(torch.cat(sr_c), self.val_labels, cfg.eval_batch_size),
