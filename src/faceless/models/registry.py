@@ -31,6 +31,7 @@ from torch import nn
 
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError, choice
+from faceless.utils.registry import registrar
 
 T = TypeVar("T", bound=type[nn.Module])
 
@@ -45,16 +46,7 @@ LEGACY_ARCH = {"generator": "srresnet", "discriminator": "srgan_vgg", "backbone"
 
 def register(kind: str, name: str) -> Callable[[T], T]:
     """Class decorator: make a network available as ``arch: <name>`` of ``kind``."""
-    registry = REGISTRIES[kind]
-
-    def add(cls: T) -> T:
-        if name in registry and registry[name] is not cls:
-            raise ValueError(f"{kind} arch {name!r} is registered twice")
-        cls.arch = name
-        registry[name] = cls
-        return cls
-
-    return add
+    return registrar(REGISTRIES[kind], name, "arch", f"{kind} arch")
 
 
 def arch_of(kind: str, config: Mapping[str, Any]) -> str:
