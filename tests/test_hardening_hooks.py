@@ -159,7 +159,12 @@ def test_parallel_runner_is_refused_in_one_line_before_the_lock_or_any_check(tmp
 def test_the_other_runners_pass(tmp_path, runner):
     project_hooks = hooks_in(tmp_path)
     project_hooks.before_pipeline_run({"runner": runner}, needs("params:srgan"), catalog_with(conf_parameters()))
+    lock = FileLock(tmp_path / LOCK_DIR / RUN_LOCK, "x")
+    assert lock.holder()["pid"] == os.getpid()  # the run went ahead: it holds the project's lock
+    with pytest.raises(LockBusyError):
+        lock.acquire()
     project_hooks.after_pipeline_run()
+    lock.acquire().release()  # and gave it back
 
 
 # --------------------------------------------------------------------------- one-line errors
@@ -183,7 +188,9 @@ def test_the_exit_hook_prints_user_errors_in_one_line_and_bugs_in_full(monkeypat
     monkeypatch.setattr(sys, "excepthook", lambda *args: seen.append(args[1]))
     monkeypatch.delenv("FACELESS_TRACEBACK", raising=False)
     install_one_line_errors()
+    wrapper = sys.excepthook
     install_one_line_errors()  # idempotent: one wrapper, however many sessions a process makes
+    assert sys.excepthook is wrapper and getattr(wrapper, "faceless_one_line", False)
     stderr = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stderr)
     sys.excepthook(ConfigError, ConfigError("predict.top_k must be >= 1, got 0"), None)

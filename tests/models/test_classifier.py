@@ -111,9 +111,16 @@ def test_small_and_odd_inputs_train_and_predict(input_size, depth):
     x = torch.rand(2, 3, input_size, input_size)
     loss = torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 3]))
     loss.backward()  # train mode: BatchNorm over the smallest maps still has values to normalise
-    assert torch.isfinite(loss) and model.stem[0].weight.grad is not None
+    assert torch.isfinite(loss) and model.stem[0].weight.grad.abs().sum() > 0  # the loss reaches the stem
+    # Every pixel is seen: the stem keeps ceil(side / stride), each stage halves it rounding up (never below 1).
+    side = -(-input_size // stem_geometry(input_size, BASE)[1])
+    for _ in range(depth):
+        side = -(-side // 2)
     model.eval()
+    assert model.body(model.stem(x)).shape[-2:] == (side, side)
     assert model(x).shape == (2, 5)
+    with torch.no_grad():  # in eval mode a frame's logits do not depend on the rest of its batch
+        torch.testing.assert_close(model(x[:1]), model(x)[:1])
 
 
 def test_an_odd_map_keeps_its_last_row_and_column_in_the_pooling():
