@@ -138,13 +138,13 @@ def counted_flops(module: nn.Module, input_shape: tuple[int, ...]) -> float:
 
 def generator_flops(cfg: dict[str, int], h: int, w: int) -> float:
     """Forward FLOPs of one image through the generator, from the project's ``srresnet_flops``."""
-    return srresnet_flops(h, w, channels=cfg["channels"], blocks=cfg["blocks"], scale=SCALE, **layout(cfg))
+    return srresnet_flops(h, w, {"channels": cfg["channels"], "blocks": cfg["blocks"], "scale": SCALE, **layout(cfg)})
 
 
 def discriminator_flops(cfg: dict[str, int], hr: int) -> float:
     """Forward FLOPs of one ``hr`` x ``hr`` image through the discriminator (counted on meta)."""
     with torch.device("meta"):
-        disc = SRGANDiscriminator(channels=cfg["disc"])
+        disc = SRGANDiscriminator(channels=cfg["disc"], pooled_size=_DEFAULT["discriminator"]["pooled_size"])
     return counted_flops(disc, (1, 3, hr, hr))
 
 

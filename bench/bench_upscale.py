@@ -179,7 +179,7 @@ def bench_paths(counts: dict[str, int], batch_size: int, precision: str, repeats
         generator = make_generator(shape)
         n = counts[name]
         lr = random_frames(n)
-        flops = srresnet_flops(SIDE, SIDE, scale=FACTOR, **shape) * n
+        flops = srresnet_flops(SIDE, SIDE, {"scale": FACTOR, **shape}) * n
         case = folder / name
         # warm-up (oneDNN primitives, imports): 2 frames each way, not timed
         run_batched(lr[:2], generator, precision, case / "warm.npy", batch_size)

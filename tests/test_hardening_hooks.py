@@ -51,11 +51,14 @@ def with_value(params: dict, dotted: str, value) -> dict:
     ("srgan.pretrain_steps", -1, r"^srgan\.pretrain_steps must be >= 0, got -1$"),
     ("srgan.batch_size", 0, r"^srgan\.batch_size must be >= 1"),
     ("upscaling.shard_size", 0, r"^upscaling\.shard_size must be >= 1"),
-    ("classifier.epochs", 0, r"^classifier\.epochs must be at least 1"),
+    ("classifier.epochs", 0, r"^classifier\.epochs must be >= 1, got 0$"),
     ("ingestion.demo.people", 1, r"^ingestion\.demo\.people must be an integer >= 2, got 1$"),
     ("upscaling.factor", 3, r"^upscaling\.factor=3 must equal srgan\.scale=4"),
     ("predict.top_k", 0, r"^predict\.top_k must be >= 1"),
     ("predict.batch_size", 0, r"^predict\.batch_size must be >= 1"),
+    ("serving.nmae", "faceless", r"^unknown parameter serving\.nmae; serving takes: name, registered_model_name$"),
+    ("serving.name", "", r"^serving\.name must be a non-empty name without '/', got ''$"),
+    ("serving.registered_model_name", 3, r"^serving\.registered_model_name must be a string, got 3$"),
     ("srgan.distributed.nproc", 0, r"^srgan\.distributed\.nproc must be >= 1"),
     ("classifier.distributed.nnodes", 0, r"^classifier\.distributed\.nnodes must be >= 1"),
     ("upscaling.distributed.nproc", 0, r"^upscaling\.distributed\.nproc must be >= 1 or auto, got 0$"),
@@ -162,7 +165,12 @@ def test_parallel_runner_is_refused_in_one_line_before_the_lock_or_any_check(tmp
 def test_the_other_runners_pass(tmp_path, runner):
     project_hooks = hooks_in(tmp_path)
     project_hooks.before_pipeline_run({"runner": runner}, needs("params:srgan"), catalog_with(conf_parameters()))
+    lock = FileLock(tmp_path / LOCK_DIR / RUN_LOCK, "x")
+    assert lock.holder()["pid"] == os.getpid()  # the run went ahead: it holds the project's lock
+    with pytest.raises(LockBusyError):
+        lock.acquire()
     project_hooks.after_pipeline_run()
+    lock.acquire().release()  # and gave it back
 
 
 # --------------------------------------------------------------------------- one-line errors
@@ -186,7 +194,9 @@ def test_the_exit_hook_prints_user_errors_in_one_line_and_bugs_in_full(monkeypat
     monkeypatch.setattr(sys, "excepthook", lambda *args: seen.append(args[1]))
     monkeypatch.delenv("FACELESS_TRACEBACK", raising=False)
     install_one_line_errors()
+    wrapper = sys.excepthook
     install_one_line_errors()  # idempotent: one wrapper, however many sessions a process makes
+    assert sys.excepthook is wrapper and getattr(wrapper, "faceless_one_line", False)
     stderr = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stderr)
     sys.excepthook(ConfigError, ConfigError("predict.top_k must be >= 1, got 0"), None)

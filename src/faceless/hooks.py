@@ -37,8 +37,9 @@ from kedro.io import DatasetError
 from faceless.data.sampling import SamplingConfig
 from faceless.distributed import distributed_config
 from faceless.inference import UpscaleConfig
-from faceless.pipelines.ingestion.nodes import IngestionConfig
-from faceless.pipelines.predict.nodes import PredictConfig
+from faceless.data.ingestion_config import IngestionConfig
+from faceless.data.predict_config import PredictConfig
+from faceless.pipelines.serving.config import serving_config
 from faceless.recognition.config import ClassifierConfig, EvaluationConfig
 from faceless.sr.config import load_config as load_sr_config, variant_config
 from faceless.sr.pretrained import read_for_scale
@@ -74,6 +75,7 @@ CONFIG_BUILDERS = {
     "classifier": lambda p: from_params(ClassifierConfig, p, "classifier"),
     "evaluation": lambda p: from_params(EvaluationConfig, p, "evaluation"),
     "predict": lambda p: from_params(PredictConfig, p, "predict"),
+    "serving": serving_config,
     "variants": variant_specs,
 }
 

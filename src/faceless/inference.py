@@ -54,7 +54,7 @@ from faceless.training.device import autocast, autocast_dtype, memory_format, se
 from faceless.training.tracker import NullTracker, Tracker
 from faceless.utils.atomic import DiskFullError, read_json, remove_stale_temporaries, reserve_space, write_json
 from faceless.utils.digest import array_digest, weights_digest
-from faceless.utils.errors import ConfigError
+from faceless.utils.errors import ConfigError, check_at_least
 from faceless.utils.lock import FileLock
 from faceless.utils.npy import read_npy_header
 from faceless.utils.progress import tqdm
@@ -119,9 +119,7 @@ class UpscaleConfig:
         if set(per_device) - set(BATCH_DEVICE_TYPES) or not all(_positive_int(size) for size in sizes):
             raise ConfigError(f"upscaling.batch_size must be an integer >= 1 or one per device type "
                               f"({', '.join(BATCH_DEVICE_TYPES)}), got {self.batch_size!r}")
-        for name in ("factor", "shard_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"upscaling.{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least(self, ("factor", "shard_size"), 1, "upscaling")
 
     def batch_size_on(self, device: torch.device) -> int:
         size = self.batch_size if isinstance(self.batch_size, int) else self.batch_size.get(device.type)

@@ -53,7 +53,9 @@ def test_plain_load_and_overwrite(tmp_path):
 def test_empty_array_round_trips_memory_mapped(tmp_path):
     dataset = NpyArrayDataset(filepath=str(tmp_path / "none.npy"))
     dataset.save(np.empty((0, 8, 8, 3), dtype=np.uint8))
-    assert dataset.load().shape == (0, 8, 8, 3)
+    loaded = dataset.load()
+    assert isinstance(loaded, np.memmap) and Path(loaded.filename) == tmp_path / "none.npy"
+    assert loaded.shape == (0, 8, 8, 3) and loaded.dtype == np.uint8
 
 
 def test_object_array_fails_and_leaves_no_file(tmp_path):

@@ -6,6 +6,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ try:
 except ImportError:  # not installed: run from the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from faceless.utils.errors import ConfigError, choice
+from faceless.utils.errors import ConfigError, check_at_least, choice
 from faceless.data.frame_tree import SKIP_REASONS, load_frames, scan_frame_tree
 
 SIZE = (32, 24)  # (width, height) of the "real" frames in these tests
@@ -283,7 +284,13 @@ def test_config_helpers():
     with pytest.raises(ConfigError, match=r"^x.y must be one of a \| b, got 'c'$"):
         choice("c", "x.y", ["a", "b"])
     assert str(ConfigError("first\n  second\n")) == "first second"
-    assert isinstance(ConfigError("x"), ValueError)
+
+
+def test_check_at_least_names_the_first_value_below_the_minimum():
+    config = SimpleNamespace(steps=0, workers=0, batch=3)
+    check_at_least(config, ("steps", "batch"), 0, "stage")  # 0 allowed
+    with pytest.raises(ConfigError, match=r"^stage\.workers must be >= 1, got 0$"):
+        check_at_least(config, ("batch", "workers", "steps"), 1, "stage")
 
 
 # --------------------------------------------------------------------------- loading

@@ -11,7 +11,7 @@ from faceless.models.discriminator import SRGANDiscriminator
 
 @pytest.mark.parametrize(("h", "w"), [(32, 32), (96, 96), (100, 70)])
 def test_one_logit_per_image_for_any_size(h, w):
-    model = SRGANDiscriminator(channels=8).eval()
+    model = SRGANDiscriminator(channels=8, pooled_size=6).eval()
     with torch.no_grad():
         out = model(torch.rand(2, 3, h, w))
     assert out.shape == (2, 1)
@@ -19,7 +19,7 @@ def test_one_logit_per_image_for_any_size(h, w):
 
 
 def test_paper_layout_eight_convs_four_of_them_stride_two():
-    model = SRGANDiscriminator(channels=64)
+    model = SRGANDiscriminator(channels=64, pooled_size=6)
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
     assert [c.stride[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]

@@ -79,7 +79,7 @@ def test_scale_that_is_not_2_4_or_8_raises_naming_scale(scale):
     with pytest.raises(ValueError, match="scale"):
         SRResNet(channels=64, blocks=16, scale=scale, bicubic_skip=True, **LEGACY_LAYOUT)
     with pytest.raises(ValueError, match="scale"):
-        srresnet_flops(8, 8, 64, 16, scale)
+        srresnet_flops(8, 8, {"channels": 64, "blocks": 16, "scale": scale, **LEGACY_LAYOUT})
 
 
 def test_flops_of_paper_config_at_64x64_match_a_hand_count():
@@ -92,7 +92,7 @@ def test_flops_of_paper_config_at_64x64_match_a_hand_count():
     up2 = 3 * 3 * 64 * 256 * pixels * 4  # at 128x128
     tail = 9 * 9 * 64 * 3 * pixels * 16  # at 256x256
     hand = 2 * (head + res_blocks + body_tail + up1 + up2 + tail)
-    flops = srresnet_flops(64, 64, channels=64, blocks=16, scale=4)
+    flops = srresnet_flops(64, 64, {"channels": 64, "blocks": 16, "scale": 4, **LEGACY_LAYOUT})
     assert flops == pytest.approx(hand)
     assert 17e9 < flops < 19e9  # ~18.2 GFLOP
 
@@ -122,12 +122,13 @@ def test_flop_formula_equals_torch_flop_counter_for_every_layout(layout):
     model = tiny(**layout, bicubic_skip=False).eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.rand(1, 3, 12, 16))
-    assert srresnet_flops(12, 16, channels=8, blocks=2, scale=4, **layout) == counter.get_total_flops()
+    assert srresnet_flops(12, 16, {"channels": 8, "blocks": 2, "scale": 4, **layout}) == counter.get_total_flops()
 
 
 def test_single_upsampler_and_small_kernels_cost_a_fraction_of_the_paper_layout():
-    paper = srresnet_flops(64, 64, 32, 6, 4)
-    fast = srresnet_flops(64, 64, 32, 6, 4, head_kernel=3, tail_kernel=3, upsample="single")
+    paper = srresnet_flops(64, 64, {"channels": 32, "blocks": 6, "scale": 4, **LEGACY_LAYOUT})
+    fast = srresnet_flops(64, 64, {"channels": 32, "blocks": 6, "scale": 4, "head_kernel": 3, "tail_kernel": 3,
+                                   "upsample": "single"})
     assert fast < paper / 3
 
 
@@ -146,7 +147,8 @@ def test_bad_layout_options_raise_naming_them(bad):
 
 
 def test_flops_scale_with_area():
-    assert srresnet_flops(32, 64, 16, 2, 2) == pytest.approx(2 * srresnet_flops(32, 32, 16, 2, 2))
+    config = {"channels": 16, "blocks": 2, "scale": 2, **LEGACY_LAYOUT}
+    assert srresnet_flops(32, 64, config) == pytest.approx(2 * srresnet_flops(32, 32, config))
 
 
 @pytest.mark.parametrize("skip", [True, False])

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def bundle(num_classes: int = 3, names: list[str] | None = NAMES, size: int = SIZE) -> dict:
     torch.manual_seed(0)
-    model = FrameClassifier(num_classes, input_size=size, width=8, depth=2, dropout=0.0)
+    model = FrameClassifier(num_classes, input_size=size, width=8, depth=2, dropout=0.0, base_size=64)
     saved = {"variant": "lr", "config": model.config(), "state_dict": model.state_dict(),
              "normalisation": dict(NORMALISATION)}
     if names is not None:

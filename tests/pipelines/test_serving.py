@@ -41,7 +41,7 @@ def models() -> tuple[dict, dict]:
     generator = SRResNet(channels=8, blocks=1, scale=4, bicubic_skip=True, **LEGACY_LAYOUT)
     with torch.no_grad():
         torch.nn.init.normal_(generator.tail.weight, std=0.05)
-    classifier = FrameClassifier(len(NAMES), input_size=4 * SIZE, width=8, depth=2, dropout=0.0)
+    classifier = FrameClassifier(len(NAMES), input_size=4 * SIZE, width=8, depth=2, dropout=0.0, base_size=64)
     return ({"config": generator.config(), "state_dict": generator.state_dict()},
             {"variant": "srgan", "config": classifier.config(), "state_dict": classifier.state_dict(),
              "normalisation": {"mean": 0.5, "std": 0.25}, "class_names": NAMES})

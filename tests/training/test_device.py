@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from faceless.utils.errors import ConfigError
+from faceless.training import device as device_module
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
 
 CPU = torch.device("cpu")
@@ -20,8 +21,21 @@ def test_select_device_cpu_is_the_cpu():
     assert device.type == "cpu"
 
 
-def test_select_device_auto_is_a_device():
-    assert select_device("auto").type in ("cpu", "cuda", "mps")
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_select_device_auto_prefers_cuda_then_mps_then_the_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "a test GPU")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    threads, tf32 = torch.get_num_threads(), torch.backends.cuda.matmul.allow_tf32
+    cudnn = torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark
+    select_device.cache_clear()  # chosen once per process: ask afresh, and forget the answer after
+    try:
+        assert select_device("auto") == torch.device(expected)
+    finally:
+        select_device.cache_clear()
+        torch.set_num_threads(threads)  # the CPU branch sets every allowed core; the CUDA one TF32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = cudnn
 
 
 def test_fp32_means_no_autocast():
@@ -32,8 +46,21 @@ def test_bf16_means_bfloat16_autocast():
     assert autocast_dtype(CPU, "bf16") is torch.bfloat16
 
 
-def test_auto_precision_on_cpu_is_bf16_or_plain_fp32():
-    assert autocast_dtype(CPU, "auto") in (None, torch.bfloat16)
+@pytest.mark.parametrize("native_bf16, expected", [(True, torch.bfloat16), (False, None)])
+def test_auto_precision_on_cpu_is_bf16_only_where_the_cpu_has_native_bf16(monkeypatch, native_bf16, expected):
+    monkeypatch.setattr(device_module, "_cpu_has_fast_bf16", lambda: native_bf16)
+    assert autocast_dtype(CPU, "auto") is expected
+    assert autocast_dtype(torch.device("cuda"), "auto") is torch.bfloat16  # a GPU: bf16 whatever the CPU
+
+
+@pytest.mark.parametrize("isa", ["AVX2", "avx512_core"])
+def test_a_cpu_capped_below_bf16_gets_fp32(monkeypatch, isa):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    device_module._cpu_has_fast_bf16.cache_clear()
+    try:
+        assert autocast_dtype(CPU, "auto") is None
+    finally:
+        device_module._cpu_has_fast_bf16.cache_clear()
 
 
 @pytest.mark.parametrize("bad", ["fp16", "float32", "", "BF16"])

@@ -22,6 +22,11 @@ LOGGER = "faceless.training.loop"
 SEED = 7
 
 
+def loop_config(**values) -> LoopConfig:
+    """A loop config logging every 10 steps (what the stages' configs say unless they differ)."""
+    return LoopConfig(**{"log_every": 10, **values})
+
+
 @pytest.fixture
 def loop_log(logger_records):
     """Records of the loop's logger, whatever propagation another test's logging config left."""
@@ -91,16 +96,16 @@ def messages(caplog) -> list[str]:
 # ----------------------------------------------------------------------------------------------
 def test_checkpoint_then_resume_equals_an_uninterrupted_run(tmp_path, loop_log):
     straight = Trainer()
-    hist_a = straight.run(LoopConfig(steps=8, eval_every=0, checkpoint_every=0, checkpoint_dir=None, resume=True))
+    hist_a = straight.run(loop_config(steps=8, eval_every=0, checkpoint_every=0, checkpoint_dir=None, resume=True))
     assert hist_a["resumed_from"] == 0 and hist_a["steps_run"] == 8
 
     first = Trainer()
-    first.run(LoopConfig(steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path), eval_every=0, resume=True))
+    first.run(loop_config(steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path), eval_every=0, resume=True))
     assert (tmp_path / CHECKPOINT_NAME).is_file()
     loop_log.clear()
 
     second = Trainer(init_seed=123)  # a new model and optimiser, different init: the checkpoint wins
-    hist_b = second.run(LoopConfig(steps=8, checkpoint_every=2, checkpoint_dir=str(tmp_path), resume=True,
+    hist_b = second.run(loop_config(steps=8, checkpoint_every=2, checkpoint_dir=str(tmp_path), resume=True,
                                    eval_every=0))
 
     assert hist_b["resumed_from"] == 4
@@ -112,11 +117,11 @@ def test_checkpoint_then_resume_equals_an_uninterrupted_run(tmp_path, loop_log):
 
 
 def test_a_different_fingerprint_starts_fresh_and_says_so(tmp_path, loop_log):
-    Trainer().run(LoopConfig(steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path),
+    Trainer().run(loop_config(steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path),
                              eval_every=0, resume=True, fingerprint={"lr": 1e-2}))
     loop_log.clear()
     other = Trainer()
-    hist = other.run(LoopConfig(steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path),
+    hist = other.run(loop_config(steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path),
                                 eval_every=0, resume=True, fingerprint={"lr": 2e-2}))
     assert hist["resumed_from"] == 0
     assert other.steps_seen == list(range(6))
@@ -126,10 +131,10 @@ def test_a_different_fingerprint_starts_fresh_and_says_so(tmp_path, loop_log):
 
 
 def test_resume_false_ignores_an_existing_checkpoint(tmp_path, loop_log):
-    Trainer().run(LoopConfig(steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path), eval_every=0, resume=True))
+    Trainer().run(loop_config(steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path), eval_every=0, resume=True))
     loop_log.clear()
     again = Trainer()
-    hist = again.run(LoopConfig(steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path), resume=False, eval_every=0))
+    hist = again.run(loop_config(steps=6, checkpoint_every=2, checkpoint_dir=str(tmp_path), resume=False, eval_every=0))
     assert hist["resumed_from"] == 0
     assert again.steps_seen == list(range(6))
     assert not any("resuming from checkpoint" in m for m in messages(loop_log))
@@ -139,7 +144,7 @@ def test_resume_false_ignores_an_existing_checkpoint(tmp_path, loop_log):
 
 
 def test_a_finished_run_resumed_runs_no_steps(tmp_path):
-    cfg = LoopConfig(steps=4, checkpoint_every=3, checkpoint_dir=str(tmp_path), eval_every=0, resume=True)
+    cfg = loop_config(steps=4, checkpoint_every=3, checkpoint_dir=str(tmp_path), eval_every=0, resume=True)
     done = Trainer()
     done.run(cfg)  # the final state is checkpointed even though 4 is not a multiple of 3
     again = Trainer(init_seed=5)
@@ -154,7 +159,7 @@ def test_a_finished_run_resumed_runs_no_steps(tmp_path):
 # ----------------------------------------------------------------------------------------------
 def test_checkpoint_loads_weights_only_and_leaves_no_temp_file(tmp_path):
     trainer = Trainer()
-    trainer.run(LoopConfig(steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path),
+    trainer.run(loop_config(steps=4, checkpoint_every=2, checkpoint_dir=str(tmp_path),
                            eval_every=0, resume=True, fingerprint={"a": 1}))
     saved = torch.load(tmp_path / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
     assert saved["step"] == 4
@@ -199,7 +204,7 @@ def test_checkpointer_without_a_directory_is_a_no_op(tmp_path):
 )
 def test_eval_runs_every_eval_every_steps_and_once_at_the_end(steps, eval_every, expected):
     trainer = Trainer()
-    hist = trainer.run(LoopConfig(steps=steps, eval_every=eval_every, checkpoint_every=0, checkpoint_dir=None,
+    hist = trainer.run(loop_config(steps=steps, eval_every=eval_every, checkpoint_every=0, checkpoint_dir=None,
                                   resume=True), with_eval=True)
     assert trainer.evals == expected
     assert [e["step"] for e in hist["eval"]] == expected
@@ -208,7 +213,7 @@ def test_eval_runs_every_eval_every_steps_and_once_at_the_end(steps, eval_every,
 
 def test_losses_and_evals_reach_the_tracker_with_their_steps_and_prefix():
     tracker = MemoryTracker()
-    Trainer().run(LoopConfig(steps=4, eval_every=2, checkpoint_every=0, checkpoint_dir=None, resume=True, log_every=2,
+    Trainer().run(loop_config(steps=4, eval_every=2, checkpoint_every=0, checkpoint_dir=None, resume=True, log_every=2,
                              metric_prefix="t."), with_eval=True,
                   tracker=tracker)
     assert set(tracker.history) == {"t.loss", "t.metric"}

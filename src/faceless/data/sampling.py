@@ -20,7 +20,7 @@ import pandas as pd
 from faceless.data import SIDES
 from faceless.data.frame_tree import load_frames
 from faceless.data.people import person_name_of, person_names
-from faceless.utils.errors import ConfigError
+from faceless.utils.errors import ConfigError, check_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,7 @@ class SamplingConfig:
     def __post_init__(self) -> None:
         _check_fraction(self.test_fraction, "test_fraction", allow_zero=False)
         _check_fraction(self.val_fraction, "val_fraction", allow_zero=True)
-        if self.workers < 1:
-            raise ConfigError(f"sampling.workers must be at least 1, got {self.workers}")
+        check_at_least(self, ("workers",), 1, "sampling")
         for side in SIDES:
             for key, value in self.quota(side).requested().items():
                 if value is not None and value < 1:

@@ -1,10 +1,12 @@
-"""Networks, one ``nn.Module`` per file, found by the ``arch`` name their saved config carries.
+"""Networks, one ``nn.Module`` per file, registered by decorator and found by the ``arch`` name
+their saved config carries.
 
-A new backbone or generator is a new file plus one line in a registry below; saved files name
-their ``arch``, so whatever loads them (inference, predict, fine-tuning) rebuilds the right module.
-Files saved before configs carried ``arch`` are read as the first architecture of their kind.
-Generators pretrained elsewhere (a krasserm Keras ``.h5``, a BasicSR ``.pth``) are read into the same
-``{"config", "state_dict"}`` form by :mod:`faceless.models.pretrained`.
+A new backbone, generator or discriminator is a new file whose class carries
+``@register(kind, name)`` (:mod:`faceless.models.registry`), plus its import below (importing it
+is what registers it); saved files name their ``arch``, so whatever loads them (inference, predict,
+fine-tuning) rebuilds the right module. Files saved before configs carried ``arch`` are read as
+``registry.LEGACY_ARCH``'s. Generators pretrained elsewhere (a krasserm Keras ``.h5``, a BasicSR
+``.pth``) are read into the same ``{"config", "state_dict"}`` form by :mod:`faceless.models.pretrained`.
 """
 from __future__ import annotations
 
@@ -12,26 +14,21 @@ from typing import Any
 
 from torch import nn
 
-from faceless.models.classifier import FrameClassifier
-from faceless.models.discriminator import SRGANDiscriminator
-from faceless.models.generator import SRResNet
-from faceless.models.krasserm_srresnet import KrassermSRResNet
-from faceless.models.msrresnet import MSRResNet
+# Importing a network's module registers it: srresnet is this project's generator, the other two
+# read generators trained elsewhere (faceless.models.pretrained).
+from faceless.models import classifier, discriminator, generator, krasserm_srresnet, msrresnet  # noqa: F401
+from faceless.models.registry import (BACKBONES, DISCRIMINATORS, GENERATORS, REGISTRIES, BackboneConfig, arch_of,
+                                      register)
 from faceless.utils.errors import ConfigError
 
-# The first is this project's; the others read generators trained elsewhere (faceless.models.pretrained).
-GENERATORS: dict[str, type[nn.Module]] = {SRResNet.arch: SRResNet, KrassermSRResNet.arch: KrassermSRResNet,
-                                          MSRResNet.arch: MSRResNet}
-DISCRIMINATORS: dict[str, type[nn.Module]] = {SRGANDiscriminator.arch: SRGANDiscriminator}
-BACKBONES: dict[str, type[nn.Module]] = {FrameClassifier.arch: FrameClassifier}
-
-_REGISTRIES = {"generator": GENERATORS, "discriminator": DISCRIMINATORS, "backbone": BACKBONES}
+__all__ = ["BACKBONES", "DISCRIMINATORS", "GENERATORS", "BackboneConfig", "arch_of", "build_model", "load_model",
+           "register"]
 
 
 def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
     """A fresh module of ``kind`` from a config dict holding ``arch`` and its constructor arguments."""
-    registry = _REGISTRIES[kind]
-    arch = config.get("arch", next(iter(registry)))
+    registry = REGISTRIES[kind]
+    arch = arch_of(kind, config)
     if arch not in registry:
         raise ConfigError(f"unknown {kind} arch {arch!r}; known: {', '.join(registry)}")
     return registry[arch].from_config(config)

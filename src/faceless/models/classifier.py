@@ -16,26 +16,41 @@ whose maps stay even, pools exactly as before).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn as nn
 
+from faceless.models.registry import register
+from faceless.utils.errors import check_at_least
 
-def stem_geometry(input_size: int, base_size: int = 64) -> tuple[int, int]:
+
+def stem_geometry(input_size: int, base_size: int) -> tuple[int, int]:
     """(kernel, stride) of the stem for square inputs of ``input_size`` px."""
     stride = max(1, round(input_size / base_size))
     kernel = 3 if stride == 1 else 2 * stride - 1 + 2  # covers each stride cell plus a border
     return kernel, stride
 
 
+@register("backbone", "small_cnn")
 class FrameClassifier(nn.Module):
     """Stem (stride by input size), ``depth`` conv-BN-ReLU-pool stages, global mean pool, linear head."""
 
-    arch = "small_cnn"
+    @dataclass(frozen=True)
+    class Options:
+        """Its keys in conf (``classifier.model``, ``srgan.recogniser.model``) besides ``arch``."""
 
-    def __init__(self, num_classes: int, *, width: int, depth: int, dropout: float, input_size: int = 64,
-                 base_size: int = 64, in_channels: int = 3):
+        width: int       # channels after the stem, doubled at each stage
+        depth: int       # conv-BN-ReLU-pool stages
+        dropout: float   # before the linear head
+        base_size: int   # the working resolution the stem brings every input to (px)
+
+        def check(self, param: str) -> None:
+            check_at_least(self, ("width", "depth", "base_size"), 1, param)
+
+    def __init__(self, num_classes: int, *, input_size: int, width: int, depth: int, dropout: float,
+                 base_size: int, in_channels: int = 3):
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")

@@ -3,7 +3,7 @@
 Eight 3x3 convs, widths C, C, 2C, 2C, 4C, 4C, 8C, 8C, with stride 2 on every second one
 (so the map shrinks 16x), LeakyReLU(0.2) throughout and BN on all but the first. The paper
 then flattens a fixed 96x96 crop's 6x6x512 map; here an adaptive average pool to
-``pooled_size`` x ``pooled_size`` (6 by default, the paper's grid at 96 px) takes its place so
+``pooled_size`` x ``pooled_size`` (``srgan.discriminator.pooled_size``: 6, the paper's grid at 96 px) takes its place so
 any input size works. Then dense 16C (1024 for C = 64), LeakyReLU(0.2), dense 1. The output is
 a logit: use it with ``binary_cross_entropy_with_logits`` (numerically stable, bf16-safe).
 """
@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from faceless.models.registry import register
+
 
 def _conv_block(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
     return [
@@ -24,12 +26,11 @@ def _conv_block(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
     ]
 
 
+@register("discriminator", "srgan_vgg")
 class SRGANDiscriminator(nn.Module):
     """Maps (N, in_channels, H, W) images in [0, 1] to (N, 1) real-vs-fake logits."""
 
-    arch = "srgan_vgg"
-
-    def __init__(self, *, channels: int, in_channels: int = 3, pooled_size: int = 6) -> None:
+    def __init__(self, *, channels: int, pooled_size: int, in_channels: int = 3) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.channels = channels

@@ -23,12 +23,14 @@ starts from a sensible baseline instead of from noise.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceless.models.registry import register
 from faceless.utils.errors import ConfigError
 
 SUPPORTED_SCALES = (2, 4, 8)
@@ -73,13 +75,12 @@ class UpsampleBlock(nn.Module):
         return self.act(self.shuffle(self.conv(x)))
 
 
+@register("generator", "srresnet")
 class SRResNet(nn.Module):
     """SRResNet generator; inputs and outputs in [0, 1] (not clamped here: the caller clamps).
 
     Works for any input height and width; the output is ``scale`` times larger.
     """
-
-    arch = "srresnet"
 
     def __init__(
         self,
@@ -183,25 +184,18 @@ def _conv_flops(h: int, w: int, c_in: int, c_out: int, k: int) -> float:
     return 2.0 * h * w * c_in * c_out * k * k
 
 
-def srresnet_flops(
-    h: int,
-    w: int,
-    channels: int,
-    blocks: int,
-    scale: int,
-    in_channels: int = 3,
-    out_channels: int = 3,
-    head_kernel: int = 9,
-    tail_kernel: int = 9,
-    upsample: str = "progressive",
-) -> float:
-    """FLOPs (2 x multiply-adds) of the convolutions of one forward pass on an h x w input.
+def srresnet_flops(h: int, w: int, config: Mapping[str, Any]) -> float:
+    """FLOPs (2 x multiply-adds) of the convolutions of one forward pass on an h x w input through
+    the generator ``config`` describes (:meth:`SRResNet.config` or ``SRConfig.generator_config()``:
+    ``channels``, ``blocks``, ``scale``, ``head_kernel``, ``tail_kernel``, ``upsample``; ``in_channels``
+    and ``out_channels`` where they are not the constructor's RGB).
 
     Counts convolutions only: BN, PReLU, PixelShuffle, biases and the bicubic skip are a few
     per cent at most and are left out, so achieved FLOP/s computed from this is a lower bound.
     """
-    _check_scale(scale)
-    c = channels
+    scale, c, blocks = _check_scale(config["scale"]), config["channels"], config["blocks"]
+    head_kernel, tail_kernel, upsample = config["head_kernel"], config["tail_kernel"], config["upsample"]
+    in_channels, out_channels = config.get("in_channels", 3), config.get("out_channels", 3)
     flops = _conv_flops(h, w, in_channels, c, head_kernel)  # head
     flops += blocks * 2 * _conv_flops(h, w, c, c, 3)  # residual blocks
     flops += _conv_flops(h, w, c, c, 3)  # conv before the long skip

@@ -22,15 +22,15 @@ import torch
 from torch import nn
 
 from faceless.models.generator import LEGACY_LAYOUT, SRResNet, fixed_layout_arguments
+from faceless.models.registry import register
 
 #: Keras' BatchNormalization default, which krasserm's model keeps.
 KERAS_BN_EPSILON = 1e-3
 
 
+@register("generator", "krasserm_srresnet")
 class KrassermSRResNet(SRResNet):
     """krasserm's ``sr_resnet``: inputs in [0, 1], outputs in [0, 1] (``tanh`` mapped from [-1, 1])."""
-
-    arch = "krasserm_srresnet"
 
     def __init__(self, *, channels: int, blocks: int, scale: int, in_channels: int = 3,
                  out_channels: int = 3) -> None:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from faceless.models.generator import fixed_layout_arguments
+from faceless.models.registry import register
 
 SUPPORTED_SCALES = (2, 3, 4)
 LEAKY_SLOPE = 0.1
@@ -41,10 +42,9 @@ class ResidualBlockNoBN(nn.Module):
         return x + self.conv2(F.relu(self.conv1(x)))
 
 
+@register("generator", "msrresnet")
 class MSRResNet(nn.Module):
     """BasicSR's MSRResNet; see the module docstring."""
-
-    arch = "msrresnet"
 
     def __init__(self, *, channels: int, blocks: int, scale: int, in_channels: int = 3,
                  out_channels: int = 3) -> None:

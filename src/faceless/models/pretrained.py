@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from faceless.models import GENERATORS, build_model
+from faceless.models import GENERATORS, arch_of, build_model
 from faceless.models.krasserm_srresnet import KrassermSRResNet
 from faceless.models.msrresnet import MSRResNet
 from faceless.utils.errors import ConfigError
@@ -72,7 +72,7 @@ class ImportedGenerator:
 
     @property
     def arch(self) -> str:
-        return str(self.saved["config"].get("arch", next(iter(GENERATORS))))
+        return arch_of("generator", self.saved["config"])
 
 
 def read_generator_file(path: str | Path, param: str, bare_config: dict[str, Any] | None = None) -> ImportedGenerator:
@@ -310,7 +310,7 @@ def _own_file(saved: dict[str, Any], file: Path, param: str) -> ImportedGenerato
     """This project's ``sr_generator`` file, checked by rebuilding the module it names."""
     config = dict(saved["config"])
     fail = _fail(param, file, "a generator file this project reads")
-    arch = config.get("arch", next(iter(GENERATORS)))
+    arch = arch_of("generator", config)
     if arch not in GENERATORS:
         fail(f"a generator arch of {', '.join(GENERATORS)}", f"{arch!r}")
     try:

@@ -8,32 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from faceless.models import BACKBONES
-from faceless.utils.errors import ConfigError
+from faceless.models import BackboneConfig
+from faceless.utils.errors import ConfigError, check_at_least
 
 #: Random streams one classifier run draws from, seeded seed, seed + 1, ...: repeats keep this far apart.
 SEED_STREAMS = 4
 
 Device = Literal["auto", "cuda", "mps", "cpu"]
 Precision = Literal["auto", "bf16", "fp32"]
-
-
-@dataclass(frozen=True)
-class BackboneConfig:
-    """The network: a backbone of ``faceless.models.BACKBONES`` by name, and its size."""
-
-    arch: str
-    width: int
-    depth: int
-    dropout: float
-    base_size: int        # the working resolution the stem brings every input to (px)
-
-    def __post_init__(self) -> None:
-        if self.arch not in BACKBONES:
-            raise ConfigError(f"classifier.model.arch must be one of {' | '.join(BACKBONES)}, got {self.arch!r}")
-        for name in ("width", "depth", "base_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"classifier.model.{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -79,7 +61,7 @@ class NormalisationConfig:
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    model: BackboneConfig
+    model: BackboneConfig    # arch and the backbone's own options (faceless.models.BACKBONES[arch].Options)
     epochs: int
     batch_size: int
     lr: float
@@ -105,14 +87,8 @@ class ClassifierConfig:
     distributed: dict[str, Any]
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "val_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"classifier.{name} must be at least 1, got {getattr(self, name)}")
-        if self.eval_every_epochs < 0:
-            raise ConfigError(f"classifier.eval_every_epochs must be 0 or more, got {self.eval_every_epochs}")
-        if self.checkpoint_every_epochs < 0:  # 0: no checkpoints
-            raise ConfigError("classifier.checkpoint_every_epochs must be 0 or more, "
-                              f"got {self.checkpoint_every_epochs}")
+        check_at_least(self, ("epochs", "batch_size", "val_batch_size"), 1, "classifier")
+        check_at_least(self, ("eval_every_epochs", "checkpoint_every_epochs"), 0, "classifier")  # 0: off
         if self.normalisation.std <= 0:
             raise ConfigError(f"classifier.normalisation.std must be positive, got {self.normalisation.std}")
         # A run draws from the streams seed .. seed + 3 (batch order, augmentation, dropout, JPEG):
@@ -146,15 +122,11 @@ class EvaluationConfig:
     comparisons: list[list[str]]     # [variant, baseline] pairs whose paired difference is reported
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(f"evaluation.batch_size must be at least 1, got {self.batch_size}")
-        if self.bootstrap.samples < 1:
-            raise ConfigError(f"evaluation.bootstrap.samples must be at least 1, got {self.bootstrap.samples}")
+        check_at_least(self, ("batch_size", "permutations"), 1, "evaluation")
+        check_at_least(self.bootstrap, ("samples",), 1, "evaluation.bootstrap")
         if not 0 < self.bootstrap.confidence < 1:
             raise ConfigError("evaluation.bootstrap.confidence must be between 0 and 1 (0.95: a 95 % interval), "
                               f"got {self.bootstrap.confidence}")
-        if self.permutations < 1:
-            raise ConfigError(f"evaluation.permutations must be at least 1, got {self.permutations}")
         for i, pair in enumerate(self.comparisons):  # the names are checked against `variants` up front (hooks)
             if len(pair) != 2 or pair[0] == pair[1]:
                 raise ConfigError(f"evaluation.comparisons[{i}] must be [variant, baseline], two different "

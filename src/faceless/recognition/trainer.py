@@ -33,7 +33,8 @@ from faceless.recognition.augment import augment, jpeg_reencode
 from faceless.recognition.config import ClassifierConfig
 from faceless.recognition.metrics import accuracy_summary
 from faceless.training.device import autocast, autocast_dtype, memory_format, select_device
-from faceless.training.loop import LoopConfig, fingerprint_of, read_weights_file, run_loop, step_generator
+from faceless.training.loop import (SEED_MODULUS, LoopConfig, fingerprint_of, read_weights_file, run_loop, step_generator,
+                                    step_seed)
 from faceless.training.parallel import (all_reduce_mean, convert_sync_batchnorm, describe, main_only, rank, shard,
                                         world_size, wrap_ddp)
 from faceless.training.tracker import Tracker
@@ -74,10 +75,7 @@ class ClassifierTrainer:
         self.x_val, self.y_val = to_nchw_uint8(val_x), _labels(val_index)
         if self.device.type != "cpu":  # resident on the accelerator: the whole split is small next to its memory
             self.x_train, self.y_train = self.x_train.to(self.device), self.y_train.to(self.device)
-        self.model = build_model("backbone", {
-            "arch": cfg.model.arch, "num_classes": self.num_classes, "input_size": int(train_x.shape[1]),
-            "width": cfg.model.width, "depth": cfg.model.depth, "dropout": cfg.model.dropout,
-            "base_size": cfg.model.base_size})
+        self.model = build_model("backbone", cfg.model.model_config(self.num_classes, int(train_x.shape[1])))
         if cfg.init_weights:
             _load_init_weights(self.model, cfg.init_weights)
         self.model = self.model.to(self.device, memory_format=self.fmt)
@@ -101,56 +99,41 @@ class ClassifierTrainer:
 
     # ------------------------------------------------------------------------------------------
     def step(self, step: int) -> dict[str, float]:
+        """One optimisation step on the batch of ``step``. In a process group this rank takes its chunk
+        of the global batch (the JPEG and augmentation draws made for the whole batch), its loss is the
+        chunk's sum / the global batch size x the world size, so that DDP's average is the global
+        mean's gradient; a chunk may be empty (a last batch smaller than the world) and still takes
+        part in every collective. In one process the chunk is the batch and the loss its mean."""
         cfg = self.cfg
         epoch, within = divmod(step, self.steps_per_epoch)
         order = torch.randperm(len(self.x_train), generator=step_generator(self.seed, epoch))
         idx = order[within * cfg.batch_size:(within + 1) * cfg.batch_size]
-        gen = step_generator(self.seed + 1, step)
-        # Dropout draws from the global generator: seed it per step too, so a resumed run
-        # continues exactly as an uninterrupted one would.
-        torch.manual_seed(((self.seed + 2) * 1_000_003 + step) % (2**63 - 1))
-        if self.parallel:
-            return self.parallel_step(idx, gen, step)
-        xb_u8 = self.x_train[idx.to(self.x_train.device)]
-        # The JPEG control draws from a stream of its own: switching it on leaves the batches and
-        # the other augmentation draws as they were, so runs with and without it are paired.
-        xb_u8 = jpeg_reencode(xb_u8, step_generator(self.seed + 3, step), cfg.jpeg_augment)
-        xb = augment(xb_u8.float() / 255, gen, cfg.augment, cfg.augment_strength)
-        xb = ((xb - cfg.normalisation.mean) / cfg.normalisation.std).to(self.device).contiguous(memory_format=self.fmt)
-        yb = self.y_train[idx.to(self.y_train.device)].to(self.device)
-        self.model.train()
-        with autocast(self.device, self.dtype):
-            loss = F.cross_entropy(self.train_model(xb).float(), yb, label_smoothing=cfg.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
-        return {"loss": loss.item()}
-
-    def parallel_step(self, idx: torch.Tensor, gen: torch.Generator, step: int) -> dict[str, float]:
-        """:meth:`step` on this rank's chunk of the global batch ``idx`` (the JPEG and augmentation
-        draws made for the whole batch); the chunk's summed loss / the global batch size x the world
-        size, so that DDP's average is the global mean's gradient. A chunk may be empty (a last batch
-        smaller than the world): it still takes part in every collective."""
-        cfg, total = self.cfg, len(idx)
-        part = shard(total)
-        # Dropout: each rank its own stream (the same one would give aligned frames of the ranks one mask).
-        torch.manual_seed((((self.seed + 2) * 1_000_003 + step) * 4_099 + rank()) % (2**63 - 1))
+        total, part = len(idx), shard(len(idx))
+        # Dropout draws from the global generator: seeded per step too, so a resumed run continues
+        # exactly as an uninterrupted one would; each rank its own stream (the same one would give
+        # aligned frames of the ranks one mask).
+        dropout = step_seed(self.seed + 2, step)
+        torch.manual_seed((dropout * 4_099 + rank()) % SEED_MODULUS if self.parallel else dropout)
         local = idx[part]
         xb_u8 = self.x_train[local.to(self.x_train.device)]
+        # The JPEG control draws from a stream of its own: switching it on leaves the batches and
+        # the other augmentation draws as they were, so runs with and without it are paired.
         xb_u8 = jpeg_reencode(xb_u8, step_generator(self.seed + 3, step), cfg.jpeg_augment, total, part)
-        xb = augment(xb_u8.float() / 255, gen, cfg.augment, cfg.augment_strength, total, part)
+        xb = augment(xb_u8.float() / 255, step_generator(self.seed + 1, step), cfg.augment, cfg.augment_strength,
+                     total, part)
         xb = ((xb - cfg.normalisation.mean) / cfg.normalisation.std).to(self.device).contiguous(memory_format=self.fmt)
         yb = self.y_train[local.to(self.y_train.device)].to(self.device)
         self.model.train()
         with autocast(self.device, self.dtype):
-            summed = F.cross_entropy(self.train_model(xb).float(), yb, label_smoothing=cfg.label_smoothing,
-                                     reduction="sum")
+            loss = F.cross_entropy(self.train_model(xb).float(), yb, label_smoothing=cfg.label_smoothing,
+                                   reduction="sum" if self.parallel else "mean")
         self.optimizer.zero_grad(set_to_none=True)
-        (summed * (world_size() / total)).backward()
+        (loss * (world_size() / total) if self.parallel else loss).backward()
         self.optimizer.step()
         self.scheduler.step()
-        return all_reduce_mean({"loss": summed.item() / max(1, len(local))}, len(local))
+        if not self.parallel:
+            return {"loss": loss.item()}
+        return all_reduce_mean({"loss": loss.item() / max(1, len(local))}, len(local))
 
     def evaluate(self, step: int) -> dict[str, float]:
         """Validation metrics (``val_*``) after ``step`` steps; keeps the weights if selection prefers them."""

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from faceless.models import BACKBONES, DISCRIMINATORS, GENERATORS
+from faceless.models import DISCRIMINATORS, GENERATORS, BackboneConfig
 from faceless.sr.losses import LOSS_TERMS, parse_loss_specs
 from faceless.utils.config import from_params
 from faceless.variants import VariantSpec
-from faceless.utils.errors import ConfigError, choice
+from faceless.utils.errors import ConfigError, check_at_least, choice
 
 STAGE = "srgan"
 
@@ -35,16 +35,7 @@ class GeneratorConfig:
 class DiscriminatorConfig:
     arch: str             # a name in faceless.models.DISCRIMINATORS (srgan_vgg)
     channels: int
-
-
-@dataclass(frozen=True)
-class RecogniserModelConfig:
-    """The recogniser trained inside the stage: a backbone of ``faceless.models.BACKBONES``."""
-
-    arch: str
-    width: int
-    depth: int
-    dropout: float
+    pooled_size: int      # the grid its last map is pooled to before the dense layers
 
 
 @dataclass(frozen=True)
@@ -59,7 +50,7 @@ class RecogniserConfig:
 
     source: Literal["train", "file"]   # train: inside the stage on the training targets; file: a classifier file
     file: str | None                   # source: file: a local classifier_<variant>.pt of an earlier run
-    model: RecogniserModelConfig       # source: train (a file carries its own)
+    model: BackboneConfig              # source: train (a file carries its own): arch and its options
     normalisation: RecogniserNormalisation  # source: train (a file carries its own)
     steps: int                         # training steps on the training targets' crops before the generator's
     batch_size: int
@@ -106,6 +97,8 @@ class SRConfig:
     eval_batch_size: int
     eval_border: int
     val_frames: int
+    fallback_val_pairs: int   # training pairs evaluated on where there is no validation side
+    log_every: int            # steps between logged losses
     checkpoint_every: int
     checkpoint_dir: str | None
     resume: bool
@@ -122,7 +115,8 @@ class SRConfig:
                 "upsample": g.upsample}
 
     def discriminator_config(self) -> dict[str, Any]:
-        return {"arch": self.discriminator.arch, "channels": self.discriminator.channels}
+        d = self.discriminator
+        return {"arch": d.arch, "channels": d.channels, "pooled_size": d.pooled_size}
 
 
 def load_config(params: Any) -> SRConfig:
@@ -132,12 +126,10 @@ def load_config(params: Any) -> SRConfig:
     choice(config.discriminator.arch, f"{STAGE}.discriminator.arch", DISCRIMINATORS)
     if len(config.adam_betas) != 2:
         raise ConfigError(f"{STAGE}.adam_betas must be two numbers [beta1, beta2], got {config.adam_betas!r}")
-    for name in ("pretrain_steps", "gan_steps", "val_frames", "eval_every", "checkpoint_every", "eval_border"):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{STAGE}.{name} must be >= 0, got {getattr(config, name)}")
-    for name in ("batch_size", "crop", "eval_batch_size", "scale"):
-        if getattr(config, name) < 1:
-            raise ConfigError(f"{STAGE}.{name} must be >= 1, got {getattr(config, name)}")
+    check_at_least(config, ("pretrain_steps", "gan_steps", "val_frames", "eval_every", "checkpoint_every",
+                            "eval_border"), 0, STAGE)
+    check_at_least(config, ("batch_size", "crop", "eval_batch_size", "scale", "fallback_val_pairs", "log_every"), 1,
+                   STAGE)
     parse_loss_specs(config.pretrain_losses, f"{STAGE}.pretrain_losses", discriminator=False)
     parse_loss_specs(config.gan_losses, f"{STAGE}.gan_losses", discriminator=True)
     parse_loss_specs(config.identity.pretrain_terms, f"{STAGE}.identity.pretrain_terms", discriminator=False,
@@ -148,12 +140,8 @@ def load_config(params: Any) -> SRConfig:
 
 
 def _check_recogniser(rec: RecogniserConfig, param: str) -> None:
-    choice(rec.model.arch, f"{param}.model.arch", BACKBONES)
-    for name in ("batch_size", "update_every", "mix_grid"):
-        if getattr(rec, name) < 1:
-            raise ConfigError(f"{param}.{name} must be >= 1, got {getattr(rec, name)}")
-    if rec.steps < 0:
-        raise ConfigError(f"{param}.steps must be >= 0, got {rec.steps}")
+    check_at_least(rec, ("batch_size", "update_every", "mix_grid"), 1, param)
+    check_at_least(rec, ("steps",), 0, param)
     if rec.normalisation.std <= 0:
         raise ConfigError(f"{param}.normalisation.std must be positive, got {rec.normalisation.std}")
     if rec.source == "file" and not rec.file:

@@ -69,10 +69,7 @@ class Recogniser:
             if labels is None:
                 raise ConfigError(f"{PARAM}.source=train needs the training frames' labels, which only srgan_id's "
                                   f"training has: for an identity term in srgan's own lists use {PARAM}.source=file")
-            m = cfg.model
-            model = build_model("backbone", {"arch": m.arch, "num_classes": max(2, int(labels.max()) + 1),
-                                             "input_size": input_size, "width": m.width, "depth": m.depth,
-                                             "dropout": m.dropout})
+            model = build_model("backbone", cfg.model.model_config(max(2, int(labels.max()) + 1), input_size))
             normalisation = {"mean": cfg.normalisation.mean, "std": cfg.normalisation.std}
         for module in model.modules():
             if isinstance(module, nn.ReLU):

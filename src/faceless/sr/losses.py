@@ -52,6 +52,7 @@ from torch import nn
 
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
+from faceless.utils.registry import registrar
 
 #: ImageNet statistics torchvision's VGG19 was trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -126,15 +127,7 @@ LOSS_TERMS: dict[str, type[LossTerm]] = {}
 
 def register(name: str) -> Callable[[type[LossTerm]], type[LossTerm]]:
     """Class decorator: make a :class:`LossTerm` available as ``type: <name>``."""
-
-    def add(cls: type[LossTerm]) -> type[LossTerm]:
-        if name in LOSS_TERMS and LOSS_TERMS[name] is not cls:
-            raise ValueError(f"loss term {name!r} is registered twice")
-        cls.name = name
-        LOSS_TERMS[name] = cls
-        return cls
-
-    return add
+    return registrar(LOSS_TERMS, name, "name", "loss term")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from faceless.inference import precision_name
+from faceless.inference import precision_name, upscale
 from faceless.models import build_model
 from faceless.sr.config import STAGE, SRConfig, uses_recogniser
 from faceless.sr.identity import MIX_STREAM, PRETRAIN_STREAM, Recogniser, centre_crops, mixed_crops
@@ -67,12 +67,10 @@ from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-#: Training pairs evaluated on when there is no validation side (and said so: optimistic).
-FALLBACK_VAL_PAIRS = 64
-
 #: Parameters that do not change the trained weights: a checkpoint resumes across changes to them.
 NOT_FINGERPRINTED = ("resume", "checkpoint_dir", "eval_every", "checkpoint_every", "device", "compile",
-                     "val_frames", "eval_batch_size", "eval_border", "sample_count",
+                     "val_frames", "fallback_val_pairs", "eval_batch_size", "eval_border", "sample_count",
+                     "log_every",
                      # the processes it runs in: the trained result is the same (within float rounding)
                      "distributed",
                      # an identity variant's own lists already hold its identity terms, and the
@@ -103,7 +101,7 @@ def training_pairs(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray 
         lr_va, hr_va, _ = make_pairs(lr_val, hr_val, val_pairs or kind, config.scale, "val")
     else:
         logger.warning("%s: no validation frames; evaluating on training pairs (optimistic)", name)
-        lr_va, hr_va = lr_tr[:FALLBACK_VAL_PAIRS], hr_tr[:FALLBACK_VAL_PAIRS]
+        lr_va, hr_va = lr_tr[:config.fallback_val_pairs], hr_tr[:config.fallback_val_pairs]
     lr_va, hr_va = validation_subset(config, lr_va, hr_va)
     logger.info("%s: %d %s training pairs %s -> %s, %d validation pairs", name, len(lr_tr), kind,
                 tuple(lr_tr.shape[-2:]), tuple(hr_tr.shape[-2:]), len(lr_va))
@@ -372,10 +370,8 @@ class SRTrainer:
         sr_c, bicubic_c = [], []
         for start in range(0, len(lr_c), cfg.eval_batch_size):
             x = lr_c[start:start + cfg.eval_batch_size].to(self.device).contiguous(memory_format=self.fmt)
-            with autocast(self.device, self.dtype):
-                sr_c.append(generator(x).float().clamp(0, 1).cpu())
-            bicubic_c.append(torch.nn.functional.interpolate(x.float(), scale_factor=cfg.scale, mode="bicubic",
-                                                             align_corners=False).clamp(0, 1).cpu())
+            sr_c.append(upscale(generator, x, cfg.scale, self.device, self.dtype).clamp(0, 1).cpu())
+            bicubic_c.append(upscale(None, x.float(), cfg.scale, self.device, None).clamp(0, 1).cpu())
         top1 = self.recogniser.top1
         return {"val_recogniser_top1_hr": top1(hr_c, self.val_labels, cfg.eval_batch_size),
                 "val_recogniser_top1_sr": top1(torch.cat(sr_c), self.val_labels, cfg.eval_batch_size),
@@ -429,7 +425,7 @@ class SRTrainer:
             params["recogniser"] = to_params(cfg.recogniser)
             data.append(self.recogniser_fingerprint())
         return LoopConfig(steps=self.total_steps, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
-                          checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume, desc=self.name,
+                          checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume, log_every=cfg.log_every, desc=self.name,
                           metric_prefix=f"{self.name}.", fingerprint={"params": params, "data": data})
 
     def train(self, tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -510,6 +506,7 @@ class SRTrainer:
         loop = LoopConfig(
             steps=rec.steps, eval_every=0, checkpoint_every=cfg.checkpoint_every,
             checkpoint_dir=f"{cfg.checkpoint_dir}/recogniser" if cfg.checkpoint_dir else None, resume=cfg.resume,
+            log_every=cfg.log_every,
             desc=f"{self.name} recogniser", metric_prefix=f"{self.name}.recogniser.",
             fingerprint={"recogniser": to_params(rec), "crop": cfg.crop, "scale": cfg.scale, "seed": cfg.seed,
                          "data": [array_digest(self.hr_train.cpu().numpy()), self.recogniser_fingerprint()]})

@@ -45,16 +45,26 @@ class LoopConfig:
     checkpoint_every: int        # 0 = no checkpoints
     checkpoint_dir: str | None
     resume: bool
-    log_every: int = 10
+    log_every: int               # steps between logged metrics (the stage's config says)
     desc: str = "training"
     metric_prefix: str = ""
     fingerprint: dict[str, Any] = field(default_factory=dict)
 
 
+#: Seeds are taken modulo this (torch's seeds are 64-bit signed).
+SEED_MODULUS = 2**63 - 1
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of one step's draws from stream ``seed``: the same whenever that step runs, and apart
+    from every other step's and stream's (streams are ``seed``, ``seed + 1``, ...)."""
+    return (int(seed) * 1_000_003 + int(step)) % SEED_MODULUS
+
+
 def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A generator for one step's randomness, the same whenever that step runs."""
     gen = torch.Generator(device=device)
-    gen.manual_seed((int(seed) * 1_000_003 + int(step)) % (2**63 - 1))
+    gen.manual_seed(step_seed(seed, step))
     return gen
 
 

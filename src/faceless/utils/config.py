@@ -7,10 +7,13 @@ wrong type is one :class:`ConfigError` line naming the parameter (``srgan.genera
 
 Supported field types: ``int``, ``float`` (ints are accepted), ``bool``, ``str``, ``Literal[...]``,
 ``X | None``, unions of those (``int | Literal["auto"]``), ``list[X]`` / ``tuple[X, ...]``,
-``dict[str, Any]``, ``Any`` and nested dataclasses.
+``dict[str, Any]``, ``Any`` and nested dataclasses. A field's class with a ``from_params(params, name)``
+classmethod builds itself (a backbone's options depend on its ``arch``); its ``params()`` method is
+what :func:`to_params` reports for it.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -41,15 +44,25 @@ def from_params(cls: type[T], params: Mapping[str, Any] | None, name: str) -> T:
     return cls(**values)
 
 
-def to_params(config: Any) -> dict[str, Any]:
-    """The plain dict of a config dataclass (for reports, fingerprints and logs)."""
-    return dataclasses.asdict(config)
+def to_params(config: Any) -> Any:
+    """The plain dict of a config dataclass (for reports, fingerprints and logs): the parameters it was built from."""
+    if hasattr(config, "params") and hasattr(type(config), "from_params"):
+        return config.params()
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: to_params(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, (list, tuple)):
+        return type(config)(to_params(v) for v in config)
+    if isinstance(config, dict):
+        return {k: to_params(v) for k, v in config.items()}
+    return copy.deepcopy(config)
 
 
 def _convert(value: Any, hint: Any, name: str) -> Any:
     origin = typing.get_origin(hint)
     if hint is Any:
         return value
+    if isinstance(hint, type) and hasattr(hint, "from_params"):
+        return hint.from_params(value, name)
     if dataclasses.is_dataclass(hint):
         return from_params(hint, value, name)
     if origin in (Union, types.UnionType):

@@ -24,3 +24,12 @@ def choice(value: Any, name: str, choices: Iterable[Any]) -> Any:
         listed = " | ".join(str(option) for option in allowed)
         raise ConfigError(f"{name} must be one of {listed}, got {value!r}")
     return value
+
+
+def check_at_least(config: Any, names: Iterable[str], minimum: float, param: str) -> None:
+    """Raise ConfigError naming ``<param>.<name>`` for the first of ``names`` whose value (an
+    attribute of ``config``) is below ``minimum``: the range check every typed config makes."""
+    for name in names:
+        value = getattr(config, name)
+        if value < minimum:
+            raise ConfigError(f"{param}.{name} must be >= {minimum}, got {value}")

@@ -10,52 +10,19 @@ holds low-resolution frames with their truth)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from faceless.data.frame_tree import FRAME_COLUMNS, scan_frame_tree
-from faceless.data.layouts import get_layout
-from faceless.data.synthetic import DemoConfig, generate_demo, generate_other_demo
+from faceless.data.ingestion_config import IngestionConfig
+from faceless.data.synthetic import generate_demo, generate_other_demo
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestionConfig:
-    """``params:ingestion``; the value checks run on construction, before any work."""
-
-    source: Literal["synthetic", "folder"]
-    root: str | None
-    hr_root: str | None
-    other_root: str | None
-    other_hr_root: str | None
-    layout: str
-    sequence_length: int | None
-    validate: Literal["full", "header", "none"]
-    workers: int
-    demo: DemoConfig
-
-    def __post_init__(self) -> None:
-        layout = get_layout(self.layout)
-        if self.source == "folder" and not self.root:
-            raise ConfigError(f"ingestion.root must name a folder or .tar archive ({layout.hint}) "
-                              "when ingestion.source=folder")
-        if self.workers < 1:
-            raise ConfigError(f"ingestion.workers must be at least 1, got {self.workers!r}")
-        if self.other_hr_root and not self.other_root:
-            raise ConfigError("ingestion.other_hr_root needs ingestion.other_root (the other people's frames)")
-        if self.source == "synthetic" and self.other_root:
-            raise ConfigError("ingestion.other_root is for source=folder; the demo renders its own other people "
-                              "(ingestion.demo.other_people)")
-        if self.other_root and self.other_root in (self.root, self.hr_root):
-            raise ConfigError(f"ingestion.other_root ({self.other_root}) is the recognition set's own tree: "
-                              "name a tree of other people")
 
 
 def ingestion_config(params: dict[str, Any]) -> IngestionConfig:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ import torch
 
 from faceless.data.frame_tree import load_frames, scan_frame_tree
 from faceless.data.people import class_names
+from faceless.data.predict_config import PredictConfig
 from faceless.data.unlabeled import export_unlabeled, sequence_name
 from faceless.inference import UpscaleConfig, classify_sequences, name_sequences, top_k_lists, upscale_cached
 from faceless.pipelines.tracking import MlflowTracker
@@ -32,28 +32,6 @@ from faceless.utils.errors import ConfigError
 from faceless.variants import VariantSpec, answering_reason, variant_specs
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PredictConfig:
-    """``params:predict``."""
-
-    root: str | None
-    demo_export: str
-    variant: str                                 # a variant that is on and made from the frames alone
-    top_k: int
-    validate: Literal["full", "header", "none"]
-    workers: int
-    seed: int
-    batch_size: int
-    flip_tta: bool                               # as evaluation.flip_tta: frame and mirror, averaged
-    device: Literal["auto", "cuda", "mps", "cpu"]
-    precision: Literal["auto", "bf16", "fp32"]
-
-    def __post_init__(self) -> None:
-        for name in ("top_k", "workers", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"predict.{name} must be >= 1, got {getattr(self, name)}")
 
 
 def _config(params: dict[str, Any]) -> PredictConfig:

@@ -39,7 +39,7 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from PIL import Image
 
 from faceless.inference import UpscaleConfig, classify_sequences, name_sequences, upscale_frames
-from faceless.pipelines.predict.nodes import PredictConfig
+from faceless.data.predict_config import PredictConfig
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 

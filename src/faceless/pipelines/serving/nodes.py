@@ -14,8 +14,10 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from faceless.data.people import class_names
-from faceless.pipelines.predict.nodes import PredictConfig, answering_spec
+from faceless.data.predict_config import PredictConfig
+from faceless.pipelines.predict.nodes import answering_spec
 from faceless.pipelines.serving import served
+from faceless.pipelines.serving.config import serving_config
 from faceless.pipelines.serving.model import FacelessModel, input_example
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
@@ -52,7 +54,8 @@ def log_served_model(classifier: dict[str, Any], train_index: pd.DataFrame, pred
     parts = model_parts(classifier, train_index, predict_params, variants, sr_generator)
     settings = {"predict": predict_params, "upscaling": upscaling_params, "serving": serving_limits_of(serving_params)}
     FacelessModel.from_parts(parts, settings)  # checks the settings now, not at the first request
-    name, registered = serving_params["name"], serving_params["registered_model_name"]
+    config = serving_config(serving_params)
+    name, registered = config.name, config.registered_model_name
     report = {"name": name, "variant": parts["variant"], "people": len(parts["class_names"]), "model_uri": None}
     if mlflow.active_run() is None:
         logger.info("serving: no MLflow run, so no model is logged")
