@@ -26,7 +26,8 @@ from .helpers import smooth_frames, tiny_params
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 PEOPLE = 3
-TINY_RECOGNISER = {"steps": 4, "batch_size": 4, "model": {"arch": "small_cnn", "width": 4, "depth": 2, "dropout": 0.0}}
+TINY_RECOGNISER = {"steps": 4, "batch_size": 4,
+                   "model": {"arch": "small_cnn", "width": 4, "depth": 2, "dropout": 0.0, "base_size": 64}}
 IDENTITY = {"type": "identity", "weight": 1.0, "layers": ["body", EMBEDDING], "distance": "l1"}
 
 
@@ -96,7 +97,7 @@ def test_identity_term_is_zero_for_identical_inputs_and_grows_with_the_feature_d
     further away along one direction gives a larger term, for every distance."""
     torch.manual_seed(0)
     config = load_config(id_params(tmp_path, recogniser={"model": {"arch": "small_cnn", "width": 8, "depth": 2,
-                                                                   "dropout": 0.0}})).recogniser
+                                                                   "dropout": 0.0, "base_size": 64}})).recogniser
     recogniser = Recogniser(config, torch.arange(PEOPLE), 32, torch.device("cpu"), None, torch.contiguous_format)
     term = identity_term(distance=distance, layers=["body", EMBEDDING, LOGITS])
     ctx = LossContext(torch.zeros(1), torch.zeros(1), None, recogniser=recogniser.features)
@@ -246,7 +247,7 @@ def classifier_file(tmp_path):
     """A classifier file as the classifier stage saves it (config, weights, input scaling)."""
     torch.manual_seed(3)
     model = build_model("backbone", {"arch": "small_cnn", "num_classes": PEOPLE, "input_size": 32, "width": 4,
-                                     "depth": 2, "dropout": 0.0})
+                                     "depth": 2, "dropout": 0.0, "base_size": 64})
     path = tmp_path / "classifier_hr.pt"
     torch.save({"variant": "hr", "config": model.config(), "state_dict": model.state_dict(),
                 "normalisation": {"mean": 0.5, "std": 0.25}, "class_names": ["a", "b", "c"]}, path)
@@ -291,7 +292,7 @@ def test_a_recogniser_file_in_srgans_own_list_cannot_be_trained_there(frames, cl
     ({"source": "file", "file": None}, r"srgan\.recogniser\.source=file needs srgan\.recogniser\.file"),
     ({"update": "sometimes"}, r"srgan\.recogniser\.update must be one of frozen \| alternate"),
     ({"steps": -1}, r"srgan\.recogniser\.steps must be >= 0"),
-    ({"model": {"arch": "resnet", "width": 4, "depth": 2, "dropout": 0.0}}, r"srgan\.recogniser\.model\.arch"),
+    ({"model": {"arch": "resnet", "width": 4, "depth": 2, "dropout": 0.0, "base_size": 64}}, r"srgan\.recogniser\.model\.arch"),
 ])
 def test_recogniser_settings_are_checked_before_any_work(tmp_path, recogniser, message):
     with pytest.raises(ConfigError, match=message):

@@ -335,7 +335,7 @@ def test_a_custom_loss_from_conf_contributes_weight_times_its_value(data, tmp_pa
 @pytest.mark.parametrize(("override", "message"), [
     ({"generator": {"arch": "edsr", "blocks": 1, "channels": 8, "bicubic_skip": True, "head_kernel": 3,
                     "tail_kernel": 3, "upsample": "single"}}, r"srgan\.generator\.arch"),
-    ({"discriminator": {"arch": "patchgan", "channels": 8}}, r"srgan\.discriminator\.arch"),
+    ({"discriminator": {"arch": "patchgan", "channels": 8, "pooled_size": 6}}, r"srgan\.discriminator\.arch"),
     ({"gan_losses": [{"type": "mse", "weight": 1.0}, {"type": "perceptual", "weight": 1.0}]},
      r"srgan\.gan_losses\[1\]\.type"),
     ({"pretrain_losses": [{"type": "gan", "weight": 1.0}]}, r"srgan\.pretrain_losses\[0\]"),

@@ -327,11 +327,15 @@ def is_owned(folder: Path) -> bool:
 
 def check_replaceable(folder: str | os.PathLike, param: str) -> Path:
     """``folder`` if the project may replace it, else a one-line ConfigError naming ``param``."""
-    folder = Path(folder)
-    if not is_owned(folder):
-        raise ConfigError(f"{param}: '{folder}' exists and was not made by this project (no {OWNED_MARKER} "
-                          "recorded as its own in it); it is left untouched: move it away or choose another folder")
-    return folder
+    return _checked(Path(folder), is_owned, param, f"was not made by this project (no {OWNED_MARKER} recorded as "
+                                                   "its own in it)", "folder")
+
+
+def _checked(path: Path, ours, param: str, why: str, what: str) -> Path:
+    if not ours(path):
+        raise ConfigError(f"{param}: '{path}' exists and {why}; it is left untouched: move it away or choose "
+                          f"another {what}")
+    return path
 
 
 def is_owned_file(path: str | os.PathLike) -> bool:
@@ -348,11 +352,7 @@ def is_owned_file(path: str | os.PathLike) -> bool:
 
 def check_file_writable(path: str | os.PathLike, param: str) -> Path:
     """``path`` if the project may (over)write it, else a one-line ConfigError naming ``param``."""
-    path = Path(path)
-    if not is_owned_file(path):
-        raise ConfigError(f"{param}: '{path}' exists and was not written by this project; it is left untouched: "
-                          "move it away or choose another place")
-    return path
+    return _checked(Path(path), is_owned_file, param, "was not written by this project", "place")
 
 
 def write_owned_json(path: str | os.PathLike, data: dict, param: str, indent: int = 2) -> None:
