@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import torch
 from mlflow.models import ModelSignature
@@ -16,7 +17,7 @@ from mlflow.types import ColSpec, Schema
 from faceless.data.people import class_names
 from faceless.pipelines.predict.nodes import PredictConfig, answering_spec
 from faceless.pipelines.serving import served
-from faceless.pipelines.serving.model import FacelessModel, input_example
+from faceless.pipelines.serving.model import FacelessModel, encode_image, input_example
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 
@@ -24,6 +25,25 @@ logger = logging.getLogger(__name__)
 
 #: The documented input: one row per frame (see faceless.pipelines.serving.model).
 SIGNATURE = ModelSignature(inputs=Schema([ColSpec("string", "sequence"), ColSpec("string", "image")]))
+#: Sequences in the example request (serving_request): one of each of the first people of the test side.
+REQUEST_SEQUENCES = 4
+
+
+def serving_request(lr_test: np.ndarray, test_index: pd.DataFrame) -> dict[str, Any]:
+    """A request the served model answers as it is, for the README's curl: a few whole test sequences
+    (one a person, the first people), every frame a PNG (base64), in the body `mlflow models serve`'s
+    ``/invocations`` takes: ``{"dataframe_split": {"columns": ["sequence", "image"], "data": [...]}}``.
+    A sequence's id names its person, video and sequence, so the answer can be checked by eye."""
+    index = test_index.reset_index(drop=True).assign(row=np.arange(len(test_index)))
+    ordered = index.sort_values(["label", "video", "sequence", "frame"])
+    chosen = ordered.drop_duplicates("label")[["label", "video", "sequence"]].head(REQUEST_SEQUENCES)
+    data = []
+    for _, key in chosen.iterrows():
+        frames = ordered[(ordered["label"] == key["label"]) & (ordered["video"] == key["video"])
+                         & (ordered["sequence"] == key["sequence"])]
+        name = f"{frames['person_name'].iloc[0]}/video_{key['video']}/seq_{key['sequence']}"
+        data += [[name, encode_image(np.asarray(lr_test[row]))] for row in frames["row"]]
+    return {"dataframe_split": {"columns": ["sequence", "image"], "data": data}}
 
 
 def model_parts(classifier: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],
