@@ -253,6 +253,13 @@ def test_notebook_runs_top_to_bottom_on_a_finished_run(full_run) -> None:
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    # Quiet: loading the project prints no log record; no stray store: the project's own is read.
+    first = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert not [o for o in first.get("outputs", []) if "INFO" in str(o.get("text", "")) + str(o.get("data", ""))]
+    assert not (project / "notebooks" / "mlflow.db").exists() and not (project / "notebooks" / "mlruns").exists()
+    # The classifier curves are drawn over the epochs each validation followed.
+    curves = next(cell for cell in notebook.cells if "validation sequence top-1" in cell.source)
+    assert 'xlabel="epoch (validated after it)"' in curves.source and "steps_per_epoch" in curves.source
 
 
 def test_default_pipeline_and_new_spelling_are_full(project_copy: Path) -> None:
