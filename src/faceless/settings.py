@@ -20,6 +20,9 @@ LIBRARY_WARNINGS = (
     r"register_new_resolver\(\) is deprecated",      # omegaconf, through kedro and kedro-mlflow
     r"Add type hints to the `predict` method",       # MLflow, about kedro-mlflow's pipeline model
     r"Operation with range is deprecated",           # pandas 3, in MLflow's input-example check
+    # Kedro 1.7's notice on `kedro run --pipeline=full`, the command this project's users are given
+    # (`--pipelines` is the new spelling; both run the same). Four lines before every run's first.
+    r"Option '--pipeline' is deprecated",
 )
 
 

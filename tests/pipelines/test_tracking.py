@@ -95,7 +95,7 @@ def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(tmp_path, mo
 
 
 def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_training_mode(tmp_path, monkeypatch,
-                                                                                            caplog):
+                                                                                            caplog, capsys):
     import json
 
     import mlflow
@@ -128,9 +128,23 @@ def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_tra
     assert envelope["name"] == "faceless: headline metrics" and isinstance(envelope["createdAt"], int)
     assert json.loads(envelope["state"]) == {
         "selectedColumns": ["metrics.`test.lr.sequence_top1`", "metrics.`test.srgan.challenge_score`"]}
-    urls = [m.split(" ")[-1] for m in caplog.messages if "http://" in m]
+    # Each URL on a line of its own, whole (a log record would be wrapped at the terminal's width).
+    assert not [m for m in caplog.messages if "http://" in m]
+    urls = [line for line in capsys.readouterr().out.splitlines() if "http://" in line]
     base = f"http://127.0.0.1:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"
     assert urls == [base, base + "&viewStateShareKey=faceless-headline", base + "&viewStateShareKey=faceless-headline"]
+
+
+def test_a_url_is_printed_on_one_line_in_an_80_column_terminal(capsys, monkeypatch):
+    import rich
+    from rich.console import Console
+
+    from faceless.pipelines.tracking import print_unbroken
+
+    monkeypatch.setattr(rich, "_console", Console(width=80, force_terminal=True, color_system=None))
+    url = "http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning&viewStateShareKey=faceless-headline"
+    print_unbroken(url)
+    assert capsys.readouterr().out == url + "\n"
 
 
 def test_the_ui_address_comes_from_mlflow_yml(tmp_path):

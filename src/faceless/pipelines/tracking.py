@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import rich
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from mlflow.tracking import MlflowClient
@@ -90,7 +91,9 @@ class MlflowRunHooks:
         experiment = client.get_experiment(run.info.experiment_id)
         view = HEADLINE_VIEW[0] if VIEW_TAG_PREFIX + HEADLINE_VIEW[0] in experiment.tags else None
         logger.info("MLflow run %s in experiment %s: see it with `kedro mlflow ui`%s", run.info.run_id,
-                    experiment.name, f", then {runs_url(self._ui, experiment.experiment_id, view)}" if self._ui else "")
+                    experiment.name, ", then open:" if self._ui else "")
+        if self._ui:
+            print_unbroken(runs_url(self._ui, experiment.experiment_id, view))
 
     @hook_impl
     def after_node_run(self, outputs: dict[str, Any]) -> None:
@@ -109,8 +112,14 @@ class MlflowRunHooks:
             view, name = HEADLINE_VIEW
             client.set_experiment_tag(run.info.experiment_id, VIEW_TAG_PREFIX + view, saved_view(name, columns))
             if self._ui:
-                logger.info("MLflow: the runs table with the headline metrics: %s",
-                            runs_url(self._ui, run.info.experiment_id, view))
+                logger.info("MLflow: the runs table with the headline metrics:")
+                print_unbroken(runs_url(self._ui, run.info.experiment_id, view))
+
+
+def print_unbroken(line: str) -> None:
+    """One line that must stay whole (a URL to click or copy): printed on the log's Rich console, above
+    any progress bar, but never wrapped at the terminal's width as a log record is."""
+    rich.get_console().print(line, soft_wrap=True, markup=False, highlight=False, emoji=False)
 
 
 def mlflow_config(context: Any) -> dict[str, Any]:

@@ -4,9 +4,10 @@ Per variant (every training seed of it): frame and sequence top-1/top-5, the cha
 macro F1, per-person accuracy, a confusion matrix, and every test unit's outcome
 (:mod:`faceless.recognition.metrics`). Then the comparison (:mod:`faceless.recognition.report`):
 one table with 95 % cluster-bootstrap intervals and the spread over seeds, the paired differences
-of ``evaluation.comparisons`` with their intervals and sign-flip p (csv, markdown, MLflow), printed
-at the end of the run with the sampling leakage audit beside it, and plots of confusion, training
-curves and the differences.
+of ``evaluation.comparisons`` with their intervals and sign-flip p (csv, markdown, MLflow), and plots
+of confusion, training curves and the differences. The run ends by printing the headline of it, a
+table that fits 100 columns (:mod:`faceless.recognition.console_table`); the full table is the
+markdown file.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from faceless.recognition.config import EvaluationConfig
+from faceless.recognition.console_table import console_table
 from faceless.recognition.metrics import evaluate_classifier
 from faceless.recognition.report import compare
 from faceless.training.device import autocast_dtype, select_device
@@ -55,8 +57,10 @@ def compare_variants(sampling_report: dict[str, Any], params: dict[str, Any], va
                          evaluations={v: reports[f"evaluation_{v}"] for v in variants},
                          train_reports={v: reports[f"classifier_report_{v}"] for v in variants}, cfg=cfg,
                          sr_report_id=reports.get("sr_report_srgan_id"))
-    # Printed so the answer is the last thing a `kedro run --pipeline=full` shows.
-    print("\n" + comparison.markdown, flush=True)
+    # Printed so the answer is the last thing a `kedro run --pipeline=full` shows: the headline, in
+    # 100 columns (the full table, 13 columns wide, is comparison.md).
+    print("\n" + console_table(comparison.table, comparison.differences, confidence=cfg.bootstrap.confidence),
+          flush=True)
     mlflow_metrics = {name: {"value": value, "step": 0} for name, value in comparison.tracked.items()}
     return (comparison.summary, comparison.table, comparison.markdown, comparison.confusion, comparison.curves,
             mlflow_metrics, comparison.differences, comparison.forest)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import torch
 from mlflow.models import ModelSignature
@@ -18,7 +19,7 @@ from faceless.data.predict_config import PredictConfig
 from faceless.pipelines.predict.nodes import answering_spec
 from faceless.pipelines.serving import served
 from faceless.pipelines.serving.config import serving_config
-from faceless.pipelines.serving.model import FacelessModel, input_example
+from faceless.pipelines.serving.model import FacelessModel, encode_image, input_example
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 
@@ -26,6 +27,24 @@ logger = logging.getLogger(__name__)
 
 #: The documented input: one row per frame (see faceless.pipelines.serving.model).
 SIGNATURE = ModelSignature(inputs=Schema([ColSpec("string", "sequence"), ColSpec("string", "image")]))
+
+
+def serving_request(lr_test: np.ndarray, test_index: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """A request the served model answers as it is, for the README's curl: ``serving.request_sequences``
+    whole test sequences (one a person, the first people), every frame a PNG (base64), in the body `mlflow models serve`'s
+    ``/invocations`` takes: ``{"dataframe_split": {"columns": ["sequence", "image"], "data": [...]}}``.
+    A sequence's id names its person, video and sequence, so the answer can be checked by eye."""
+    index = test_index.reset_index(drop=True).assign(row=np.arange(len(test_index)))
+    ordered = index.sort_values(["label", "video", "sequence", "frame"])
+    count = serving_config(params).request_sequences
+    chosen = ordered.drop_duplicates("label")[["label", "video", "sequence"]].head(count)
+    data = []
+    for _, key in chosen.iterrows():
+        frames = ordered[(ordered["label"] == key["label"]) & (ordered["video"] == key["video"])
+                         & (ordered["sequence"] == key["sequence"])]
+        name = f"{frames['person_name'].iloc[0]}/video_{key['video']}/seq_{key['sequence']}"
+        data += [[name, encode_image(np.asarray(lr_test[row]))] for row in frames["row"]]
+    return {"dataframe_split": {"columns": ["sequence", "image"], "data": data}}
 
 
 def model_parts(classifier: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],

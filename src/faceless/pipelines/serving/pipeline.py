@@ -2,7 +2,7 @@ from kedro.pipeline import Node, Pipeline
 
 from faceless.variants import VariantSpec
 
-from .nodes import log_served_model
+from .nodes import log_served_model, serving_request
 
 
 def create_pipeline(variant: str, spec: VariantSpec | None, **kwargs) -> Pipeline:
@@ -16,6 +16,9 @@ def create_pipeline(variant: str, spec: VariantSpec | None, **kwargs) -> Pipelin
                   "predict_params": "params:predict", "upscaling_params": "params:upscaling",
                   "serving_params": "params:serving", "variants": "params:variants", **generator},
                  "serving_report", name="log_served_model"),
+            # The README's curl posts this file to the served model (a few of the test side's sequences).
+            Node(serving_request, {"lr_test": "lr_test", "test_index": "test_index", "params": "params:serving"},
+                 "serving_request", name="write_request"),
         ],
         namespace="serving", prefix_datasets_with_namespace=False,
     )
