@@ -15,6 +15,8 @@ notebook that imports this keeps its inline plots), no open-figure registry to l
 """
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -147,8 +149,13 @@ def variant_intervals(ev: dict[str, Any], cfg: EvaluationConfig) -> dict[str, In
     out = {}
     for metric, (kind, column) in KEY_METRICS.items():
         units = ev[kind]
-        out[metric] = bootstrap_interval(seed_outcomes(units, column), units["video"], boot.samples, boot.confidence,
-                                         boot.seed, boot.interval)
+        interval = bootstrap_interval(seed_outcomes(units, column), units["video"], boot.samples, boot.confidence,
+                                      boot.seed, boot.interval)
+        # A t interval of a mean of values in [0, top] may reach past its range; the mean cannot, so the
+        # interval is cut there (its coverage is unchanged: the true mean lies inside the range).
+        top = 100.0 if metric == "challenge_score" else 1.0
+        out[metric] = dataclasses.replace(interval, low=float(np.clip(interval.low, 0.0, top)),
+                                          high=float(np.clip(interval.high, 0.0, top)))
     return out
 
 
