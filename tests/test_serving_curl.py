@@ -19,11 +19,14 @@ import pandas as pd
 import pytest
 
 from faceless.pipelines.serving.model import decode_input
-from faceless.pipelines.serving.nodes import REQUEST_SEQUENCES, serving_request
+from faceless.pipelines.serving.nodes import serving_request
 
-from .conftest import base_params, PROJECT_ROOT, TINY_DEMO_PARAMS, make_project_copy
+from .conftest import PROJECT_ROOT, base_params, TINY_DEMO_PARAMS, make_project_copy
 
 README = PROJECT_ROOT / "README.md"
+
+#: serving.request_sequences in conf/base: the sequences the example request holds.
+REQUEST_SEQUENCES = base_params("serving")["request_sequences"]
 
 
 def readme_curl() -> str:
