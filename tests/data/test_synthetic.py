@@ -20,6 +20,9 @@ from faceless.data.synthetic import (
     other_people_numbers,
     person_traits,
     plan_tree,
+    render_frame,
+    video_traits,
+    _rng,
 )
 from faceless.utils.errors import ConfigError
 
@@ -429,3 +432,53 @@ def test_demo_config_refuses_one_root_for_both_trees(tmp_path):
     params = {**TINY, "root": str(tmp_path), "extra_test_videos": 0, "other_root": str(tmp_path), "other_people": 2}
     with pytest.raises(ConfigError, match=r"ingestion\.demo\.other_root"):
         DemoConfig(**params)
+
+
+# ----------------------------------------------------------------------------------------------
+# The renderer's pixels, pinned
+# ----------------------------------------------------------------------------------------------
+# (seed, person, video, sequence, frame, t, size, trait overrides). Between them they reach every
+# branch: hair long/fringe/short (natural) and curly/bald (overridden), beard and glasses on and off,
+# shirt patterns 0/1/2, a blink (person 1 video 1 frame 4), the demo's 256 px and the tests' 32 px.
+PINNED_FRAMES = [
+    (0, 0, 0, 0, 0, 0.0, 256, {}),
+    (0, 1, 1, 0, 4, 0.25, 256, {}),
+    (0, 2, 0, 1, 2, 0.5, 32, {}),
+    (0, 3, 0, 0, 1, 0.75, 256, {}),
+    (0, 4, 2, 2, 5, 0.4, 32, {}),
+    (7, 5, 1, 0, 3, 0.9, 256, {}),
+    (0, 2, 1, 0, 0, 0.1, 256, {"hair_style": "curly"}),
+    (0, 6, 0, 0, 7, 0.6, 256, {"hair_style": "bald"}),
+    (0, 6, 0, 0, 7, 0.6, 32, {"hair_style": "bald"}),
+]
+#: SHA-256 of each pinned frame's mode, size and raw pixels, computed with the renderer before it
+#: was split into named parts; a refactor must leave every one unchanged.
+PINNED_FRAME_DIGESTS = [
+    "a0bbdce8ccff91637645d2443a535054eeee471e5c9069174101ffdca06f0dba",
+    "09f1a1295f8ec4785fc8698fec1c5661aeb90605a54aa03d527aa9cf323dd92e",
+    "68ae7f535089e5aadcab0af0428b473a9f0c372a2a0be059c427b8a3efedd1cc",
+    "4162af36c84c0f50fcf67d098f3c981ea022ddbac84d223ab22307a190383eac",
+    "557a549a7d40abe81c127e123db7a022ec2d82725e707a520ebca0ce2a0f4554",
+    "3883159d1fa86ca49396b298dd36d998cc8d00f4deda9c1c3930d3746e1261db",
+    "68bff8627f4c85d6be03eec8bf6c8e82f01a85efe76dd3f79586d6211b0066f6",
+    "e8eead7c1341edb06602293dc211ffbc2bfbb8851445219db445ae1b1163b23a",
+    "db8fcefc104ed7d40c7903a341b4fa69e706ef849532c73bb160e680215569a1",
+]
+
+
+def frame_digest(seed, person, video, sequence, frame, t, size, overrides) -> str:
+    traits = {**person_traits(seed, person, 2), **overrides}
+    frame_rng = _rng(seed, "frame", person, video, sequence, frame)
+    img = render_frame(traits, video_traits(seed, person, video), frame_rng, t, size)
+    return hashlib.sha256(f"{img.mode}{img.size}".encode() + img.tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("case, expected", list(zip(PINNED_FRAMES, PINNED_FRAME_DIGESTS)),
+                         ids=[f"p{c[1]}v{c[2]}f{c[4]}-{c[6]}px{'-' + c[7]['hair_style'] if c[7] else ''}"
+                              for c in PINNED_FRAMES])
+def test_rendered_frames_are_byte_identical_to_the_pinned_digests(case, expected):
+    assert frame_digest(*case) == expected
+
+
+def test_every_pinned_frame_has_a_digest():
+    assert len(PINNED_FRAME_DIGESTS) == len(PINNED_FRAMES)

@@ -421,12 +421,18 @@ def test_plot_sr_samples_without_frames_is_a_placeholder(trained):
     assert [t.get_text() for t in fig.texts] == ["no validation frames"]
 
 
-def test_sr_metrics_shape(trained):
+def test_sr_metrics_logs_each_final_validation_number_at_step_0(trained):
+    val = trained["report"]["val"]
     metrics = sr_metrics(trained["report"])
-    assert set(metrics) == set(trained["report"]["val"])
-    for entry in metrics.values():
-        assert set(entry) == {"value", "step"}
-        assert isinstance(entry["value"], float) and entry["step"] == 0
+    assert {"val_psnr", "val_psnr_bicubic", "val_ssim", "val_ssim_bicubic"} <= set(metrics)
+    assert metrics == {name: {"value": value, "step": 0} for name, value in val.items()}
+    assert all(type(entry["value"]) is float for entry in metrics.values())
+
+
+@pytest.mark.parametrize("report", [{"variant": "srgan_self", "skipped": "no frames"},
+                                    {"val": None, "val_skipped": "no validation frames"}])
+def test_sr_metrics_of_a_skipped_training_or_validation_is_empty(report):
+    assert sr_metrics(report) == {}
 
 
 def test_sr_metrics_drops_non_finite_values():

@@ -18,6 +18,7 @@ from faceless.recognition.report import (
     compare,
 )
 from faceless.recognition.stats import bootstrap_interval
+from faceless.recognition.variants import NOT_ASKED
 from faceless.utils.config import from_params
 
 from ..conftest import base_params
@@ -296,3 +297,80 @@ def test_forest_plot_draws_each_evaluated_difference_with_its_interval(result):
         assert bars["bicubic − srgan"].lines[0].get_markerfacecolor() == "white"
         assert any(line.get_xdata()[0] == 0 and line.get_linestyle() == "--" for line in ax.get_lines())
     assert "95 % intervals" in fig._suptitle.get_text()
+
+
+# ----------------------------------------------------------------------------------------------
+# The markdown, pinned
+# ----------------------------------------------------------------------------------------------
+def full_comparison():
+    """A comparison that reaches every part of the markdown: a split policy, a variant not asked
+    for, several seeds, a skipped pair, both generators' validation numbers and a leakage audit."""
+    evaluations = {"lr": evaluation("lr", LR_RANKS), "bicubic": evaluation("bicubic", SRGAN_RANKS),
+                   "srgan": evaluation("srgan", SRGAN_RANKS), "hr": SKIP_HR,
+                   "clean64": {"variant": "clean64", "skipped": NOT_ASKED}}
+    reports = {"lr": train_report("lr", 1), "bicubic": train_report("bicubic", 2),
+               "srgan": train_report("srgan", 2), "hr": SKIP_HR, "clean64": {}}
+    sampling = {"split_by": "video", "split_policy": {"summary": "test and training by whole videos"},
+                "leakage_split": {"train_vs_test": {"videos": 0, "sequences": 0, "frames": 0},
+                                  "val_vs_test": {"videos": 1, "sequences": 2, "frames": 3}}}
+    sr_report = {"val": {"val_psnr": 24.5, "val_psnr_bicubic": 23.25, "val_ssim": 0.71, "val_ssim_bicubic": None},
+                 "measure": {"note": "32 px crops"}}
+    sr_report_id = {"val": {"val_psnr": 24.0, "val_psnr_bicubic": 23.25, "val_ssim": 0.7, "val_ssim_bicubic": 0.65,
+                            "val_recogniser_top1_hr": 0.9, "val_recogniser_top1_sr": 0.6,
+                            "val_recogniser_top1_bicubic": 0.4}}
+    cfg = from_params(EvaluationConfig, base_params(
+        "evaluation", comparisons=[["srgan", "lr"], ["bicubic", "srgan"], ["hr", "lr"], ["clean64", "lr"]],
+        flip_tta=True, bootstrap={"samples": 200, "confidence": 0.9, "seed": 3, "interval": "t_se"}), "evaluation")
+    return compare(sampling, sr_report, evaluations, reports, cfg, sr_report_id)
+
+
+#: full_comparison()'s markdown as the report wrote it before _markdown was split into named parts.
+PINNED_MARKDOWN = """\
+## faceless: does super-resolution help recognise people in 64 px frames?
+
+Test side: held out by `video`; chance top-1 = 25.0 %, top-5 = 100.0 %, challenge score 85.0 (a uniform guess among the 4 people present in the test side). Accuracies in %.
+
+Split policy: test and training by whole videos.
+
+Each value is the mean over the variant's seeds, with its 90 % interval [low, high]: a cluster bootstrap over the 4 test videos (200 redraws, seed 3; every sequence and frame of a video moves with it), and over the training seeds where a variant has several (two levels); interval: t times the bootstrap SE, corrected for few videos and seeds. Test-time flips: on.
+
+| variant | px | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score | frame macro-F1 | seq macro-F1 | test frames | test seqs | seeds | train s |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| lr | 64 | 25.0 [0.0, 61.6] | 87.5 [56.8, 100.0] | 25.0 [0.0, 61.6] | 87.5 [56.8, 100.0] | 77.5 [54.5, 100.0] | 50.0 | 50.0 | 8 | 8 | 1 | 2.5 |
+| bicubic | 256 | 81.2 [37.2, 100.0] | 93.8 [72.6, 100.0] | 81.2 [37.2, 100.0] | 93.8 [72.6, 100.0] | 91.9 [71.1, 100.0] | 50.0 | 50.0 | 8 | 8 | 2 | 4.0 |
+| srgan | 256 | 81.2 [37.2, 100.0] | 93.8 [72.6, 100.0] | 81.2 [37.2, 100.0] | 93.8 [72.6, 100.0] | 91.9 [71.1, 100.0] | 50.0 | 50.0 | 8 | 8 | 2 | 4.0 |
+| hr | skipped: no data for this variant (hr needs a source with high-resolution truth) | | | | | | | | | | | |
+
+Not in classifier.variants: clean64 (`kedro run --pipeline=full --env controls` runs the controls srgan_self and clean64 too).
+
+Spread over seeds (classifier.seeds): mean ± sd (min–max).
+
+| variant | seeds | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score |
+|---|---|---|---|---|---|---|
+| bicubic | 2 | 81.2 ± 8.8 (75.0–87.5) | 93.8 ± 8.8 (87.5–100.0) | 81.2 ± 8.8 (75.0–87.5) | 93.8 ± 8.8 (87.5–100.0) | 91.9 ± 6.2 (87.5–96.2) |
+| srgan | 2 | 81.2 ± 8.8 (75.0–87.5) | 93.8 ± 8.8 (87.5–100.0) | 81.2 ± 8.8 (75.0–87.5) | 93.8 ± 8.8 (87.5–100.0) | 91.9 ± 6.2 (87.5–96.2) |
+
+Paired differences, variant − baseline, on the same test sequences: the difference with its 90 % interval (the same bootstrap), p of a two-sided sign-flip permutation test over videos on the outcomes averaged over seeds (exact over every sign pattern up to 16 videos, else 10000 random patterns), and Holm p: adjusted over the family of evaluation.comparisons, declared before the run, that ran (2 pairs, per metric; skipped pairs are not in it). Shown: the interval excludes 0 and Holm p < 0.1.
+
+| variant − baseline | seq top-1 difference (points) [interval] | p | Holm p | shown? | challenge score difference [interval] | p | Holm p | shown? |
+|---|---|---|---|---|---|---|---|---|
+| srgan − lr | +56.2 [+20.0, +92.5] | 0.125 | 0.250 | not shown | +14.4 [-22.4, +51.2] | 0.500 | 1.000 | not shown |
+| bicubic − srgan | +0.0 [+0.0, +0.0] | 1.000 | 1.000 | not shown | +0.0 [+0.0, +0.0] | 1.000 | 1.000 | not shown |
+| hr − lr | skipped: hr: no data for this variant (hr needs a source with high-resolution truth) | | | | | | | |
+
+SR generator on validation: PSNR 24.50 dB vs bicubic 23.25 dB; SSIM 0.7100 vs nan (measured on 32 px crops).
+
+srgan_id generator (with the identity loss) on validation: PSNR 24.00 dB vs bicubic 23.25 dB; SSIM 0.7000 vs 0.6500. Its recogniser's top-1 on the validation crops: truth 90.0 %, SR 60.0 %, bicubic 40.0 %.
+
+Leakage audit (shared between sides at the split; 0 = none):
+
+| sides | videos | sequences | frames |
+|---|---|---|---|
+| train_vs_test | 0 | 0 | 0 |
+| val_vs_test | 1 | 2 | 3 |
+"""
+
+
+def test_markdown_is_the_pinned_text():
+    assert full_comparison().markdown == PINNED_MARKDOWN
+    plt.close("all")

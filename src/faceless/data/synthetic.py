@@ -259,26 +259,56 @@ def _colour(c: np.ndarray) -> tuple[int, int, int]:
     return tuple(int(v) for v in np.clip(c, 0, 255))
 
 
+@dataclass(frozen=True)
+class _Head:
+    """Where the head sits in one frame: centre, half-width and half-height (px), and the zoom."""
+    cx: float
+    cy: float
+    fw: float
+    fh: float
+    zoom: float
+
+
 def render_frame(person: dict, video: dict, frame_rng: np.random.Generator, t: float, size: int) -> Image.Image:
-    """Render one HR frame (size x size RGB). ``t`` in [0, 1] is the time within the sequence."""
-    s = size
-    img = Image.new("RGB", (s, s), _colour(video["bg"]))
+    """Render one HR frame (size x size RGB). ``t`` in [0, 1] is the time within the sequence.
+
+    The parts draw from ``frame_rng`` in a fixed order (head position, eyes, mouth, sensor noise)."""
+    img = Image.new("RGB", (size, size), _colour(video["bg"]))
+    _paint_set(img, video)
+    head = _head_in_frame(person, video, frame_rng, t, size)
+    _paint_clothes(img, person, video, head)
+    _paint_head(img, person, head)
+    _paint_eyes(img, person, head, frame_rng)
+    _paint_nose_and_mouth(img, person, head, frame_rng, t)
+    _paint_moles(img, person, head)
+    return _light_and_noise(img, video, frame_rng)
+
+
+def _paint_set(img: Image.Image, video: dict) -> None:
+    """The set: a two-tone backdrop with a few props."""
+    s = img.size[0]
     d = ImageDraw.Draw(img)
-    # The set: a two-tone backdrop with a few props.
     d.rectangle([0, int(s * 0.6), s, s], fill=_colour(video["bg2"]))
     for box, col in video["bg_shapes"]:
         (x0, x1), (y0, y1) = sorted(box[:2] * s), sorted(box[2:] * s)
         d.rectangle([x0, y0, x1, y0 + (y1 - y0) * 0.5], fill=_colour(col))
 
+
+def _head_in_frame(person: dict, video: dict, frame_rng: np.random.Generator, t: float, s: int) -> _Head:
+    """The head's place and size: the video's framing, a slow sway and zoom over ``t``, a little jitter."""
     zoom = video["zoom"] * (1 + 0.03 * np.sin(2 * np.pi * t))
     cx = s * (0.5 + video["centre"][0] + 0.03 * np.sin(2 * np.pi * (t + frame_rng.uniform(-0.05, 0.05))))
     cy = s * (0.47 + video["centre"][1] + 0.02 * np.cos(2 * np.pi * t))
-    fw, fh = person["face_w"] * s * zoom, person["face_h"] * s * zoom
+    return _Head(cx, cy, person["face_w"] * s * zoom, person["face_h"] * s * zoom, zoom)
 
-    # Torso and clothes (per video).
-    sh = person["shoulders"] * s * zoom
+
+def _paint_clothes(img: Image.Image, person: dict, video: dict, head: _Head) -> None:
+    """Torso and the video's shirt: plain, wide stripes or a V of a second colour."""
+    s = img.size[0]
+    cx, cy, fh = head.cx, head.cy, head.fh
+    sh = person["shoulders"] * s * head.zoom
     torso = [(cx - sh, s), (cx - sh * 0.8, cy + fh * 1.05), (cx + sh * 0.8, cy + fh * 1.05), (cx + sh, s)]
-    d.polygon(torso, fill=_colour(video["shirt"]))
+    ImageDraw.Draw(img).polygon(torso, fill=_colour(video["shirt"]))
     if video["shirt_pattern"] == 1:  # wide stripes: coarse, so they never look like hair strands
         mask = Image.new("L", (s, s), 0)
         ImageDraw.Draw(mask).polygon(torso, fill=255)
@@ -288,16 +318,36 @@ def render_frame(person: dict, video: dict, frame_rng: np.random.Generator, t: f
         for k in range(0, s, 20):
             bd.rectangle([0, k, s, k + 9], fill=255)
         img.paste(band, (0, 0), Image.fromarray(np.minimum(np.array(mask), np.array(bands))))
-        d = ImageDraw.Draw(img)
     elif video["shirt_pattern"] == 2:
-        d.polygon([(cx - sh * 0.25, cy + fh * 1.05), (cx, cy + fh * 1.6), (cx + sh * 0.25, cy + fh * 1.05)],
-                  fill=_colour(video["shirt2"]))
-    # Neck, then head.
+        ImageDraw.Draw(img).polygon(
+            [(cx - sh * 0.25, cy + fh * 1.05), (cx, cy + fh * 1.6), (cx + sh * 0.25, cy + fh * 1.05)],
+            fill=_colour(video["shirt2"]))
+
+
+def _paint_head(img: Image.Image, person: dict, head: _Head) -> None:
+    """Neck, the hair behind the head, ears, face, then the hair in front (fringe or cap) and beard."""
+    cx, cy, fw, fh = head.cx, head.cy, head.fw, head.fh
     skin = person["skin"]
+    d = ImageDraw.Draw(img)
     d.rectangle([cx - fw * 0.35, cy + fh * 0.6, cx + fw * 0.35, cy + fh * 1.1], fill=_colour(skin * 0.9))
-    hair_mask = Image.new("L", (s, s), 0)
-    hm = ImageDraw.Draw(hair_mask)
-    style = person["hair_style"]
+    _paint_hair(img, _back_hair_mask(img.size[0], person["hair_style"], head), person)
+    d = ImageDraw.Draw(img)
+    for side in (-1, 1):
+        d.ellipse([cx + side * fw * 0.95 - fw * 0.12, cy - fh * 0.15, cx + side * fw * 0.95 + fw * 0.12,
+                   cy + fh * 0.2], fill=_colour(skin * 0.92))
+    d.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=_colour(skin))
+    front = _front_hair_mask(img.size[0], person["hair_style"], head)
+    if front is not None:
+        _paint_hair(img, front, person)
+    if person["beard"]:
+        _paint_hair(img, _beard_mask(img.size[0], head), person)
+
+
+def _back_hair_mask(s: int, style: str, head: _Head) -> Image.Image:
+    """The hair drawn before the face: the style's outline around the head (bald: the sides only)."""
+    cx, cy, fw, fh = head.cx, head.cy, head.fw, head.fh
+    mask = Image.new("L", (s, s), 0)
+    hm = ImageDraw.Draw(mask)
     if style in ("long", "curly"):
         spread = 1.25 if style == "curly" else 1.12
         hm.ellipse([cx - fw * spread, cy - fh * 1.1, cx + fw * spread, cy + fh * (0.9 if style == "long" else 0.5)],
@@ -307,48 +357,56 @@ def render_frame(person: dict, video: dict, frame_rng: np.random.Generator, t: f
     if style == "bald":
         hm.ellipse([cx - fw * 1.04, cy - fh * 0.4, cx - fw * 0.8, cy + fh * 0.1], fill=255)
         hm.ellipse([cx + fw * 0.8, cy - fh * 0.4, cx + fw * 1.04, cy + fh * 0.1], fill=255)
-    _paint_hair(img, hair_mask, person)
-    d = ImageDraw.Draw(img)
-    # Ears then face.
-    for side in (-1, 1):
-        d.ellipse([cx + side * fw * 0.95 - fw * 0.12, cy - fh * 0.15, cx + side * fw * 0.95 + fw * 0.12,
-                   cy + fh * 0.2], fill=_colour(skin * 0.92))
-    d.ellipse([cx - fw, cy - fh, cx + fw, cy + fh], fill=_colour(skin))
-    if style == "fringe":
-        fringe = Image.new("L", (s, s), 0)
-        ImageDraw.Draw(fringe).chord([cx - fw, cy - fh * 1.12, cx + fw, cy - fh * 0.15], 180, 360, fill=255)
-        _paint_hair(img, fringe, person)
-        d = ImageDraw.Draw(img)
-    elif style in ("short", "long", "curly"):
-        cap = Image.new("L", (s, s), 0)
-        ImageDraw.Draw(cap).chord([cx - fw * 1.02, cy - fh * 1.12, cx + fw * 1.02, cy - fh * 0.35], 180, 360,
-                                  fill=255)
-        _paint_hair(img, cap, person)
-        d = ImageDraw.Draw(img)
-    if person["beard"]:
-        beard = Image.new("L", (s, s), 0)
-        ImageDraw.Draw(beard).chord([cx - fw * 0.95, cy - fh * 0.2, cx + fw * 0.95, cy + fh * 1.02], 0, 180,
-                                    fill=255)
-        ImageDraw.Draw(beard).ellipse([cx - fw * 0.3, cy + fh * 0.32, cx + fw * 0.3, cy + fh * 0.55], fill=0)
-        _paint_hair(img, beard, person)
-        d = ImageDraw.Draw(img)
+    return mask
 
-    # Eyes (blink now and then), iris colour is identity detail of ~2 px at 64 px.
-    eye_y = cy - fh * 0.12
+
+def _front_hair_mask(s: int, style: str, head: _Head) -> Image.Image | None:
+    """The hair drawn over the face: a fringe, a cap on top, or none (bald)."""
+    cx, cy, fw, fh = head.cx, head.cy, head.fw, head.fh
+    if style == "fringe":
+        box = [cx - fw, cy - fh * 1.12, cx + fw, cy - fh * 0.15]
+    elif style in ("short", "long", "curly"):
+        box = [cx - fw * 1.02, cy - fh * 1.12, cx + fw * 1.02, cy - fh * 0.35]
+    else:
+        return None
+    mask = Image.new("L", (s, s), 0)
+    ImageDraw.Draw(mask).chord(box, 180, 360, fill=255)
+    return mask
+
+
+def _beard_mask(s: int, head: _Head) -> Image.Image:
+    """The lower half of the face, less the mouth."""
+    cx, cy, fw, fh = head.cx, head.cy, head.fw, head.fh
+    mask = Image.new("L", (s, s), 0)
+    ImageDraw.Draw(mask).chord([cx - fw * 0.95, cy - fh * 0.2, cx + fw * 0.95, cy + fh * 1.02], 0, 180, fill=255)
+    ImageDraw.Draw(mask).ellipse([cx - fw * 0.3, cy + fh * 0.32, cx + fw * 0.3, cy + fh * 0.55], fill=0)
+    return mask
+
+
+def _eye_line(head: _Head) -> float:
+    return head.cy - head.fh * 0.12
+
+
+def _paint_eyes(img: Image.Image, person: dict, head: _Head, frame_rng: np.random.Generator) -> None:
+    """Eyes (blinking now and then, looking a little aside), eyebrows and glasses.
+
+    The iris colour is identity detail of ~2 px at 64 px; brow weight and tilt are the person's."""
+    cx, fw, fh, zoom = head.cx, head.fw, head.fh, head.zoom
+    d = ImageDraw.Draw(img)
+    eye_y = _eye_line(head)
     blink = frame_rng.random() < 0.12
     look = frame_rng.uniform(-0.04, 0.04) * fw
     for side in (-1, 1):
         ex = cx + side * fw * 0.4
         ew, eh = fw * 0.2, fh * 0.09
         if blink:
-            d.line([ex - ew, eye_y, ex + ew, eye_y], fill=_colour(skin * 0.5), width=2)
+            d.line([ex - ew, eye_y, ex + ew, eye_y], fill=_colour(person["skin"] * 0.5), width=2)
         else:
             d.ellipse([ex - ew, eye_y - eh, ex + ew, eye_y + eh], fill=(240, 240, 240))
             ir = eh * 0.95
             d.ellipse([ex + look - ir, eye_y - ir, ex + look + ir, eye_y + ir], fill=_colour(person["iris"]))
             d.ellipse([ex + look - ir * 0.4, eye_y - ir * 0.4, ex + look + ir * 0.4, eye_y + ir * 0.4],
                       fill=(10, 10, 10))
-        # Eyebrows: weight and tilt are the person's.
         by = eye_y - fh * 0.2
         tilt = side * person["brow_tilt"] * fh
         d.line([ex - ew * 1.1, by + tilt, ex + ew * 1.1, by - tilt], fill=_colour(person["hair"] * 0.8),
@@ -359,22 +417,34 @@ def render_frame(person: dict, video: dict, frame_rng: np.random.Generator, t: f
                       width=max(1, int(2 * zoom)))
     if person["glasses"]:
         d.line([cx - fw * 0.13, eye_y, cx + fw * 0.13, eye_y], fill=(25, 25, 25), width=max(1, int(2 * zoom)))
-    # Nose and mouth (talking: the mouth opens and closes within a sequence).
-    d.line([cx, eye_y + fh * 0.1, cx - fw * 0.06, cy + fh * 0.3, cx + fw * 0.04, cy + fh * 0.33],
-           fill=_colour(skin * 0.75), width=2)
+
+
+def _paint_nose_and_mouth(img: Image.Image, person: dict, head: _Head, frame_rng: np.random.Generator,
+                          t: float) -> None:
+    """The nose, and the mouth talking: it opens and closes within a sequence."""
+    cx, cy, fw, fh = head.cx, head.cy, head.fw, head.fh
+    d = ImageDraw.Draw(img)
+    d.line([cx, _eye_line(head) + fh * 0.1, cx - fw * 0.06, cy + fh * 0.3, cx + fw * 0.04, cy + fh * 0.33],
+           fill=_colour(person["skin"] * 0.75), width=2)
     mw = person["mouth_w"] * fw
     my = cy + fh * 0.52
     opening = fh * 0.07 * max(0.0, np.sin(2 * np.pi * (3 * t + frame_rng.uniform(0, 1))))
     d.ellipse([cx - mw, my - 2 - opening, cx + mw, my + 2 + opening], fill=(150, 60, 60))
-    # Moles: tiny dark dots at the person's own places on the face.
-    for mx, my_ in person["moles"]:
-        px, py = cx + mx * fw * 0.75, cy + my_ * fh * 0.75
-        r = 1.6 * zoom
-        d.ellipse([px - r, py - r, px + r, py + r], fill=_colour(skin * 0.35))
 
-    # Lighting: per-video gain, tint and a left-right slope; a little sensor noise per frame.
+
+def _paint_moles(img: Image.Image, person: dict, head: _Head) -> None:
+    """Tiny dark dots at the person's own places on the face."""
+    d = ImageDraw.Draw(img)
+    for mx, my in person["moles"]:
+        px, py = head.cx + mx * head.fw * 0.75, head.cy + my * head.fh * 0.75
+        r = 1.6 * head.zoom
+        d.ellipse([px - r, py - r, px + r, py + r], fill=_colour(person["skin"] * 0.35))
+
+
+def _light_and_noise(img: Image.Image, video: dict, frame_rng: np.random.Generator) -> Image.Image:
+    """Lighting: the video's gain, tint and left-right slope; a little sensor noise per frame."""
     arr = np.asarray(img, dtype=np.float32)
-    slope = 1 + video["light_slope"] * (np.linspace(-1, 1, s, dtype=np.float32)[None, :, None])
+    slope = 1 + video["light_slope"] * (np.linspace(-1, 1, img.size[0], dtype=np.float32)[None, :, None])
     arr = arr * video["gain"] * video["tint"][None, None, :].astype(np.float32) * slope
     arr += frame_rng.normal(0, 3.0, arr.shape).astype(np.float32)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))

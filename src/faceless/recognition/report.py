@@ -268,24 +268,43 @@ def _interval_kind(method: str) -> str:
 def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mapping[str, dict[str, Any]],
               cfg: EvaluationConfig, leakage: Mapping, sampling_report: Mapping, sr_report: Mapping,
               present: list[int], sr_report_id: Mapping, not_asked: Sequence[str] = ()) -> str:
+    """The report: each part a list of lines, the parts after the table each led by a blank line."""
+    lines = [*_intro(table, evaluations, cfg, sampling_report, present), *_variant_table(table),
+             *_not_asked_note(not_asked), *_seed_spread(table), *_differences_table(differences, cfg),
+             *_sr_validation(sr_report), *_sr_id_validation(sr_report_id), *_leakage_audit(leakage)]
+    return "\n".join(lines) + "\n"
+
+
+def _level(cfg: EvaluationConfig) -> str:
+    """The intervals' confidence level, as printed."""
+    return f"{100 * cfg.bootstrap.confidence:g} %"
+
+
+def _intro(table: pd.DataFrame, evaluations: Mapping[str, dict[str, Any]], cfg: EvaluationConfig,
+           sampling_report: Mapping, present: list[int]) -> list[str]:
+    """The title (the LR frame size), the test side and its chance level, the split policy, and how
+    every value and interval was computed."""
     chance = chance_levels(present)
     videos = max((ev.get("test_videos", 0) for ev in evaluations.values()), default=0)
-    level = f"{100 * cfg.bootstrap.confidence:g} %"
     lr_px = table.set_index("variant")["input_px"].get("lr") if "lr" in set(table["variant"]) else None
     frames = f"{int(lr_px)} px" if lr_px is not None and pd.notna(lr_px) else "small"
-    lines = [f"## faceless: does super-resolution help recognise people in {frames} frames?", "",
-             f"Test side: held out by `{sampling_report.get('split_by', '?')}`; "
-             f"chance top-1 = {_fmt(chance['chance_top1'])} %, top-5 = {_fmt(chance['chance_top5'])} %, "
-             f"challenge score {_fmt(chance['chance_challenge_score'], False)} (a uniform guess among the "
-             f"{len(present)} people present in the test side). Accuracies in %.", "",
-             *([f"Split policy: {policy}.", ""] if (policy := sampling_report.get("split_policy", {}).get("summary"))
-               else []),
-             f"Each value is the mean over the variant's seeds, with its {level} interval [low, high]: a cluster "
-             f"bootstrap over the {videos} test videos ({cfg.bootstrap.samples} redraws, seed {cfg.bootstrap.seed}; "
-             f"every sequence and frame of a video moves with it), and over the training seeds where a variant has "
-             f"several (two levels); {_interval_kind(cfg.bootstrap.interval)}. Test-time flips: "
-             f"{'on' if cfg.flip_tta else 'off'}.", "",
-             "| variant | px | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score | "
+    policy = sampling_report.get("split_policy", {}).get("summary")
+    return [f"## faceless: does super-resolution help recognise people in {frames} frames?", "",
+            f"Test side: held out by `{sampling_report.get('split_by', '?')}`; "
+            f"chance top-1 = {_fmt(chance['chance_top1'])} %, top-5 = {_fmt(chance['chance_top5'])} %, "
+            f"challenge score {_fmt(chance['chance_challenge_score'], False)} (a uniform guess among the "
+            f"{len(present)} people present in the test side). Accuracies in %.", "",
+            *([f"Split policy: {policy}.", ""] if policy else []),
+            f"Each value is the mean over the variant's seeds, with its {_level(cfg)} interval [low, high]: a "
+            f"cluster bootstrap over the {videos} test videos ({cfg.bootstrap.samples} redraws, seed "
+            f"{cfg.bootstrap.seed}; every sequence and frame of a video moves with it), and over the training "
+            f"seeds where a variant has several (two levels); {_interval_kind(cfg.bootstrap.interval)}. "
+            f"Test-time flips: {'on' if cfg.flip_tta else 'off'}.", ""]
+
+
+def _variant_table(table: pd.DataFrame) -> list[str]:
+    """A row per variant: each key metric with its interval, then macro-F1, test size, seeds and time."""
+    lines = ["| variant | px | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score | "
              "frame macro-F1 | seq macro-F1 | test frames | test seqs | seeds | train s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
@@ -297,68 +316,102 @@ def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mappi
             f"| {r['variant']} | {int(r['input_px'])} | {' | '.join(cells)} | "
             f"{_fmt(r['frame_macro_f1'])} | {_fmt(r['sequence_macro_f1'])} | {int(r['test_frames'])} | "
             f"{int(r['test_sequences'])} | {int(r['seeds'])} | {_fmt(r['train_seconds'], False)} |")
-    if not_asked:
-        lines += ["", f"Not in classifier.variants: {', '.join(not_asked)} (`kedro run --pipeline=full --env "
-                      "controls` runs the controls srgan_self and clean64 too)."]
+    return lines
+
+
+def _not_asked_note(not_asked: Sequence[str]) -> list[str]:
+    """The variants left out because classifier.variants does not list them, if any."""
+    if not not_asked:
+        return []
+    return ["", f"Not in classifier.variants: {', '.join(not_asked)} (`kedro run --pipeline=full --env "
+                "controls` runs the controls srgan_self and clean64 too)."]
+
+
+def _seed_spread(table: pd.DataFrame) -> list[str]:
+    """Mean ± sd (min–max) over seeds of the variants trained with several, if any."""
     repeated = table[table["seeds"] > 1]
-    if len(repeated):
-        lines += ["", "Spread over seeds (classifier.seeds): mean ± sd (min–max).", "",
-                  "| variant | seeds | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score |",
-                  "|---|---|---|---|---|---|---|"]
-        for _, r in repeated.iterrows():
-            cells = [f"{_fmt(r[m], pct)} ± {_fmt(r[f'{m}_seed_sd'], pct)} "
-                     f"({_fmt(r[f'{m}_seed_min'], pct)}–{_fmt(r[f'{m}_seed_max'], pct)})"
-                     for m, pct in ((m, m != "challenge_score") for m in KEY_METRICS)]
-            lines.append(f"| {r['variant']} | {int(r['seeds'])} | {' | '.join(cells)} |")
-    if len(differences):
-        test = (f"exact over every sign pattern up to {EXACT_MAX_CLUSTERS} videos, else {cfg.permutations} random "
-                "patterns")
-        family = int((differences["note"] == "").sum())
-        lines += ["", f"Paired differences, variant − baseline, on the same test sequences: the difference with its "
-                      f"{level} interval (the same bootstrap), p of a two-sided sign-flip permutation test over "
-                      f"videos on the outcomes averaged over seeds ({test}), and Holm p: adjusted over the family "
-                      f"of evaluation.comparisons, declared before the run, that ran ({family} pairs, per metric; "
-                      f"skipped pairs are not in it). Shown: the interval excludes 0 and Holm p < "
-                      f"{1 - cfg.bootstrap.confidence:.2g}.", "",
-                  "| variant − baseline | seq top-1 difference (points) [interval] | p | Holm p | shown? | "
-                  "challenge score difference [interval] | p | Holm p | shown? |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for _, d in differences.iterrows():
-            name = pair_name(d["variant"], d["baseline"])
-            if d["note"]:
-                lines.append(f"| {name} | {d['note']} |" + " |" * 7)
-                continue
-            cells = []
-            for metric in DIFFERENCE_METRICS:
-                pct = metric != "challenge_score"
-                cells += [_with_interval(d[f"{metric}_difference"], d[f"{metric}_low"], d[f"{metric}_high"], pct, True),
-                          _p(d[f"{metric}_p"]), _p(d[f"{metric}_p_adjusted"]),
-                          "shown" if d[f"{metric}_shown"] else "not shown"]
-            lines.append(f"| {name} | {' | '.join(cells)} |")
+    if not len(repeated):
+        return []
+    lines = ["", "Spread over seeds (classifier.seeds): mean ± sd (min–max).", "",
+             "| variant | seeds | frame top-1 | frame top-5 | seq top-1 | seq top-5 | challenge score |",
+             "|---|---|---|---|---|---|---|"]
+    for _, r in repeated.iterrows():
+        cells = [f"{_fmt(r[m], pct)} ± {_fmt(r[f'{m}_seed_sd'], pct)} "
+                 f"({_fmt(r[f'{m}_seed_min'], pct)}–{_fmt(r[f'{m}_seed_max'], pct)})"
+                 for m, pct in ((m, m != "challenge_score") for m in KEY_METRICS)]
+        lines.append(f"| {r['variant']} | {int(r['seeds'])} | {' | '.join(cells)} |")
+    return lines
+
+
+def _differences_table(differences: pd.DataFrame, cfg: EvaluationConfig) -> list[str]:
+    """How the paired differences were tested, then a row per pair (skipped pairs say why), if any."""
+    if not len(differences):
+        return []
+    test = f"exact over every sign pattern up to {EXACT_MAX_CLUSTERS} videos, else {cfg.permutations} random patterns"
+    family = int((differences["note"] == "").sum())
+    lines = ["", f"Paired differences, variant − baseline, on the same test sequences: the difference with its "
+                 f"{_level(cfg)} interval (the same bootstrap), p of a two-sided sign-flip permutation test over "
+                 f"videos on the outcomes averaged over seeds ({test}), and Holm p: adjusted over the family "
+                 f"of evaluation.comparisons, declared before the run, that ran ({family} pairs, per metric; "
+                 f"skipped pairs are not in it). Shown: the interval excludes 0 and Holm p < "
+                 f"{1 - cfg.bootstrap.confidence:.2g}.", "",
+             "| variant − baseline | seq top-1 difference (points) [interval] | p | Holm p | shown? | "
+             "challenge score difference [interval] | p | Holm p | shown? |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, d in differences.iterrows():
+        name = pair_name(d["variant"], d["baseline"])
+        if d["note"]:
+            lines.append(f"| {name} | {d['note']} |" + " |" * 7)
+        else:
+            lines.append(f"| {name} | {_difference_cells(d)} |")
+    return lines
+
+
+def _difference_cells(d: pd.Series) -> str:
+    """One pair's cells: per difference metric, the difference [interval], p, Holm p, shown or not."""
+    cells = []
+    for metric in DIFFERENCE_METRICS:
+        pct = metric != "challenge_score"
+        cells += [_with_interval(d[f"{metric}_difference"], d[f"{metric}_low"], d[f"{metric}_high"], pct, True),
+                  _p(d[f"{metric}_p"]), _p(d[f"{metric}_p_adjusted"]),
+                  "shown" if d[f"{metric}_shown"] else "not shown"]
+    return " | ".join(cells)
+
+
+def _psnr_ssim(val: Mapping[str, Any]) -> str:
+    """PSNR and SSIM on validation, each against bicubic upscaling's."""
+    nan = float("nan")
+    return (f"PSNR {val.get('val_psnr', nan):.2f} dB vs bicubic {val.get('val_psnr_bicubic', nan):.2f} dB; "
+            f"SSIM {val.get('val_ssim', nan):.4f} vs {val.get('val_ssim_bicubic', nan):.4f}")
+
+
+def _sr_validation(sr_report: Mapping) -> list[str]:
+    """The SR generator's validation numbers (and what they were measured on), if it has any."""
     val = _numbers(sr_report.get("val") or {})
-    if val:
-        nan = float("nan")
-        note = (sr_report.get("measure") or {}).get("note")
-        lines += ["", f"SR generator on validation: PSNR {val.get('val_psnr', nan):.2f} dB vs bicubic "
-                      f"{val.get('val_psnr_bicubic', nan):.2f} dB; SSIM {val.get('val_ssim', nan):.4f} "
-                      f"vs {val.get('val_ssim_bicubic', nan):.4f}" + (f" (measured on {note})." if note else ".")]
+    if not val:
+        return []
+    note = (sr_report.get("measure") or {}).get("note")
+    return ["", f"SR generator on validation: {_psnr_ssim(val)}" + (f" (measured on {note})." if note else ".")]
+
+
+def _sr_id_validation(sr_report_id: Mapping) -> list[str]:
+    """The identity-loss generator's (srgan_id) validation numbers and its recogniser's top-1, if trained."""
     val_id = _numbers(sr_report_id.get("val") or {})
-    if val_id:
-        nan = float("nan")
-        line = (f"srgan_id generator (with the identity loss) on validation: PSNR "
-                f"{val_id.get('val_psnr', nan):.2f} dB "
-                f"vs bicubic {val_id.get('val_psnr_bicubic', nan):.2f} dB; SSIM {val_id.get('val_ssim', nan):.4f} "
-                f"vs {val_id.get('val_ssim_bicubic', nan):.4f}.")
-        if "val_recogniser_top1_sr" in val_id:
-            line += (" Its recogniser's top-1 on the validation crops: truth "
-                     f"{_fmt(val_id['val_recogniser_top1_hr'])} %, SR {_fmt(val_id['val_recogniser_top1_sr'])} %, "
-                     f"bicubic {_fmt(val_id['val_recogniser_top1_bicubic'])} %.")
-        lines += ["", line]
-    lines += ["", "Leakage audit (shared between sides at the split; 0 = none):", "",
-              "| sides | videos | sequences | frames |", "|---|---|---|---|"]
-    for pair, counts in leakage.items():
-        lines.append(f"| {pair} | {counts['videos']} | {counts['sequences']} | {counts['frames']} |")
-    return "\n".join(lines) + "\n"
+    if not val_id:
+        return []
+    line = f"srgan_id generator (with the identity loss) on validation: {_psnr_ssim(val_id)}."
+    if "val_recogniser_top1_sr" in val_id:
+        line += (" Its recogniser's top-1 on the validation crops: truth "
+                 f"{_fmt(val_id['val_recogniser_top1_hr'])} %, SR {_fmt(val_id['val_recogniser_top1_sr'])} %, "
+                 f"bicubic {_fmt(val_id['val_recogniser_top1_bicubic'])} %.")
+    return ["", line]
+
+
+def _leakage_audit(leakage: Mapping) -> list[str]:
+    """What the split's sides share, per pair of sides (0 = none)."""
+    return ["", "Leakage audit (shared between sides at the split; 0 = none):", "",
+            "| sides | videos | sequences | frames |", "|---|---|---|---|",
+            *(f"| {pair} | {c['videos']} | {c['sequences']} | {c['frames']} |" for pair, c in leakage.items())]
 
 
 def _numbers(values: Mapping[str, Any]) -> dict[str, Any]:
