@@ -192,7 +192,7 @@ def test_the_trainer_reencodes_its_uint8_batch_before_the_float_augmentation(mon
     a stream of its own)."""
     seen = []
 
-    def recording_augment(x, gen, ranges, strength):
+    def recording_augment(x, gen, ranges, strength, *batch_part):
         seen.append(x.clone())
         return x
 
