@@ -163,7 +163,7 @@ def test_a_partial_file_whose_done_frames_changed_is_not_resumed(tmp_path, monke
 
 def test_a_second_writer_of_one_cache_entry_is_told_who_holds_it(tmp_path):
     lr = frames(4)
-    holder = FileLock(tmp_path / "cache" / "sr_train.lock", "x").acquire()
+    holder = FileLock(tmp_path / "cache" / "srgan_train.lock", "x").acquire()
     try:
         with pytest.raises(LockBusyError, match=r"upscaling cache entry .* is busy: process \d+ ") as error:
             # another process's lock: flock locks are per open file, so a second open conflicts
