@@ -196,3 +196,14 @@ def generator_reference(lr, generator: dict, batch_size: int = 2):
                 memory_format=fmt)
             outputs.append((model(x).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
     return np.concatenate(outputs)
+
+
+@pytest.fixture(autouse=True)
+def _pillow_bomb_limit():
+    """A served model sets Pillow's process-wide bomb limit when it loads (its serving process's
+    own); a test that loads one must not leave it for the next test (the scanner's size checks)."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = limit
