@@ -56,7 +56,9 @@ def with_value(params: dict, dotted: str, value) -> dict:
     ("upscaling.factor", 3, r"^upscaling\.factor=3 must equal srgan\.scale=4"),
     ("predict.top_k", 0, r"^predict\.top_k must be >= 1"),
     ("predict.batch_size", 0, r"^predict\.batch_size must be >= 1"),
-    ("serving.nmae", "faceless", r"^unknown parameter serving\.nmae; serving takes: name, registered_model_name$"),
+    ("serving.nmae", "faceless", r"^unknown parameter serving\.nmae; serving takes: max_frames_per_request, max_pixels, "
+                                 r"name, registered_model_name, request_sequences$"),
+    ("serving.max_pixels", 0, r"^serving\.max_pixels must be >= 1, got 0$"),
     ("serving.name", "", r"^serving\.name must be a non-empty name without '/', got ''$"),
     ("serving.registered_model_name", 3, r"^serving\.registered_model_name must be a string, got 3$"),
     ("srgan.distributed.nproc", 0, r"^srgan\.distributed\.nproc must be >= 1"),
