@@ -19,7 +19,8 @@ def client(tmp_path, monkeypatch):
     import mlflow.tracking._tracking_service.utils as tracking_utils
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    # a URI an earlier test set with mlflow.set_tracking_uri would outrank the environment: none here
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     return MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
 
