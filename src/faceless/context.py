@@ -40,7 +40,8 @@ class FacelessContext(KedroContext):
 
 
 def remember(parameters: dict[str, Any]) -> None:
-    """Make ``parameters`` the ones the registry builds from; forget pipelines built from other variants."""
+    """Make ``parameters`` the ones the registry builds from; forget pipelines built from other variants
+    (or for another predict.variant)."""
     key = _variants_key(parameters)
     if _ACTIVE.get("key") != key:
         module = getattr(pipelines, "_pipelines_module", None)
@@ -50,7 +51,9 @@ def remember(parameters: dict[str, Any]) -> None:
 
 
 def _variants_key(parameters: dict[str, Any]) -> str:
-    return json.dumps(parameters.get("variants"), sort_keys=True, default=str)
+    """What the pipelines' shape depends on: the variants, and the one predict and serving answer with."""
+    answering = (parameters.get("predict") or {}).get("variant")
+    return json.dumps([parameters.get("variants"), answering], sort_keys=True, default=str)
 
 
 def active_parameters() -> dict[str, Any]:
