@@ -10,8 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from faceless.pipelines.serving.model import decode_input
 from faceless.pipelines.serving.nodes import serving_request
 
 from .conftest import PROJECT_ROOT, base_params, TINY_DEMO_PARAMS, make_project_copy
+from .pipelines.test_serving import wait_for_ping
 
 README = PROJECT_ROOT / "README.md"
 
@@ -88,17 +87,7 @@ def test_the_readme_curl_answers_five_names_per_sequence(tmp_path):
         cwd=project, env={**env, "MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "mlflow models serve did not answer /ping in 180 s"
-            time.sleep(1)
+        wait_for_ping(server, port)
         curl = readme_curl().replace("127.0.0.1:5001", f"127.0.0.1:{port}")
         answer = subprocess.run(["bash", "-c", curl], cwd=project, capture_output=True, text=True, timeout=120)
     finally:

@@ -225,17 +225,7 @@ def test_mlflow_models_serve_answers_over_http(logged):
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "mlflow models serve did not answer /ping in 180 s"
-            time.sleep(1)
+        wait_for_ping(server, port)
         table = request_table(index)
         body = json.dumps({"dataframe_split": {"columns": list(table.columns), "data": table.values.tolist()}})
         request = urllib.request.Request(f"{base}/invocations", data=body.encode(),
@@ -249,3 +239,19 @@ def test_mlflow_models_serve_answers_over_http(logged):
     for rank in range(1, 6):
         assert list(answer[f"person_{rank}"]) == list(detail[f"person_{rank}"])
         assert np.allclose(answer[f"probability_{rank}"], detail[f"probability_{rank}"])
+
+
+def wait_for_ping(server, port: int, seconds: float = 180) -> None:
+    """Until `mlflow models serve` on 127.0.0.1:``port`` answers /ping (bounded; the server's output
+    if it exits first)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        assert server.poll() is None, server.stdout.read().decode()[-3000:]
+        assert time.monotonic() < deadline, f"mlflow models serve did not answer /ping in {seconds:.0f} s"
+        time.sleep(1)
