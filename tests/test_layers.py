@@ -20,7 +20,7 @@ RANKS = {
     "training": 2,
     "inference": 3, "variants": 3,
     "sr": 4, "recognition": 4, "distributed": 4,
-    "pipelines": 5, "context": 5,  # the Kedro context the registry reads the run's parameters from
+    "pipelines": 5,
     "pipeline_registry": 6, "hooks": 6, "__main__": 6, "__init__": 6,
     "settings": 7,  # registers the project's hooks, as Kedro's template does (HOOKS = (ProjectHooks(),))
 }

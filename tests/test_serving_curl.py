@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from faceless.distributed.launch import free_port
 from faceless.pipelines.serving.model import decode_input
 from faceless.pipelines.serving.nodes import serving_request
 
@@ -60,12 +60,6 @@ def test_the_request_holds_whole_sequences_one_a_person_in_the_served_format():
     json.dumps(body)  # what the catalog's JSONDataset writes
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_readme_curl_answers_five_names_per_sequence(tmp_path):
     project = make_project_copy(tmp_path / "project")
@@ -80,7 +74,7 @@ def test_the_readme_curl_answers_five_names_per_sequence(tmp_path):
     assert 1 <= len(sequences) <= REQUEST_SEQUENCES
     model_uri = json.loads((project / "data" / "08_reporting" / "serving_report.json").read_text())["model_uri"]
     assert re.fullmatch(r"runs:/[0-9a-f]{32}/faceless", model_uri), model_uri
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
          "--host", "127.0.0.1", "--port", str(port)],

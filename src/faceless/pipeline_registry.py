@@ -4,7 +4,7 @@ Kedro's ``find_pipelines()`` cannot serve a composite such as ``full`` (it would
 ``faceless.pipelines.full`` package), so every stage is imported and named here. The stages that
 depend on the variants (srgan, upscaling, classifier, evaluation, and predict / serving through
 ``predict.variant``) are built from the run's ``variants`` mapping (:mod:`faceless.variants`, read
-through the project's context, :mod:`faceless.context`): one namespace per variant that is on, and
+through the project's context, :mod:`faceless.pipelines.context`): one namespace per variant that is on, and
 none for a variant that is off.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from kedro.pipeline import Pipeline
 
 # Stage packages do not import kedro themselves, so their nodes run where kedro is not installed
 # (e.g. a bare GPU box running bench/gpu_check.py); the wiring lives in each ``pipeline.py``.
-from faceless.context import active_parameters
+from faceless.pipelines.context import active_parameters
 from faceless.pipelines.ingestion import pipeline as ingestion
 from faceless.pipelines.sampling import pipeline as sampling
 from faceless.pipelines.srgan import pipeline as srgan

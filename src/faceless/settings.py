@@ -48,7 +48,7 @@ def quiet_library_warnings() -> None:
 quiet_library_warnings()
 
 # Imported after the filters above: this pulls in kedro and mlflow.
-from faceless.context import CONFIG_LOADER_ARGS, FacelessContext  # noqa: E402
+from faceless.pipelines.context import CONFIG_LOADER_ARGS, FacelessContext  # noqa: E402
 from faceless.hooks import ProjectHooks  # noqa: E402
 from faceless.pipelines.console import ConsoleHooks  # noqa: E402
 from faceless.pipelines.tracking import MlflowRunHooks  # noqa: E402

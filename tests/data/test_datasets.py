@@ -232,7 +232,7 @@ def test_saving_what_was_loaded_from_the_same_file_keeps_it(tmp_path):
 def project_catalog() -> DataCatalog:
     from kedro.config import OmegaConfigLoader
 
-    from faceless.context import CONFIG_LOADER_ARGS
+    from faceless.pipelines.context import CONFIG_LOADER_ARGS
 
     conf = Path(__file__).resolve().parents[2] / "conf"
     return DataCatalog.from_config(OmegaConfigLoader(conf_source=str(conf), **CONFIG_LOADER_ARGS)["catalog"])

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+from faceless.distributed.launch import free_port
 from faceless.models.classifier import FrameClassifier
 from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.pipelines.predict.nodes import load_unlabeled_frames, predict_input, predict_sequences, scan_unlabeled
@@ -208,16 +208,10 @@ def _png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_over_http(logged):
     tmp_path, run_id, detail, index = logged
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"runs:/{run_id}/faceless", "--env-manager", "local",

@@ -17,9 +17,9 @@ from faceless.data.datasets import NpyArrayDataset
 from faceless.distributed.launch import free_port
 from faceless.models.generator import LEGACY_LAYOUT, SRResNet
 from faceless.models.pretrained import read_generator_file
-from faceless import context
+from faceless.pipelines import context
 from faceless.pipeline_registry import build_pipelines, register_pipelines
-from faceless.pipelines.upscaling.nodes import make_clean64, upscale_bicubic, upscale_with_generator
+from faceless.pipelines.upscaling.nodes import downscale_truth, upscale_bicubic, upscale_with_generator
 from faceless.utils.errors import ConfigError
 from tests.gloo import other_machine
 
@@ -173,22 +173,22 @@ def area_reference(hr: np.ndarray, factor: int) -> np.ndarray:
 
 def test_clean64_is_the_truth_area_downscaled_by_the_factor(tmp_path):
     hr = frames(4, seed=3, side=SIDE * FACTOR)
-    out = make_clean64(hr, params(tmp_path / "cache"), name="clean64_train")
+    out = downscale_truth(hr, params(tmp_path / "cache"), name="clean64_train")
     assert out.shape == (4, SIDE, SIDE, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out, area_reference(hr, FACTOR))
-    half = make_clean64(hr, params(tmp_path / "cache", factor=2), name="clean64_train")
+    half = downscale_truth(hr, params(tmp_path / "cache", factor=2), name="clean64_train")
     np.testing.assert_array_equal(half, area_reference(hr, 2))
     assert not (tmp_path / "cache").exists()  # nothing cached: a downscale is cheap
 
 
 def test_clean64_without_truth_is_empty(tmp_path):
-    out = make_clean64(EMPTY, params(tmp_path), name="clean64_train")
+    out = downscale_truth(EMPTY, params(tmp_path), name="clean64_train")
     assert out.shape == (0, 0, 0, 3) and out.dtype == np.uint8
 
 
 def test_clean64_checks_its_parameters():
     with pytest.raises(ConfigError, match=r"missing parameter upscaling\."):
-        make_clean64(frames(1, side=SIDE * FACTOR), {}, name="clean64_train")
+        downscale_truth(frames(1, side=SIDE * FACTOR), {}, name="clean64_train")
 
 
 # the node's output, published by the catalog's dataset ---------------------------------------

@@ -84,9 +84,9 @@ def distributed(config: SRConfig) -> DistributedConfig:
 
 def import_generator(lr_val: np.ndarray, hr_val: np.ndarray, srgan: dict[str, Any], variants: dict[str, Any],
                      variant: str) -> Artifacts:
-    """An import variant (``srgan_pretrained``, the seed's method): the generic generator in its
-    ``import`` file (krasserm .h5, BasicSR .pth or an sr_generator file), as it is, no training; its
-    report says what was read and its validation PSNR/SSIM."""
+    """An import variant: the generic generator in its ``import`` file (krasserm .h5, BasicSR .pth or
+    an sr_generator file), as it is, no training; its report says what was read and its validation
+    PSNR/SSIM."""
     spec = variant_specs(variants)[variant]
     return import_pretrained(load_config(srgan), str(spec.import_file), lr_val, hr_val, MlflowTracker(), name=variant)
 

@@ -1,2 +1,2 @@
-"""Upscaling: every split 4x with the SR generators and with bicubic, cached as memory-mapped arrays;
-and the clean64 frames (the truth area-downscaled, no JPEG)."""
+"""Upscaling: each variant's input for every split (4x by its generator or bicubic, or the truth
+area-downscaled), cached as memory-mapped arrays."""

@@ -1,5 +1,5 @@
-"""Upscaling nodes: 4x every split with the SR generators and with bicubic, through the cache; and
-the ``clean64`` frames (the truth area-downscaled, no JPEG).
+"""Upscaling nodes: each variant's input for every split, through the cache: 4x by its generator
+or by bicubic interpolation, or the truth area-downscaled (never JPEG-compressed).
 
 The work happens here, inside the node (Kedro's hooks, timings and kedro-viz see it); the result
 is the cache's memory-mapped file, which the catalog's ``NpyArrayDataset`` publishes by a hard link.
@@ -25,9 +25,8 @@ logger = logging.getLogger(__name__)
 
 def upscale_with_generator(lr: np.ndarray, sr_generator: dict[str, Any], params: dict[str, Any],
                            name: str) -> np.ndarray:
-    """4x with an SR generator (trained, or imported for ``srgan_pretrained``); no frames where it was
-    skipped (``srgan_self`` where the source has no truth, ``srgan_id`` where it is off,
-    ``srgan_pretrained`` where no file is named), which the classifier stage reports as a skip."""
+    """4x with a variant's SR generator (trained or imported); no frames where it was skipped (its
+    report says why), which the classifier stage reports as a skip."""
     config = from_params(UpscaleConfig, params, "upscaling")
     if "skipped" in sr_generator:
         logger.info("%s: no frames, the generator was not trained (%s)", name, sr_generator["skipped"])
@@ -49,10 +48,9 @@ def shard_runner(config: UpscaleConfig, name: str) -> ShardRunner:
                    name=name)
 
 
-def make_clean64(hr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
-    """The truth area-downscaled ``upscaling.factor`` x, never JPEG-compressed: the ``clean64``
-    ablation (clean 64 px frames next to JPEG ones; on the demo also without its slight blur); no
-    frames where there is no truth."""
+def downscale_truth(hr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
+    """The truth area-downscaled ``upscaling.factor`` x, never JPEG-compressed: a ``truth_downscaled``
+    variant's input (clean low-resolution frames next to JPEG ones); no frames where there is no truth."""
     config = from_params(UpscaleConfig, params, "upscaling")
     if hr.size == 0:
         logger.info("%s: no frames, the source has no high-resolution truth", name)

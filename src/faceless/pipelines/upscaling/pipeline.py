@@ -5,7 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from faceless.data import SIDES
 from faceless.variants import VariantSpec
 
-from .nodes import make_clean64, upscale_bicubic, upscale_with_generator
+from .nodes import downscale_truth, upscale_bicubic, upscale_with_generator
 
 
 def _named(func, name: str):
@@ -30,7 +30,7 @@ def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
                 node = Node(_named(upscale_bicubic, output), {"lr": f"lr_{side}", "params": "params:upscaling"},
                             output, name=f"upscale_{side}")
             else:
-                node = Node(_named(make_clean64, output), {"hr": f"hr_{side}", "params": "params:upscaling"},
+                node = Node(_named(downscale_truth, output), {"hr": f"hr_{side}", "params": "params:upscaling"},
                             output, name=f"downscale_{side}")
             nodes.append(node)
         parts.append(Pipeline(nodes, namespace=name, prefix_datasets_with_namespace=False))

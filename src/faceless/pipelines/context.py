@@ -63,5 +63,5 @@ def active_parameters() -> dict[str, Any]:
         return _ACTIVE["parameters"]
     conf = Path.cwd() / "conf"
     if not conf.is_dir():
-        conf = Path(__file__).resolve().parents[2] / "conf"
+        conf = Path(__file__).resolve().parents[3] / "conf"
     return dict(OmegaConfigLoader(conf_source=str(conf), **CONFIG_LOADER_ARGS)["parameters"])
