@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist (`-n auto` in pyproject), the machine's cores are shared between the workers:
+# each worker, and the kedro runs it starts, gets its share (one thread each on two cores), so two
+# workers do not fight over both cores. Set before torch is imported; select_device honours it.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "").isdigit() and "OMP_NUM_THREADS" not in os.environ:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ["OMP_NUM_THREADS"] = str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 #: Tiny models and step counts for CLI runs (any data).
 TINY_MODEL_PARAMS = (
@@ -27,6 +37,49 @@ TINY_DEMO_PARAMS = (
     "ingestion.demo.extra_test_videos=1,ingestion.demo.other_people=2,"
     + TINY_MODEL_PARAMS
 )
+
+
+#: The shared tiny `full` run (the session fixture :func:`full_run`): six people, so the served model
+#: has five names to give; the controls env and every variant on, each by the README's own switch.
+FULL_RUN_PARAMS = (TINY_DEMO_PARAMS.replace("ingestion.demo.people=4", "ingestion.demo.people=6")
+                   + ",variants.srgan_id.enabled=true,variants.srgan_other.enabled=true")
+
+
+def kedro_cli(project: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``python -m kedro <args>`` in ``project``, as a user runs it (telemetry switches as the user's)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
+    env["COLUMNS"] = "250"  # wide enough that Rich does not wrap a log line (node names are checked)
+    return subprocess.run([sys.executable, "-m", "kedro", *args], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One real `kedro run --pipeline=full --env controls` on the tiny demo, shared by every test that
+    only reads what a finished run left (tests/test_cli.py, the README's serving curl): the controls
+    (srgan_self, clean64) on as conf/controls switches them, srgan_id and srgan_other switched on and a
+    krasserm Keras .h5 generator (the tests' writer) named as srgan_pretrained's file, so every variant
+    runs. Its tests share one pytest-xdist group (pytest_collection_modifyitems), so it runs once."""
+    from .models.pretrained_files import krasserm_layers, write_krasserm_h5
+
+    project = make_project_copy(tmp_path_factory.mktemp("full") / "project")
+    h5 = write_krasserm_h5(project / "data" / "06_models" / "gan_generator.h5", krasserm_layers(4, 1, seed=0))
+    result = kedro_cli(project, "run", "--pipeline=full", "--env", "controls", "--params",
+                       f"{FULL_RUN_PARAMS},variants.srgan_pretrained.import={h5}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return project, result
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """pytest-xdist groups (``--dist loadgroup``): the tests of the shared run in one group, so it runs
+    once; the slow tests of a module in one group each, so its module fixtures run once. The rest go
+    to whichever worker is free."""
+    for item in items:
+        if "full_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("full_run"))
+        elif item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def base_params(stage: str, **overrides) -> dict:

@@ -4,11 +4,9 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,34 +14,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from .conftest import TINY_DEMO_PARAMS, make_project_copy
-from .models.pretrained_files import basicsr_state, krasserm_layers, write_basicsr_pth, write_krasserm_h5
+from .conftest import FULL_RUN_PARAMS, TINY_DEMO_PARAMS, kedro_cli
+from .models.pretrained_files import basicsr_state, write_basicsr_pth
 
 pytestmark = pytest.mark.slow
 
 
 def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
-    env["COLUMNS"] = "250"  # wide enough that Rich does not wrap a log line (node names are checked)
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", *args], cwd=project, env=env, capture_output=True, text=True, timeout=600
-    )
+    return kedro_cli(project, *args, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """One real `kedro run --pipeline=full --env controls` on the tiny demo, shared by the tests that
-    inspect it: the controls (srgan_self, clean64) on, as conf/controls switches them; with srgan_id
-    (recognition-aware SR) and srgan_other (SR trained on other people) switched on and a krasserm
-    Keras .h5 generator (the tests' writer) named as srgan_pretrained's file, so every variant runs,
-    each by the README's own switch."""
-    project = make_project_copy(tmp_path_factory.mktemp("full") / "project")
-    h5 = write_krasserm_h5(project / "data" / "06_models" / "gan_generator.h5", krasserm_layers(4, 1, seed=0))
-    result = kedro(project, "run", "--pipeline=full", "--env", "controls", "--params",
-                   f"{TINY_DEMO_PARAMS},variants.srgan_id.enabled=true,variants.srgan_other.enabled=true,"
-                   f"variants.srgan_pretrained.import={h5}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return project, result
+# full_run: the session's one tiny `full` run (tests/conftest.py).
 
 
 def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
@@ -52,7 +33,7 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
     index = pd.read_parquet(data / "02_intermediate" / "frame_index.parquet")
     assert list(index.columns) == ["person", "video", "sequence", "frame", "label", "person_name", "path", "hr_path",
                                    "test_only"]  # the demo's extra test videos, forced to the test side
-    assert index["person"].nunique() == 4
+    assert index["person"].nunique() == 6
 
     report = json.loads((data / "08_reporting" / "sampling_report.json").read_text())
     assert report["leakage_split"]["train_vs_test"]["videos"] == 0
@@ -74,7 +55,7 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
     assert len(runs) == 1
     params = runs[0].data.params
     assert params["sampling.split_by"] == "video"
-    assert params["ingestion.demo.people"] == "4"
+    assert params["ingestion.demo.people"] == "6"
     assert runs[0].data.metrics["sampling.leakage.train_vs_test.shared_videos"] == 0.0
     # Training curves are metric histories; the comparison and plots are artifacts.
     assert len(client.get_metric_history(runs[0].info.run_id, "srgan.val_psnr")) >= 2
@@ -228,8 +209,7 @@ def test_a_basicsr_pth_takes_the_pretrained_row_rerunning_only_what_depends_on_i
     shutil.copytree(done, project, ignore=shutil.ignore_patterns("mlflow.db", "mlruns"))
     pth = write_basicsr_pth(project / "data" / "06_models" / "MSRResNet_x4.pth", basicsr_state(4, 1, 4, seed=0))
     result = kedro(project, "run", "--pipeline=full", "--from-nodes=srgan.srgan_pretrained.import", "--env",
-                   "controls", "--params", f"{TINY_DEMO_PARAMS},variants.srgan_id.enabled=true,"
-                   f"variants.srgan_other.enabled=true,variants.srgan_pretrained.import={pth}")
+                   "controls", "--params", f"{FULL_RUN_PARAMS},variants.srgan_pretrained.import={pth}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "srgan.srgan.train" not in result.stderr + result.stdout and "classifier.lr.train" not in result.stderr
     report = json.loads((project / "data" / "08_reporting" / "sr_report_srgan_pretrained.json").read_text())

@@ -1,6 +1,6 @@
 """The README's serving example works as pasted: after `full` the serving stage writes a request
 (data/08_reporting/serving_request.json) that `mlflow models serve` answers with five names per
-sequence, posted by exactly the README's curl command (slow: a tiny `full`, then a real server)."""
+sequence, posted by exactly the README's curl command (slow: the session's tiny `full`, then a real server)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ from faceless.distributed.launch import free_port
 from faceless.pipelines.serving.model import decode_input
 from faceless.pipelines.serving.nodes import serving_request
 
-from .conftest import PROJECT_ROOT, base_params, TINY_DEMO_PARAMS, make_project_copy
+from .conftest import PROJECT_ROOT, base_params
 from .pipelines.test_serving import wait_for_ping
 
 README = PROJECT_ROOT / "README.md"
@@ -61,14 +60,9 @@ def test_the_request_holds_whole_sequences_one_a_person_in_the_served_format():
 
 
 @pytest.mark.slow
-def test_the_readme_curl_answers_five_names_per_sequence(tmp_path):
-    project = make_project_copy(tmp_path / "project")
+def test_the_readme_curl_answers_five_names_per_sequence(full_run):
+    project, _ = full_run  # the session's tiny `full` run (tests/conftest.py): six people, five names to give
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
-    params = TINY_DEMO_PARAMS.replace("ingestion.demo.people=4", "ingestion.demo.people=6")  # five names to give
-    assert params != TINY_DEMO_PARAMS
-    run = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipeline=full", "--params", params],
-                         cwd=project, env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
     request = project / "data" / "08_reporting" / "serving_request.json"
     sequences = list(dict.fromkeys(row[0] for row in json.loads(request.read_text())["dataframe_split"]["data"]))
     assert 1 <= len(sequences) <= REQUEST_SEQUENCES

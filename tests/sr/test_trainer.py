@@ -362,6 +362,24 @@ def test_learning_rate_schedule(data, tmp_path):
         [cfg.lr_pretrain] * 4 + [cfg.lr_gan] * 2 + [cfg.lr_gan * cfg.lr_gan_decay] * 2)
 
 
+@pytest.mark.parametrize("floor", [0.0, 0.1])
+def test_the_cosine_schedule_decays_stage_1_to_its_floor_and_leaves_stage_2(data, tmp_path, floor):
+    trainer = make_trainer(data, tiny_params(tmp_path, pretrain_steps=5, gan_steps=4,
+                                             lr_pretrain_schedule="cosine", lr_pretrain_floor=floor))
+    cfg = trainer.config
+    stage_1 = [trainer.learning_rate(s) for s in range(5)]
+    assert stage_1[0] == cfg.lr_pretrain and stage_1[-1] == pytest.approx(cfg.lr_pretrain * floor, abs=1e-12)
+    assert stage_1[2] == pytest.approx(cfg.lr_pretrain * (floor + (1 - floor) / 2))  # half way: half the drop
+    assert all(a > b for a, b in zip(stage_1, stage_1[1:]))
+    assert [trainer.learning_rate(s) for s in range(5, 9)] == [cfg.lr_gan] * 2 + [cfg.lr_gan * cfg.lr_gan_decay] * 2
+
+
+def test_an_unknown_schedule_is_one_config_error(tmp_path):
+    params = tiny_params(tmp_path, lr_pretrain_schedule="linear")
+    with pytest.raises(ConfigError, match=r"srgan\.lr_pretrain_schedule"):
+        load_config(params)
+
+
 # ----------------------------------------------------------------------------------------------
 # It learns
 # ----------------------------------------------------------------------------------------------

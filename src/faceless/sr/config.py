@@ -83,6 +83,10 @@ class SRConfig:
     pretrain_losses: list[dict[str, Any]]   # weighted loss terms of stage 1 (see faceless.sr.losses)
     gan_losses: list[dict[str, Any]]        # weighted loss terms of the generator in stage 2
     lr_pretrain: float
+    # constant: lr_pretrain for all of stage 1; cosine: from lr_pretrain down to
+    # lr_pretrain x lr_pretrain_floor along a half cosine over stage 1's steps.
+    lr_pretrain_schedule: Literal["constant", "cosine"]
+    lr_pretrain_floor: float
     lr_gan: float
     lr_gan_decay: float
     adam_betas: list[float]

@@ -240,11 +240,16 @@ class SRTrainer:
     # One step
     # ------------------------------------------------------------------------------------------
     def learning_rate(self, step: int) -> float:
-        """lr_pretrain in stage 1; lr_gan in stage 2, times lr_gan_decay for its second half (the
-        paper: 1e-4, then 1e-5)."""
+        """lr_pretrain in stage 1 (constant, or decayed along a half cosine to lr_pretrain x
+        lr_pretrain_floor at its last step); lr_gan in stage 2, times lr_gan_decay for its second
+        half (the paper: 1e-4, then 1e-5)."""
         cfg = self.config
         if step < cfg.pretrain_steps:
-            return cfg.lr_pretrain
+            if cfg.lr_pretrain_schedule == "constant" or cfg.pretrain_steps < 2:
+                return cfg.lr_pretrain
+            progress = step / (cfg.pretrain_steps - 1)
+            floor = cfg.lr_pretrain_floor
+            return cfg.lr_pretrain * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
         lr = cfg.lr_gan
         if step - cfg.pretrain_steps >= cfg.gan_steps // 2:
             lr *= cfg.lr_gan_decay
