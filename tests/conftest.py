@@ -73,13 +73,20 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """pytest-xdist groups (``--dist loadgroup``): the tests of the shared run in one group, so it runs
-    once; the slow tests of a module in one group each, so its module fixtures run once. The rest go
-    to whichever worker is free."""
+    once; the slow tests of a module that share a module fixture in one group each, so it runs once.
+    The rest go to whichever worker is free."""
     for item in items:
         if "full_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("full_run"))
-        elif item.get_closest_marker("slow"):
+        elif item.get_closest_marker("slow") and _module_fixtures(item):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _module_fixtures(item) -> list[str]:
+    """The module- or class-scoped fixtures ``item`` uses (what its module's other tests share)."""
+    info = getattr(item, "_fixtureinfo", None)
+    return [name for name, defs in (info.name2fixturedefs.items() if info else ())
+            if defs and defs[-1].scope in ("module", "class", "package")]
 
 
 def base_params(stage: str, **overrides) -> dict:

@@ -19,11 +19,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-)
 
 from faceless.data.people import person_names
 from faceless.inference import (
@@ -87,6 +82,11 @@ def accuracy_summary(log_probs: torch.Tensor, labels: torch.Tensor, index: pd.Da
 
 def classification_metrics(scores: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, Any]:
     """Top-1/top-5 accuracy, macro F1, per-class recall and the confusion matrix."""
+    # Imported here: torchmetrics brings torchvision and scipy, seconds of every process's start
+    # (each kedro command, each distributed worker) that only evaluation needs.
+    from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
+                                                        multiclass_f1_score)
+
     labels = labels.long()
     top5 = min(CHALLENGE_TOP_K, num_classes)
     per_class = multiclass_accuracy(scores, labels, num_classes, average="none")

@@ -62,7 +62,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import t as student_t
 
 #: Up to this many videos the sign-flip test enumerates all 2**videos sign patterns (65536 at 16).
 EXACT_MAX_CLUSTERS = 16
@@ -234,6 +233,8 @@ def interval_bounds(estimate: np.ndarray | float, resamples: Resamples, confiden
     with np.errstate(invalid="ignore", divide="ignore"):
         df = variance ** 2 / sum(v ** 2 / d for v, d in parts)
     df = np.where(np.isfinite(df), df, n - 1)  # no spread at all: the interval has no width anyway
+    from scipy.stats import t as student_t  # here: scipy.stats costs every process's start a second or two
+
     half = student_t.ppf((1 + confidence) / 2, df) * np.sqrt(variance)
     return estimate - half, estimate + half
 

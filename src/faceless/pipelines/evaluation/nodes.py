@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.console_table import console_table
@@ -25,6 +24,9 @@ from faceless.recognition.metrics import evaluate_classifier
 from faceless.recognition.report import compare
 from faceless.training.device import autocast_dtype, select_device
 from faceless.utils.config import from_params
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def evaluate_variant(classifier: dict[str, Any], test_x: np.ndarray, test_index: pd.DataFrame,

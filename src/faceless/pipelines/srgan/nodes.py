@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 import math
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
@@ -32,6 +31,9 @@ from faceless.sr.pretrained import import_pretrained
 from faceless.sr.samples import sample_grid
 from faceless.sr.trainer import train_generator
 from faceless.variants import no_truth_reason, variant_specs
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: a second of every process's start
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,8 @@ def plot_sr_samples(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np
                     params: dict[str, Any]) -> Figure:
     """A grid of validation frames: LR (nearest) | bicubic | SR | HR truth (when there is one)."""
     if "skipped" in sr_generator:
+        from matplotlib.figure import Figure
+
         fig = Figure(figsize=(6, 1))
         fig.text(0.5, 0.5, f"skipped: {sr_generator['skipped']}", ha="center", wrap=True)
         return fig
