@@ -75,11 +75,25 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
     params = runs[0].data.params
     assert params["sampling.split_by"] == "video"
     assert params["ingestion.demo.people"] == "4"
-    assert runs[0].data.metrics["sampling.leakage.train_vs_test.shared_videos"] == 0.0
+    metrics = runs[0].data.metrics
+    assert metrics["sampling/leakage/train_vs_test_shared_videos"] == 0.0
+    # Every name is <stage>/<variant or group>/<metric>: MLflow's charts show a section per stage and
+    # variant (the part before the last "/"), and each variant's sections are there.
+    stages = {"sampling", "srgan", "upscaling", "classifier", "evaluation"}
+    assert {name.split("/")[0] for name in metrics} == stages
+    assert all(name.count("/") >= 2 for name in metrics), [n for n in metrics if n.count("/") < 2]
+    sections = {name.rsplit("/", 1)[0] for name in metrics}
+    variants = ["lr", "bicubic", "srgan", "srgan_other", "srgan_self", "srgan_id", "srgan_pretrained", "clean64", "hr"]
+    assert {f"classifier/{v}" for v in variants} | {f"evaluation/{v}" for v in variants} <= sections
+    assert {"srgan/srgan", "srgan/srgan_id", "srgan/srgan_id/recogniser", "upscaling/bicubic", "evaluation/srgan_vs_lr",
+            "sampling/leakage", "sampling/train"} <= sections
+    # The evaluation's numbers on one 0-100 scale: fractions in percent (_pct), the challenge score.
+    assert 0 <= metrics["evaluation/lr/sequence_top1_pct"] <= 100 and 0 <= metrics["evaluation/hr/challenge_score"] <= 100
+    assert not [n for n in metrics if n.startswith("evaluation/") and "top1" in n and "_pct" not in n and "_p_" not in n]
     # Training curves are metric histories; the comparison and plots are artifacts.
-    assert len(client.get_metric_history(runs[0].info.run_id, "srgan.val_psnr")) >= 2
-    assert client.get_metric_history(runs[0].info.run_id, "classifier.hr.val_sequence_top1")
-    for name in ("srgan_id.val_psnr", "srgan_id.loss_identity", "srgan_id.recogniser.loss", "srgan_id.final.val_psnr"):
+    assert len(client.get_metric_history(runs[0].info.run_id, "srgan/srgan/val_psnr")) >= 2
+    assert client.get_metric_history(runs[0].info.run_id, "classifier/hr/val_sequence_top1")
+    for name in ("srgan/srgan_id/val_psnr", "srgan/srgan_id/loss_identity", "srgan/srgan_id/recogniser/loss"):
         assert client.get_metric_history(runs[0].info.run_id, name), name
     artifacts = {a.path for folder in ("reports", "plots", "models")
                  for a in client.list_artifacts(runs[0].info.run_id, folder)}

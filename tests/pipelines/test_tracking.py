@@ -110,15 +110,17 @@ def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_tra
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     experiment = client.create_experiment("views")
-    saved = {"lr.sequence_top1": {"value": 0.5, "step": 0}, "lr.frame_top1": {"value": 0.4, "step": 0},
-             "srgan.challenge_score": {"value": 80.0, "step": 0},
-             "diff.srgan_vs_lr.sequence_top1": {"value": 0.1, "step": 0}}
+    # As the evaluation saves them: variants in conf's order (not alphabetical), fractions in percent.
+    saved = {"lr/sequence_top1_pct": {"value": 50.0, "step": 0}, "lr/frame_top1_pct": {"value": 40.0, "step": 0},
+             "lr/challenge_score": {"value": 70.0, "step": 0}, "bicubic/sequence_top1_pct": {"value": 25.0, "step": 0},
+             "srgan/challenge_score": {"value": 80.0, "step": 0},
+             "srgan_vs_lr/sequence_top1_pct_difference": {"value": 10.0, "step": 0}}
     hooks = MlflowRunHooks()
     hooks._ui = "http://127.0.0.1:5000"  # as after_context_created reads it from mlflow.yml
     caplog.set_level(logging.INFO, logger="faceless")
     with mlflow.start_run(experiment_id=experiment):
-        # as kedro-mlflow's MlflowMetricsHistoryDataset logs them, with the catalog's prefix
-        mlflow.log_metrics({f"test.{k}": v["value"] for k, v in saved.items()}, step=0)
+        # as the catalog's StageMetricsDataset logs them, under evaluation/
+        mlflow.log_metrics({f"evaluation/{k}": v["value"] for k, v in saved.items()}, step=0)
         hooks.before_pipeline_run(run_params={})  # no view yet: the plain runs URL
         hooks.after_dataset_saved(dataset_name="other", data=saved)
         assert not any(k.startswith("mlflow.sharedViewState.") for k in client.get_experiment(experiment).tags)
@@ -126,8 +128,15 @@ def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_tra
         hooks.before_pipeline_run(run_params={})  # a later run: the URL opens the view
     envelope = json.loads(client.get_experiment(experiment).tags["mlflow.sharedViewState.faceless-headline"])
     assert envelope["name"] == "faceless: headline metrics" and isinstance(envelope["createdAt"], int)
-    assert json.loads(envelope["state"]) == {
-        "selectedColumns": ["metrics.`test.lr.sequence_top1`", "metrics.`test.srgan.challenge_score`"]}
+    columns = ["metrics.`evaluation/lr/sequence_top1_pct`", "metrics.`evaluation/bicubic/sequence_top1_pct`",
+               "metrics.`evaluation/lr/challenge_score`", "metrics.`evaluation/srgan/challenge_score`"]
+    state = json.loads(envelope["state"])
+    # MLflow's table would list them alphabetically: the view gives their order, each wide enough for its name.
+    assert state["selectedColumns"] == state["columnOrder"] == columns
+    assert list(state["columnWidths"]) == columns
+    assert all(width >= 7 * len(c.split("`")[1]) for c, width in state["columnWidths"].items())
+    logged = MlflowClient(uri).search_runs([experiment])[0].data.metrics
+    assert all(logged[c.split("`")[1]] <= 100 for c in columns)
     # Each URL on a line of its own, whole (a log record would be wrapped at the terminal's width).
     assert not [m for m in caplog.messages if "http://" in m]
     urls = [line for line in capsys.readouterr().out.splitlines() if "http://" in line]

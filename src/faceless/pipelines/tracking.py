@@ -9,10 +9,12 @@ let ``mlflow.yml`` configure is done here, after it:
   (a flag built in as on) takes the kind from the browser's GenAI / Model training switch (URL
   ``?workflowType=``, else localStorage, else GenAI), so the run's log gives the runs table's URL with
   ``workflowType=machine_learning``;
-* the headline metrics (``sequence_top1``, ``challenge_score`` per variant) are a saved view of the
-  runs table: MLflow 3.17 keeps saved views as experiment tags ``mlflow.sharedViewState.<id>``, lists
-  them under "Views" and opens one with ``?viewStateShareKey=<id>`` (it has no server-side default
-  columns);
+* the headline metrics (``evaluation/<variant>/sequence_top1_pct`` and ``.../challenge_score``, both
+  0-100) are a saved view of the runs table: MLflow 3.17 keeps saved views as experiment tags
+  ``mlflow.sharedViewState.<id>``, lists them under "Views" and opens one with
+  ``?viewStateShareKey=<id>`` (it has no server-side default columns). The table lists the metric
+  columns it shows alphabetically unless the view gives their order and widths (``columnOrder``,
+  ``columnWidths``): the view gives each metric's variants in conf's order, wide enough for their names;
 * kedro-mlflow tags every run with every ``run_params`` entry, with no option to choose: ``run_id``
   (Kedro's session id, not MLflow's run id) becomes ``kedro.session_id``, ``runner`` (an object's
   repr) becomes ``kedro.runner`` with the class name;
@@ -47,9 +49,13 @@ TRAINING_WORKFLOW = ("workflowType", "machine_learning")
 #: The saved runs-table view: experiment tag prefix (the UI's), view id, name, and which metrics.
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 HEADLINE_VIEW = ("faceless-headline", "faceless: headline metrics")
-HEADLINE_METRICS = ("sequence_top1", "challenge_score")
-#: The catalog entry with the test metrics (``<variant>.<metric>``; ``diff.<a>_vs_<b>.<metric>`` skipped).
+#: The headline metrics of each variant: both on a 0-100 scale.
+HEADLINE_METRICS = ("sequence_top1_pct", "challenge_score")
+#: The catalog entry with the test metrics, ``<variant>/<metric>`` with variants in conf's order
+#: (differences, ``<a>_vs_<b>/..._difference``, are not headline metrics), logged under ``evaluation/``.
 METRICS_DATASET = "evaluation_metrics"
+#: A runs-table column's width in pixels: enough for its header (a metric's name) in MLflow's font.
+COLUMN_PX_PER_CHAR, COLUMN_PX_PADDING = 7.5, 48
 #: Run tags kedro-mlflow sets that say something else than their name: old name -> new name.
 RENAMED_TAGS = {"run_id": "kedro.session_id", "runner": "kedro.runner"}
 #: The catalog entry whose text becomes the run's description.
@@ -146,19 +152,29 @@ def runs_url(ui: str, experiment_id: str, view: str | None = None) -> str:
 
 
 def headline_columns(saved: Mapping[str, Any], logged: Mapping[str, Any]) -> list[str]:
-    """Runs-table columns of the headline metrics: ``<variant>.<metric>`` keys as MLflow logged them."""
-    columns = []
+    """Runs-table columns of the headline metrics, by the names MLflow logged (``evaluation/<variant>/<metric>``):
+    each metric's variants side by side, in the order ``saved`` lists them (conf's)."""
+    variants: list[str] = []
     for key in saved:
-        parts = str(key).split(".")
-        if len(parts) == 2 and parts[1] in HEADLINE_METRICS:
-            columns += [f"metrics.`{name}`" for name in logged if name == key or name.endswith(f".{key}")]
-    return columns
+        parts = str(key).split("/")
+        if len(parts) == 2 and parts[1] in HEADLINE_METRICS and parts[0] not in variants:
+            variants.append(parts[0])
+    keys = [f"{variant}/{metric}" for metric in HEADLINE_METRICS for variant in variants]
+    return [f"metrics.`{name}`" for key in keys if key in saved for name in logged if name.endswith(f"/{key}")]
 
 
 def saved_view(name: str, columns: list[str]) -> str:
-    """A saved view as MLflow 3.17's runs page stores it (JSON, the view state as a JSON string)."""
+    """A saved view as MLflow 3.17's runs page stores it (JSON, the view state as a JSON string): the
+    columns shown, in this order, each wide enough for its name."""
     now = int(time.time() * 1000)
-    return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps({"selectedColumns": columns})})
+    widths = {column: round(len(column_label(column)) * COLUMN_PX_PER_CHAR) + COLUMN_PX_PADDING for column in columns}
+    state = {"selectedColumns": columns, "columnOrder": columns, "columnWidths": widths}
+    return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
+
+
+def column_label(column: str) -> str:
+    """``metrics.`evaluation/lr/challenge_score``` -> ``evaluation/lr/challenge_score``: the header shown."""
+    return column.split(".", 1)[1].strip("`")
 
 
 def new_sqlite_store(context: Any) -> Path | None:
