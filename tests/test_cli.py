@@ -325,9 +325,49 @@ def test_viz_build_shows_every_stage(project_copy: Path) -> None:
     assert layers["sr_generator_srgan"] == "super_resolution" and layers["classifier_srgan"] == "models"
     assert layers["comparison"] == "reporting" and layers["sr_generator_srgan_self"] == "super_resolution"
     assert layers["srgan_self_test"] == layers["clean64_test"] == "model_input"
-    # Layers are shown only when data never flows back to an earlier one (kedro-viz sorts them).
+    # Layers are shown only when data never flows back to an earlier one (kedro-viz sorts them), in
+    # every registered pipeline (predict's too: the classifier's input comes after the classifier).
     assert main["layers"] == ["raw", "intermediate", "primary", "super_resolution", "model_input", "models",
                               "model_output", "reporting"]
+    assert "circular" not in result.stdout + result.stderr
+    for pipeline in pipelines:
+        assert json.loads((project_copy / "build" / "api" / "pipelines" / pipeline).read_text())["layers"], pipeline
+    predict_layers = json.loads((project_copy / "build" / "api" / "pipelines" / "predict").read_text())["layers"]
+    used = ["primary", "models", "model_output", "reporting"]  # test_index -> predict's source ..., classifier -> input
+    assert sorted(used, key=predict_layers.index) == used
+    assert_stages_keep_their_own_datasets(main)
+
+
+def assert_stages_keep_their_own_datasets(main: dict) -> None:
+    """Collapsed, a stage shows outside it only the datasets that cross stages, and its results
+    (datasets nothing reads: kedro-viz draws a namespace's free outputs outside it); a dataset made and
+    read within one stage is inside that stage's group."""
+    nodes = {n["id"]: n for n in main["nodes"]}
+    stage = {i: n["full_name"].split(".")[0] for i, n in nodes.items() if n["type"] == "task"}
+    producers: dict[str, set[str]] = {}
+    consumers: dict[str, set[str]] = {}
+    for edge in main["edges"]:
+        source, target = edge["source"], edge["target"]
+        if source in stage and nodes.get(target, {}).get("type") == "data":
+            producers.setdefault(target, set()).add(stage[source])
+        if target in stage and nodes.get(source, {}).get("type") == "data":
+            consumers.setdefault(source, set()).add(stage[target])
+    data = {i for i, n in nodes.items() if n["type"] == "data"}
+    crossing = {i for i in data if len(producers.get(i, set()) | consumers.get(i, set())) > 1}
+    results = {i for i in data if i not in consumers}
+    tree = main["modular_pipelines"]
+    outside = {c["id"] for c in tree["__root__"]["children"] if c["type"] == "data"}
+    assert outside == crossing | results, sorted(nodes[i]["name"] for i in outside ^ (crossing | results))
+
+    def inside(group: str) -> set[str]:
+        children = tree[group]["children"]
+        return {c["id"] for c in children} | {i for c in children if c["type"] == "modularPipeline" for i in inside(c["id"])}
+
+    own = data - outside
+    assert {nodes[i]["name"] for i in own} >= {"source_info", "split_index", "split_info", "evaluation_lr"}
+    for i in own:
+        (home,) = producers[i]
+        assert i in inside(home), (nodes[i]["name"], home)
 
 
 def test_a_variant_added_by_conf_alone_gets_its_row(project_copy: Path) -> None:
