@@ -134,7 +134,7 @@ def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_tra
     # MLflow's table would list them alphabetically: the view gives their order, each wide enough for its name.
     assert state["selectedColumns"] == state["columnOrder"] == columns
     assert list(state["columnWidths"]) == columns
-    assert all(width >= 7 * len(c.split("`")[1]) for c, width in state["columnWidths"].items())
+    assert all(width >= 6.1 * len(c.split("`")[1]) + 24 for c, width in state["columnWidths"].items())
     logged = MlflowClient(uri).search_runs([experiment])[0].data.metrics
     assert all(logged[c.split("`")[1]] <= 100 for c in columns)
     # Each URL on a line of its own, whole (a log record would be wrapped at the terminal's width).
