@@ -259,15 +259,10 @@ def test_the_catalog_names_each_variants_files_by_pattern(name, kind, path):
 
 
 @pytest.fixture
-def mlflow_run(tmp_path, monkeypatch):
+def mlflow_run(mlflow_uri):
     """An active MLflow run in a sqlite store of the test's own."""
     import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
     with mlflow.start_run() as run:
         yield run
 

@@ -19,16 +19,11 @@ def test_without_an_active_run_it_is_a_silent_no_op(caplog):
     assert [r for r in caplog.records if r.name.startswith("faceless")] == []
 
 
-def test_metrics_land_in_the_active_mlflow_run_with_their_steps(tmp_path, monkeypatch):
+def test_metrics_land_in_the_active_mlflow_run_with_their_steps(mlflow_uri):
     import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    # set_tracking_uri sets a module global and MLFLOW_TRACKING_URI; monkeypatch puts both back
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    uri = mlflow_uri
     with mlflow.start_run() as run:
         MlflowTracker().log_metrics({"p.direct": 2.5, "p.skipped": float("inf")}, step=11)
         run_loop(LoopConfig(steps=4, eval_every=2, checkpoint_every=0, checkpoint_dir=None, resume=True, log_every=2,
@@ -67,17 +62,13 @@ def test_run_description_is_cut_at_a_line_within_the_tag_limit():
     assert all(line.endswith("|") for line in body.splitlines())  # whole lines only
 
 
-def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(tmp_path, monkeypatch):
+def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(mlflow_uri):
     import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
     from mlflow.tracking import MlflowClient
 
     from faceless.pipelines.tracking import MlflowRunHooks
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    uri = mlflow_uri
     client = MlflowClient(uri)
     experiment = client.create_experiment("made_before")  # as an older kedro-mlflow run left it: no kind
     runner = "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f00>"
@@ -94,20 +85,16 @@ def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(tmp_path, mo
     assert tags["env"] == "local" and tags["mlflow.note.content"] == "## table\n| a |\n"
 
 
-def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_training_mode(tmp_path, monkeypatch,
-                                                                                            caplog, capsys):
+def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_training_mode(mlflow_uri, caplog,
+                                                                                            capsys):
     import json
 
     import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
     from mlflow.tracking import MlflowClient
 
     from faceless.pipelines.tracking import MlflowRunHooks
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    uri = mlflow_uri
     client = MlflowClient(uri)
     experiment = client.create_experiment("views")
     # As the evaluation saves them: variants in conf's order (not alphabetical), fractions in percent.
