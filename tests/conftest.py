@@ -142,6 +142,20 @@ def project_copy(tmp_path: Path) -> Path:
     return make_project_copy(tmp_path / "project")
 
 
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, monkeypatch) -> str:
+    """A sqlite MLflow store of the test's own, made the tracking URI. ``set_tracking_uri`` sets a
+    module global and ``MLFLOW_TRACKING_URI``: monkeypatch puts both back after the test."""
+    import mlflow
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 @pytest.fixture(autouse=True, scope="session")
 def project_records(tmp_path_factory):
     """What the tests' own calls make is recorded (faceless.utils.atomic) in a folder of their own, not

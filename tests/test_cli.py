@@ -56,11 +56,25 @@ def test_full_pipeline_runs_offline_and_logs_to_mlflow(full_run) -> None:
     params = runs[0].data.params
     assert params["sampling.split_by"] == "video"
     assert params["ingestion.demo.people"] == "6"
-    assert runs[0].data.metrics["sampling.leakage.train_vs_test.shared_videos"] == 0.0
+    metrics = runs[0].data.metrics
+    assert metrics["sampling/leakage/train_vs_test_shared_videos"] == 0.0
+    # Every name is <stage>/<variant or group>/<metric>: MLflow's charts show a section per stage and
+    # variant (the part before the last "/"), and each variant's sections are there.
+    stages = {"sampling", "srgan", "upscaling", "classifier", "evaluation"}
+    assert {name.split("/")[0] for name in metrics} == stages
+    assert all(name.count("/") >= 2 for name in metrics), [n for n in metrics if n.count("/") < 2]
+    sections = {name.rsplit("/", 1)[0] for name in metrics}
+    variants = ["lr", "bicubic", "srgan", "srgan_other", "srgan_self", "srgan_id", "srgan_pretrained", "clean64", "hr"]
+    assert {f"classifier/{v}" for v in variants} | {f"evaluation/{v}" for v in variants} <= sections
+    assert {"srgan/srgan", "srgan/srgan_id", "srgan/srgan_id/recogniser", "upscaling/bicubic", "evaluation/srgan_vs_lr",
+            "sampling/leakage", "sampling/train"} <= sections
+    # The evaluation's numbers on one 0-100 scale: fractions in percent (_pct), the challenge score.
+    assert 0 <= metrics["evaluation/lr/sequence_top1_pct"] <= 100 and 0 <= metrics["evaluation/hr/challenge_score"] <= 100
+    assert not [n for n in metrics if n.startswith("evaluation/") and "top1" in n and "_pct" not in n and "_p_" not in n]
     # Training curves are metric histories; the comparison and plots are artifacts.
-    assert len(client.get_metric_history(runs[0].info.run_id, "srgan.val_psnr")) >= 2
-    assert client.get_metric_history(runs[0].info.run_id, "classifier.hr.val_sequence_top1")
-    for name in ("srgan_id.val_psnr", "srgan_id.loss_identity", "srgan_id.recogniser.loss", "srgan_id.final.val_psnr"):
+    assert len(client.get_metric_history(runs[0].info.run_id, "srgan/srgan/val_psnr")) >= 2
+    assert client.get_metric_history(runs[0].info.run_id, "classifier/hr/val_sequence_top1")
+    for name in ("srgan/srgan_id/val_psnr", "srgan/srgan_id/loss_identity", "srgan/srgan_id/recogniser/loss"):
         assert client.get_metric_history(runs[0].info.run_id, name), name
     artifacts = {a.path for folder in ("reports", "plots", "models")
                  for a in client.list_artifacts(runs[0].info.run_id, folder)}
@@ -293,9 +307,49 @@ def test_viz_build_shows_every_stage(project_copy: Path) -> None:
     assert layers["sr_generator_srgan"] == "super_resolution" and layers["classifier_srgan"] == "models"
     assert layers["comparison"] == "reporting" and layers["sr_generator_srgan_self"] == "super_resolution"
     assert layers["srgan_self_test"] == layers["clean64_test"] == "model_input"
-    # Layers are shown only when data never flows back to an earlier one (kedro-viz sorts them).
+    # Layers are shown only when data never flows back to an earlier one (kedro-viz sorts them), in
+    # every registered pipeline (predict's too: the classifier's input comes after the classifier).
     assert main["layers"] == ["raw", "intermediate", "primary", "super_resolution", "model_input", "models",
                               "model_output", "reporting"]
+    assert "circular" not in result.stdout + result.stderr
+    for pipeline in pipelines:
+        assert json.loads((project_copy / "build" / "api" / "pipelines" / pipeline).read_text())["layers"], pipeline
+    predict_layers = json.loads((project_copy / "build" / "api" / "pipelines" / "predict").read_text())["layers"]
+    used = ["primary", "models", "model_output", "reporting"]  # test_index -> predict's source ..., classifier -> input
+    assert sorted(used, key=predict_layers.index) == used
+    assert_stages_keep_their_own_datasets(main)
+
+
+def assert_stages_keep_their_own_datasets(main: dict) -> None:
+    """Collapsed, a stage shows outside it only the datasets that cross stages, and its results
+    (datasets nothing reads: kedro-viz draws a namespace's free outputs outside it); a dataset made and
+    read within one stage is inside that stage's group."""
+    nodes = {n["id"]: n for n in main["nodes"]}
+    stage = {i: n["full_name"].split(".")[0] for i, n in nodes.items() if n["type"] == "task"}
+    producers: dict[str, set[str]] = {}
+    consumers: dict[str, set[str]] = {}
+    for edge in main["edges"]:
+        source, target = edge["source"], edge["target"]
+        if source in stage and nodes.get(target, {}).get("type") == "data":
+            producers.setdefault(target, set()).add(stage[source])
+        if target in stage and nodes.get(source, {}).get("type") == "data":
+            consumers.setdefault(source, set()).add(stage[target])
+    data = {i for i, n in nodes.items() if n["type"] == "data"}
+    crossing = {i for i in data if len(producers.get(i, set()) | consumers.get(i, set())) > 1}
+    results = {i for i in data if i not in consumers}
+    tree = main["modular_pipelines"]
+    outside = {c["id"] for c in tree["__root__"]["children"] if c["type"] == "data"}
+    assert outside == crossing | results, sorted(nodes[i]["name"] for i in outside ^ (crossing | results))
+
+    def inside(group: str) -> set[str]:
+        children = tree[group]["children"]
+        return {c["id"] for c in children} | {i for c in children if c["type"] == "modularPipeline" for i in inside(c["id"])}
+
+    own = data - outside
+    assert {nodes[i]["name"] for i in own} >= {"source_info", "split_index", "split_info", "evaluation_lr"}
+    for i in own:
+        (home,) = producers[i]
+        assert i in inside(home), (nodes[i]["name"], home)
 
 
 def test_a_variant_added_by_conf_alone_gets_its_row(project_copy: Path) -> None:

@@ -87,12 +87,27 @@ def test_full_runs_on_small_odd_frames_and_few_videos(case, tmp_path: Path) -> N
             assert f"| {variant} | {int(row['input_px'])} |" in markdown
         else:
             assert row["note"].startswith("skipped: ") and len(row["note"]) > 20, (variant, row["note"])
+    assert_no_artifact_for_what_did_not_run(project, set(table.index) - with_data, with_data)
     # Upscaled arrays have the documented size: the frame side x 4.
     for name in ("srgan_test", "bicubic_test"):
         assert np.load(data / "07_model_output" / f"{name}.npy", mmap_mode="r").shape[1:] == (px * SCALE,) * 2 + (3,)
 
     if px == 8:
         assert_the_served_model_answers(project, lr_test[:4])
+
+
+def assert_no_artifact_for_what_did_not_run(project: Path, skipped: set[str], ran: set[str]) -> None:
+    """A variant that is on but did not run keeps its row (above), and the MLflow run gets no
+    placeholder model file or sample grid for it; one that ran has its model there."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("faceless").experiment_id])[0]
+    logged = {a.path for folder in ("models", "plots") for a in client.list_artifacts(run.info.run_id, folder)}
+    for variant in skipped:
+        assert not {f"models/classifier_{variant}.pt", f"models/sr_generator_{variant}.pt",
+                    f"plots/sr_samples_{variant}.png"} & logged, (variant, sorted(logged))
+    assert {f"models/classifier_{variant}.pt" for variant in ran} <= logged
 
 
 def assert_the_served_model_answers(project: Path, frames: np.ndarray) -> None:

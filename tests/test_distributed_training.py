@@ -73,9 +73,9 @@ def test_kedro_runs_srgan_and_a_classifier_on_two_processes_as_one(project_copy:
         return sorted((m.step, m.value) for m in client.get_metric_history(run_id, name))
 
     # Each number once per step (rank 0's, replayed by the node), both SR stages.
-    assert [s for s, _ in history("srgan.loss_mse")] == [10, 20]
-    assert [s for s, _ in history("srgan.loss_d")] == [20]
-    assert [s for s, _ in history("srgan.val_psnr")] == [3, 6, 9, 12, 15, 18, 20]
+    assert [s for s, _ in history("srgan/srgan/loss_mse")] == [10, 20]
+    assert [s for s, _ in history("srgan/srgan/loss_d")] == [20]
+    assert [s for s, _ in history("srgan/srgan/val_psnr")] == [3, 6, 9, 12, 15, 18, 20]
 
     data = project_copy / "data"
     report = json.loads((data / "08_reporting" / "sr_report_srgan.json").read_text())
@@ -87,20 +87,20 @@ def test_kedro_runs_srgan_and_a_classifier_on_two_processes_as_one(project_copy:
     arrays = {name: np.load(data / "05_model_input" / f"{name}.npy") for name in ("lr_train", "hr_train", "lr_val",
                                                                                  "hr_val")}
     per_epoch = -(-len(arrays["lr_train"]) // 16)  # classifier.batch_size=16: logged once an epoch, 2 epochs
-    assert [s for s, _ in history("classifier.lr.loss")] == [per_epoch, 2 * per_epoch]
+    assert [s for s, _ in history("classifier/lr/loss")] == [per_epoch, 2 * per_epoch]
     sr_params = stage_params("srgan", overrides) | {"checkpoint_dir": None}
     one = MemoryTracker()
     srgan_spec = variant_specs(base_params("variants"))["srgan"]
     train_generator(variant_config(sr_params, srgan_spec), arrays["lr_train"], arrays["hr_train"], arrays["lr_val"],
                     arrays["hr_val"], tracker=one)
-    for name in ("srgan.loss_mse", "srgan.loss_gan", "srgan.loss_d", "srgan.val_psnr"):
+    for name in ("srgan/srgan/loss_mse", "srgan/srgan/loss_gan", "srgan/srgan/loss_d", "srgan/srgan/val_psnr"):
         assert_same_curve(history(name), one.history[name], name)
     cls_params = stage_params("classifier", overrides) | {"checkpoint_dir": None}
     index = {side: pd.read_parquet(data / "03_primary" / f"{side}_index.parquet") for side in ("train", "val")}
     one = MemoryTracker()
     train_seeds(from_params(ClassifierConfig, cls_params, "classifier"), "lr", arrays["lr_train"], index["train"],
                 arrays["lr_val"], index["val"], tracker=one)
-    for name in ("classifier.lr.loss", "classifier.lr.val_nll"):
+    for name in ("classifier/lr/loss", "classifier/lr/val_nll"):
         assert_same_curve(history(name), one.history[name], name)
 
 

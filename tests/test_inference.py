@@ -358,8 +358,8 @@ def test_the_cost_goes_to_the_tracker(tmp_path):
     lr = frames(4)
     cached(tmp_path, lr, None, name="bicubic_val", tracker=tracker)
     cached(tmp_path, lr, None, name="bicubic_val", tracker=tracker)
-    assert tracker.history["upscaling.bicubic_val.cache_hit"] == [(0, 0.0), (0, 1.0)]
-    assert tracker.history["upscaling.bicubic_val.images"] == [(0, 4), (0, 4)]
+    assert tracker.history["cache_hit"] == [(0, 0.0), (0, 1.0)]
+    assert tracker.history["images"] == [(0, 4), (0, 4)]
 
 
 # cache ---------------------------------------------------------------------------------------

@@ -211,7 +211,8 @@ def upscale_cached(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: 
                    runner: ShardRunner = run_here) -> tuple[np.ndarray, dict[str, Any]]:
     """Upscale ``lr`` (N, h, w, 3) uint8 by ``config.factor`` (or ``factor``: 1 passes the frames as
     they are) with ``sr_generator``, or bicubic when None, through the cache in ``config.cache_dir``
-    under ``name``; returns the read-only memory-mapped result and what it cost.
+    under ``name``; returns the read-only memory-mapped result and what it cost (also reported to
+    ``tracker`` under the stats' own names: the caller's tracker says whose they are).
 
     ``runner`` runs :func:`upscale_shards` (this process by default); with several processes each
     computes a contiguous range of the shards into the same partial file, and this process alone
@@ -251,7 +252,7 @@ def _upscale_through_cache(lr: np.ndarray, sr_generator: dict[str, Any] | None, 
             stats = {"cache": "hit", "seconds": round(time.perf_counter() - t0, 3), "images": n,
                      "bytes": paths.final.stat().st_size}
             logger.info("%s: cache hit (%s), nothing to compute", name, paths.final)
-            _report(tracker, name, stats)
+            _report(tracker, stats)
             return np.load(paths.final, mmap_mode="r"), stats
         logger.warning("%s: cache entry %s is damaged (%s): removed, computing it again", name, paths.final, damage)
         paths.meta.unlink(missing_ok=True)
@@ -307,7 +308,7 @@ def _upscale_through_cache(lr: np.ndarray, sr_generator: dict[str, Any] | None, 
     logger.info("%s: cache miss, upscaled %d frames in %.1f s (%.1f img/s%s) -> %s", name, images, compute_seconds,
                 stats["images_per_s"] or 0.0, f", {done['processes']} processes" if done["processes"] > 1 else "",
                 paths.final)
-    _report(tracker, name, stats)
+    _report(tracker, stats)
     return np.load(paths.final, mmap_mode="r"), stats
 
 
@@ -478,10 +479,10 @@ class _CachePaths:
         self.progress.unlink(missing_ok=True)
 
 
-def _report(tracker: Tracker | None, name: str, stats: dict[str, Any]) -> None:
+def _report(tracker: Tracker | None, stats: dict[str, Any]) -> None:
     numbers = {k: v for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     numbers["cache_hit"] = 1.0 if stats["cache"] == "hit" else 0.0
-    (tracker or NullTracker()).log_metrics({f"upscaling.{name}.{k}": v for k, v in numbers.items()}, 0)
+    (tracker or NullTracker()).log_metrics(numbers, 0)
 
 
 def upscale_frames(lr: np.ndarray, sr_generator: dict[str, Any] | None, config: UpscaleConfig,

@@ -258,8 +258,80 @@ def test_the_catalog_names_each_variants_files_by_pattern(name, kind, path):
         assert "mmap_mode='r'" in repr(dataset)
 
 
-def test_each_variants_final_metrics_carry_its_name():
-    assert "prefix='srgan_self.final'" in repr(project_catalog().get("sr_final_metrics_srgan_self"))
+@pytest.fixture
+def mlflow_run(mlflow_uri):
+    """An active MLflow run in a sqlite store of the test's own."""
+    import mlflow
+
+    with mlflow.start_run() as run:
+        yield run
+
+
+def run_artifacts(run) -> set[str]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    return {a.path for folder in ("models", "plots") for a in client.list_artifacts(run.info.run_id, folder)}
+
+
+def test_a_model_file_is_a_run_artifact_but_a_skipped_variants_marker_is_not(tmp_path, mlflow_run):
+    import torch
+    from matplotlib.figure import Figure
+
+    from faceless.data.datasets import RunArtifactDataset, TorchWeightsDataset
+
+    def model(name: str) -> RunArtifactDataset:
+        return RunArtifactDataset({"type": "faceless.data.datasets.TorchWeightsDataset",
+                                   "filepath": str(tmp_path / "06_models" / f"{name}.pt")}, artifact_path="models")
+
+    model("classifier_lr").save({"config": {"width": 8}, "state_dict": {"w": torch.ones(2)}})
+    skipped = {"variant": "hr", "skipped": "no data for this variant (the source has no truth)"}
+    model("classifier_hr").save(skipped)
+    plot = RunArtifactDataset({"type": "matplotlib.MatplotlibDataset", "filepath": str(tmp_path / "grid.png")},
+                              artifact_path="plots")
+    placeholder = Figure()
+    placeholder.set_label("skipped")
+    plot.save(placeholder)
+    # Kept locally (the next stages read the reason), but the run gets no placeholder files.
+    assert TorchWeightsDataset(str(tmp_path / "06_models" / "classifier_hr.pt")).load() == skipped
+    assert model("classifier_hr").load() == skipped and (tmp_path / "grid.png").is_file()
+    assert run_artifacts(mlflow_run) == {"models/classifier_lr.pt"}
+    plot.save(Figure())
+    assert run_artifacts(mlflow_run) == {"models/classifier_lr.pt", "plots/grid.png"}
+
+
+def test_without_an_mlflow_run_a_run_artifact_is_only_saved(tmp_path):
+    import mlflow
+
+    from faceless.data.datasets import RunArtifactDataset
+
+    assert mlflow.active_run() is None
+    dataset = RunArtifactDataset({"type": "json.JSONDataset", "filepath": str(tmp_path / "r.json")}, "reports")
+    dataset.save({"a": 1})
+    assert dataset.exists() and dataset.load() == {"a": 1}
+
+
+@pytest.mark.parametrize("name", ["sampling_metrics", "evaluation_metrics", "predict_metrics"])
+def test_metrics_datasets_put_their_metrics_under_their_stage(name):
+    dataset = project_catalog().get(name)
+    assert type(dataset).__name__ == "StageMetricsDataset" and dataset._describe()["prefix"] == name.split("_")[0]
+
+
+def test_stage_metrics_are_logged_as_stage_slash_name_and_read_back(mlflow_run):
+    import mlflow
+
+    from faceless.data.datasets import StageMetricsDataset
+
+    dataset = StageMetricsDataset(prefix="evaluation")
+    dataset.save({"lr/sequence_top1_pct": {"value": 37.5, "step": 0},
+                  "lr/challenge_score": [{"value": 80.0, "step": 0}, {"value": 85.0, "step": 1}]})
+    mlflow.log_metric("evaluation_other", 1.0)  # not under evaluation/: not this dataset's
+    logged = mlflow.MlflowClient().get_run(mlflow_run.info.run_id).data.metrics
+    assert logged == {"evaluation/lr/sequence_top1_pct": 37.5, "evaluation/lr/challenge_score": 85.0,
+                      "evaluation_other": 1.0}
+    assert dataset.exists() and set(dataset.load()) == {"evaluation/lr/sequence_top1_pct", "evaluation/lr/challenge_score"}
+    with pytest.raises(DatasetError, match="evaluation/lr/x"):
+        dataset.save({"lr/x": 1.0})
 
 
 def every_variant_on(**overrides) -> dict:

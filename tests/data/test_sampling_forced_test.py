@@ -98,7 +98,7 @@ def test_sampled_train_and_val_are_identical_and_test_takes_the_forced_videos():
     assert report["sides"]["test"]["quota"]["videos_per_person"] == 2 + 4
     assert samples["test"]["test_only"].groupby(samples["test"]["person"]).sum().gt(0).all()
     assert all(v == 0 for pair in report["leakage_sampled"].values() for v in pair.values())
-    assert report_numbers(report)["test.forced_videos"] == 16.0
+    assert report_numbers(report)["test/forced_videos"] == 16.0
 
 
 def test_the_default_demo_has_six_test_videos_a_person_and_unchanged_training():

@@ -403,19 +403,23 @@ def test_compare_variants_forest_plot_names_every_pair(comparison):
 
 def test_compare_variants_mlflow_metrics_only_for_evaluated_variants(comparison):
     metrics = comparison["out"]["evaluation_metrics"]
-    keys = ["frame_top1", "frame_top5", "sequence_top1", "sequence_top5", "challenge_score", "frame_macro_f1",
-            "sequence_macro_f1"]
+    # <variant>/<metric> (under evaluation/: the catalog): an MLflow chart section per variant; fractions in percent.
+    keys = ["frame_top1_pct", "frame_top5_pct", "sequence_top1_pct", "sequence_top5_pct", "challenge_score",
+            "frame_macro_f1_pct", "sequence_macro_f1_pct"]
     intervals = [f"{k}_{end}" for k in keys[:5] for end in ("low", "high")]
-    differences = [f"diff.srgan_vs_lr.{m}{end}" for m in ("sequence_top1", "challenge_score")
-                   for end in ("", "_low", "_high", "_p", "_p_adjusted")]
-    assert set(metrics) == {f"{v}.{k}" for v in EVALUATED for k in keys + intervals} | set(differences)
-    assert metrics["lr.sequence_top1"] == {"value": 1.0, "step": 0}
-    assert metrics["diff.srgan_vs_lr.sequence_top1_p"] == {"value": 1.0, "step": 0}
+    differences = [f"srgan_vs_lr/{m}_difference{end}" for m in ("sequence_top1_pct", "challenge_score")
+                   for end in ("", "_low", "_high")]
+    differences += [f"srgan_vs_lr/{m}_{p}" for m in ("sequence_top1", "challenge_score")
+                    for p in ("p_value", "p_adjusted")]
+    assert set(metrics) == {f"{v}/{k}" for v in EVALUATED for k in keys + intervals} | set(differences)
+    assert metrics["lr/sequence_top1_pct"] == {"value": 100.0, "step": 0}
+    assert metrics["srgan_vs_lr/sequence_top1_p_value"] == {"value": 1.0, "step": 0}
     for entry in metrics.values():
         assert set(entry) == {"value", "step"}
         assert isinstance(entry["value"], float) and entry["step"] == 0
+        assert 0 <= abs(entry["value"]) <= 100
     ev_lr = comparison["evaluations"][0]
-    assert metrics["lr.challenge_score"]["value"] == ev_lr["sequence"]["challenge_score"]
+    assert metrics["lr/challenge_score"]["value"] == ev_lr["sequence"]["challenge_score"]
 
 
 def test_compare_variants_with_every_variant_skipped(capsys):

@@ -300,9 +300,12 @@ def test_predict_params_take_no_setting_from_code():
 
 
 def test_predict_metrics_are_the_reports_numbers():
-    report = {"sequences": 3, "frames": 8, "seconds": 0.5, "variant": "lr", "challenge_score": 95.0}
-    assert predict_metrics(report) == {"sequences": {"value": 3.0, "step": 0}, "frames": {"value": 8.0, "step": 0},
+    report = {"sequences": 3, "frames": 8, "seconds": 0.5, "variant": "lr", "challenge_score": 95.0,
+              "sequence_top1": 0.75}
+    assert predict_metrics(report) == {"sequences": {"value": 3.0, "step": 0},
+                                       "frames": {"value": 8.0, "step": 0},
                                        "seconds": {"value": 0.5, "step": 0},
+                                       "sequence_top1_pct": {"value": 75.0, "step": 0},
                                        "challenge_score": {"value": 95.0, "step": 0}}
 
 

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from faceless.data.datasets import TorchWeightsDataset
 from faceless.inference import load_generator
 from faceless.pipeline_registry import build_pipelines
-from faceless.pipelines.srgan.nodes import import_generator, plot_sr_samples, sr_metrics, train_generator_variant
+from faceless.pipelines.srgan.nodes import import_generator, plot_sr_samples, train_generator_variant
 from faceless.pipelines.srgan.pipeline import create_pipeline
 from faceless.sr.config import load_config, variant_config
 from faceless.sr.trainer import SRTrainer, train_generator
@@ -134,11 +134,9 @@ def test_train_srgan_with_a_bad_parameter_fails_before_any_work(data, tmp_path):
 def test_pipeline_is_one_srgan_namespace_per_generator_variant_with_the_dataset_names_users_type():
     specs = variant_specs(variants())  # conf/base: of the generators, only srgan is on
     pipeline = create_pipeline(variants={n: s for n, s in specs.items() if s.enabled})
-    assert {n.name for n in pipeline.nodes} == {"srgan.srgan.train", "srgan.srgan.plot_samples",
-                                                "srgan.srgan.final_metrics"}
+    assert {n.name for n in pipeline.nodes} == {"srgan.srgan.train", "srgan.srgan.plot_samples"}
     assert pipeline.inputs() == {"lr_train", "hr_train", "lr_val", "hr_val", "params:srgan", "params:variants"}
-    assert pipeline.all_outputs() == {"sr_generator_srgan", "sr_report_srgan", "sr_samples_srgan",
-                                      "sr_final_metrics_srgan"}
+    assert pipeline.all_outputs() == {"sr_generator_srgan", "sr_report_srgan", "sr_samples_srgan"}
     assert {n.namespace for n in pipeline.nodes} == {"srgan.srgan"}
 
 
@@ -149,10 +147,8 @@ def test_pipeline_with_every_generator_variant_on_reads_what_each_needs_and_noth
     generators = ("srgan", "srgan_other", "srgan_self", "srgan_id", "srgan_pretrained")
     trained = {f"srgan.{v}.train" for v in generators if v != "srgan_pretrained"}
     assert {n.name for n in pipeline.nodes} == {*trained, "srgan.srgan_pretrained.import",
-                                                *(f"srgan.{v}.{n}" for v in generators
-                                                  for n in ("plot_samples", "final_metrics"))}
-    assert pipeline.all_outputs() == {f"{kind}_{v}" for v in generators
-                                      for kind in ("sr_generator", "sr_report", "sr_samples", "sr_final_metrics")}
+                                                *(f"srgan.{v}.plot_samples" for v in generators)}
+    assert pipeline.all_outputs() == {f"{kind}_{v}" for v in generators for kind in ("sr_generator", "sr_report", "sr_samples")}
     by_name = {n.name: n for n in pipeline.nodes}
     # srgan_other learns other people's pairs; only the identity variant reads the people's labels.
     assert by_name["srgan.srgan_other.train"].inputs[:2] == ["lr_other", "hr_other"]
@@ -229,8 +225,8 @@ def test_srgan_self_reports_under_its_own_metric_names(self_data, tmp_path):
     spec = variant_specs(variants(srgan_self__enabled=True))["srgan_self"]
     train_generator(variant_config(tiny_params(tmp_path), spec), d["lr_train"], d["hr_train"], d["lr_val"], d["hr_val"],
                     tracker, name="srgan_self")
-    assert tracker.history and all(name.startswith("srgan_self.") for name in tracker.history)
-    assert "srgan_self.val_psnr" in tracker.history and "srgan_self.truth.val_psnr" in tracker.history
+    assert tracker.history and all(name.startswith("srgan/srgan_self/") for name in tracker.history)
+    assert "srgan/srgan_self/val_psnr" in tracker.history and "srgan/srgan_self/truth_val_psnr" in tracker.history
 
 
 @pytest.mark.parametrize(("frames", "hr", "variant", "says"), [
@@ -378,7 +374,7 @@ def test_torch_weights_dataset_crash_while_saving_keeps_the_old_file_and_no_temp
 
 
 # ----------------------------------------------------------------------------------------------
-# plot_sr_samples and sr_metrics
+# plot_sr_samples
 # ----------------------------------------------------------------------------------------------
 def _grid_shape(fig) -> tuple[int, int]:
     gs = fig.axes[0].get_subplotspec().get_gridspec()
@@ -419,25 +415,6 @@ def test_plot_sr_samples_without_frames_is_a_placeholder(trained):
     assert isinstance(fig, Figure)
     assert not fig.axes
     assert [t.get_text() for t in fig.texts] == ["no validation frames"]
-
-
-def test_sr_metrics_logs_each_final_validation_number_at_step_0(trained):
-    val = trained["report"]["val"]
-    metrics = sr_metrics(trained["report"])
-    assert {"val_psnr", "val_psnr_bicubic", "val_ssim", "val_ssim_bicubic"} <= set(metrics)
-    assert metrics == {name: {"value": value, "step": 0} for name, value in val.items()}
-    assert all(type(entry["value"]) is float for entry in metrics.values())
-
-
-@pytest.mark.parametrize("report", [{"variant": "srgan_self", "skipped": "no frames"},
-                                    {"val": None, "val_skipped": "no validation frames"}])
-def test_sr_metrics_of_a_skipped_training_or_validation_is_empty(report):
-    assert sr_metrics(report) == {}
-
-
-def test_sr_metrics_drops_non_finite_values():
-    metrics = sr_metrics({"val": {"val_psnr": 30, "val_ssim": float("nan"), "note": "x"}})
-    assert metrics == {"val_psnr": {"value": 30.0, "step": 0}}
 
 
 # ----------------------------------------------------------------------------------------------

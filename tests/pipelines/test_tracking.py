@@ -19,16 +19,11 @@ def test_without_an_active_run_it_is_a_silent_no_op(caplog):
     assert [r for r in caplog.records if r.name.startswith("faceless")] == []
 
 
-def test_metrics_land_in_the_active_mlflow_run_with_their_steps(tmp_path, monkeypatch):
+def test_metrics_land_in_the_active_mlflow_run_with_their_steps(mlflow_uri):
     import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    # set_tracking_uri sets a module global and MLFLOW_TRACKING_URI; monkeypatch puts both back
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    uri = mlflow_uri
     with mlflow.start_run() as run:
         MlflowTracker().log_metrics({"p.direct": 2.5, "p.skipped": float("inf")}, step=11)
         run_loop(LoopConfig(steps=4, eval_every=2, checkpoint_every=0, checkpoint_dir=None, resume=True, log_every=2,
@@ -67,17 +62,13 @@ def test_run_description_is_cut_at_a_line_within_the_tag_limit():
     assert all(line.endswith("|") for line in body.splitlines())  # whole lines only
 
 
-def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(tmp_path, monkeypatch):
+def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(mlflow_uri):
     import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
     from mlflow.tracking import MlflowClient
 
     from faceless.pipelines.tracking import MlflowRunHooks
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    uri = mlflow_uri
     client = MlflowClient(uri)
     experiment = client.create_experiment("made_before")  # as an older kedro-mlflow run left it: no kind
     runner = "<kedro.runner.sequential_runner.SequentialRunner object at 0x7f00>"
@@ -94,31 +85,29 @@ def test_hooks_mark_the_experiment_rename_tags_and_describe_the_run(tmp_path, mo
     assert tags["env"] == "local" and tags["mlflow.note.content"] == "## table\n| a |\n"
 
 
-def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_training_mode(tmp_path, monkeypatch,
-                                                                                            caplog, capsys):
+def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_training_mode(mlflow_uri, caplog,
+                                                                                            capsys):
     import json
 
     import mlflow
-    import mlflow.tracking._tracking_service.utils as tracking_utils
     from mlflow.tracking import MlflowClient
 
     from faceless.pipelines.tracking import MlflowRunHooks
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
+    uri = mlflow_uri
     client = MlflowClient(uri)
     experiment = client.create_experiment("views")
-    saved = {"lr.sequence_top1": {"value": 0.5, "step": 0}, "lr.frame_top1": {"value": 0.4, "step": 0},
-             "srgan.challenge_score": {"value": 80.0, "step": 0},
-             "diff.srgan_vs_lr.sequence_top1": {"value": 0.1, "step": 0}}
+    # As the evaluation saves them: variants in conf's order (not alphabetical), fractions in percent.
+    saved = {"lr/sequence_top1_pct": {"value": 50.0, "step": 0}, "lr/frame_top1_pct": {"value": 40.0, "step": 0},
+             "lr/challenge_score": {"value": 70.0, "step": 0}, "bicubic/sequence_top1_pct": {"value": 25.0, "step": 0},
+             "srgan/challenge_score": {"value": 80.0, "step": 0},
+             "srgan_vs_lr/sequence_top1_pct_difference": {"value": 10.0, "step": 0}}
     hooks = MlflowRunHooks()
     hooks._ui = "http://127.0.0.1:5000"  # as after_context_created reads it from mlflow.yml
     caplog.set_level(logging.INFO, logger="faceless")
     with mlflow.start_run(experiment_id=experiment):
-        # as kedro-mlflow's MlflowMetricsHistoryDataset logs them, with the catalog's prefix
-        mlflow.log_metrics({f"test.{k}": v["value"] for k, v in saved.items()}, step=0)
+        # as the catalog's StageMetricsDataset logs them, under evaluation/
+        mlflow.log_metrics({f"evaluation/{k}": v["value"] for k, v in saved.items()}, step=0)
         hooks.before_pipeline_run(run_params={})  # no view yet: the plain runs URL
         hooks.after_dataset_saved(dataset_name="other", data=saved)
         assert not any(k.startswith("mlflow.sharedViewState.") for k in client.get_experiment(experiment).tags)
@@ -126,8 +115,15 @@ def test_the_headline_metrics_become_a_saved_runs_view_and_its_url_opens_the_tra
         hooks.before_pipeline_run(run_params={})  # a later run: the URL opens the view
     envelope = json.loads(client.get_experiment(experiment).tags["mlflow.sharedViewState.faceless-headline"])
     assert envelope["name"] == "faceless: headline metrics" and isinstance(envelope["createdAt"], int)
-    assert json.loads(envelope["state"]) == {
-        "selectedColumns": ["metrics.`test.lr.sequence_top1`", "metrics.`test.srgan.challenge_score`"]}
+    columns = ["metrics.`evaluation/lr/sequence_top1_pct`", "metrics.`evaluation/bicubic/sequence_top1_pct`",
+               "metrics.`evaluation/lr/challenge_score`", "metrics.`evaluation/srgan/challenge_score`"]
+    state = json.loads(envelope["state"])
+    # MLflow's table would list them alphabetically: the view gives their order, each wide enough for its name.
+    assert state["selectedColumns"] == state["columnOrder"] == columns
+    assert list(state["columnWidths"]) == columns
+    assert all(width >= 6.1 * len(c.split("`")[1]) + 24 for c, width in state["columnWidths"].items())
+    logged = MlflowClient(uri).search_runs([experiment])[0].data.metrics
+    assert all(logged[c.split("`")[1]] <= 100 for c in columns)
     # Each URL on a line of its own, whole (a log record would be wrapped at the terminal's width).
     assert not [m for m in caplog.messages if "http://" in m]
     urls = [line for line in capsys.readouterr().out.splitlines() if "http://" in line]

@@ -205,18 +205,27 @@ def test_holm_decides_what_is_shown_over_the_pairs_that_ran():
 def test_tracked_numbers_include_intervals_seed_spread_and_differences(result):
     tracked = result["comparison"].tracked
     d = result["comparison"].differences.set_index(["variant", "baseline"]).loc[("srgan", "lr")]
-    assert tracked["diff.srgan_vs_lr.sequence_top1"] == d["sequence_top1_difference"]
-    assert tracked["diff.srgan_vs_lr.sequence_top1_low"] == d["sequence_top1_low"]
-    assert tracked["diff.srgan_vs_lr.sequence_top1_high"] == d["sequence_top1_high"]
-    assert tracked["diff.srgan_vs_lr.sequence_top1_p"] == pytest.approx(0.125)
-    assert tracked["diff.srgan_vs_lr.sequence_top1_p_adjusted"] == pytest.approx(0.25)
-    assert tracked["diff.bicubic_vs_srgan.challenge_score_p"] == 1.0
-    assert not any(key.startswith("diff.hr_vs_lr") for key in tracked)
+    # Fractions in percent (named _pct), the challenge score and p values as they are: one 0-100 scale.
+    assert tracked["srgan_vs_lr/sequence_top1_pct_difference"] == pytest.approx(100 * d["sequence_top1_difference"])
+    assert tracked["srgan_vs_lr/sequence_top1_pct_difference_low"] == pytest.approx(100 * d["sequence_top1_low"])
+    assert tracked["srgan_vs_lr/sequence_top1_pct_difference_high"] == pytest.approx(100 * d["sequence_top1_high"])
+    assert tracked["srgan_vs_lr/sequence_top1_p_value"] == pytest.approx(0.125)
+    assert tracked["srgan_vs_lr/sequence_top1_p_adjusted"] == pytest.approx(0.25)
+    assert tracked["bicubic_vs_srgan/challenge_score_difference"] == d_of(result, "bicubic", "srgan")["challenge_score_difference"]
+    assert tracked["bicubic_vs_srgan/challenge_score_p_value"] == 1.0
+    assert not any(key.startswith("hr_vs_lr/") for key in tracked)
     rows = result["comparison"].table.set_index("variant")
-    assert tracked["srgan.sequence_top1_low"] == rows.loc["srgan", "sequence_top1_low"]
-    assert tracked["lr.challenge_score_high"] == rows.loc["lr", "challenge_score_high"]
-    assert "srgan.sequence_top1_seed_sd" in tracked and "lr.sequence_top1_seed_sd" not in tracked
-    assert not any(key.startswith("hr.") for key in tracked)
+    assert tracked["srgan/sequence_top1_pct"] == pytest.approx(100 * rows.loc["srgan", "sequence_top1"])
+    assert tracked["srgan/sequence_top1_pct_low"] == pytest.approx(100 * rows.loc["srgan", "sequence_top1_low"])
+    assert tracked["lr/frame_macro_f1_pct"] == pytest.approx(100 * rows.loc["lr", "frame_macro_f1"])
+    assert tracked["lr/challenge_score_high"] == rows.loc["lr", "challenge_score_high"]
+    assert "srgan/sequence_top1_pct_seed_sd" in tracked and "lr/sequence_top1_pct_seed_sd" not in tracked
+    assert not any(key.startswith("hr/") for key in tracked)
+    assert all(name.count("/") == 1 for name in tracked)  # <variant or pair>/<metric>: the node adds the stage
+
+
+def d_of(result, variant: str, baseline: str):
+    return result["comparison"].differences.set_index(["variant", "baseline"]).loc[(variant, baseline)]
 
 
 def test_pairs_must_share_their_test_sequences(result):

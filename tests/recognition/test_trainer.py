@@ -160,10 +160,10 @@ def test_saved_normalisation_comes_from_the_config(toy, tmp_path):
 def test_losses_and_validation_metrics_go_to_the_tracker(trained):
     history, report = trained["tracker"].history, trained["report"]
     epochs_steps = [STEPS_PER_EPOCH * (e + 1) for e in range(EPOCHS)]
-    assert [step for step, _ in history["classifier.lr.loss"]] == epochs_steps
-    assert [value for _, value in history["classifier.lr.loss"]] == [h["loss"] for h in report["train_loss"]]
+    assert [step for step, _ in history["classifier/lr/loss"]] == epochs_steps
+    assert [value for _, value in history["classifier/lr/loss"]] == [h["loss"] for h in report["train_loss"]]
     for name in ("val_sequence_top1", "val_frame_top1", "val_nll"):
-        assert history[f"classifier.lr.{name}"] == [(h["step"], h[name]) for h in report["history"]]
+        assert history[f"classifier/lr/{name}"] == [(h["step"], h[name]) for h in report["history"]]
 
 
 # ----------------------------------------------------------------------------------------------

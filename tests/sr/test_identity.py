@@ -11,7 +11,7 @@ import torch
 from faceless.models import build_model
 from faceless.hooks import validate_parameters
 from faceless.pipeline_registry import build_pipelines
-from faceless.pipelines.srgan.nodes import sr_metrics, train_generator_variant
+from faceless.pipelines.srgan.nodes import train_generator_variant
 from faceless.sr.config import load_config, variant_config
 from faceless.sr.identity import EMBEDDING, LOGITS, Recogniser, mixed_crops
 from faceless.sr.losses import LossContext, WeightedLoss, feature_distance
@@ -198,8 +198,8 @@ def test_the_recogniser_never_sees_a_validation_or_test_frame(tmp_path, monkeypa
         assert len(batches) == 3 and batches[1].max() <= 100 / 255 + 1e-6
         assert labels.max() < PEOPLE
     # validation only measures it
-    assert {"srgan_id.recogniser.val_top1_hr", "srgan_id.val_recogniser_top1_sr",
-            "srgan_id.val_recogniser_top1_bicubic"} <= set(tracker.history)
+    assert {"srgan/srgan_id/recogniser/val_top1_hr", "srgan/srgan_id/val_recogniser_top1_sr",
+            "srgan/srgan_id/val_recogniser_top1_bicubic"} <= set(tracker.history)
     assert report["recogniser"]["source"] == "train" and report["recogniser"]["pretrain"]["resumed_from"] == 0
 
 
@@ -265,7 +265,7 @@ def test_an_identity_term_in_srgans_own_list_reads_a_recogniser_file(frames, cla
     assert_state_equal(trainer.recogniser.model.state_dict(), model.state_dict())
     tracker = MemoryTracker()
     _, report = trainer.train(tracker)
-    assert "srgan.loss_identity" in tracker.history and report["recogniser"]["source"] == "file"
+    assert "srgan/srgan/loss_identity" in tracker.history and report["recogniser"]["source"] == "file"
     assert_state_equal(trainer.recogniser.model.state_dict(), model.state_dict())  # frozen throughout
 
 
@@ -339,21 +339,20 @@ def test_srgan_id_off_has_no_node_and_on_trains_with_the_peoples_labels():
     assert not {"sr_generator_srgan_id", "sr_report_srgan_id", "srgan_id_train"} & off.all_outputs()
     on = build_pipelines({"variants": id_variants(), "predict": predict})["full"]
     by_name = {n.name: n for n in on.nodes}
-    assert {"srgan.srgan_id.train", "srgan.srgan_id.plot_samples", "srgan.srgan_id.final_metrics",
+    assert {"srgan.srgan_id.train", "srgan.srgan_id.plot_samples",
             "classifier.srgan_id.train", "evaluation.srgan_id.evaluate"} <= set(by_name)
     assert {"train_index", "val_index"} <= set(by_name["srgan.srgan_id.train"].inputs)
     assert by_name["srgan.srgan_id.train"].outputs == ["sr_generator_srgan_id", "sr_report_srgan_id"]
 
 
-def test_a_skipped_identity_variant_logs_no_final_metrics(frames, tmp_path):
-    """srgan_id on a source whose frames cannot make pairs is a skip marker with the reason, and no metric."""
+def test_a_skipped_identity_variant_is_a_skip_marker_with_its_reason(frames, tmp_path):
+    """srgan_id on a source whose frames cannot make pairs is a skip marker with the reason; nothing trains."""
     inputs = node_inputs(frames)
     empty = np.zeros((0, 0, 0, 3), dtype=np.uint8)
     inputs.update(lr_train=np.ascontiguousarray(inputs["lr_train"][:, ::4, ::4]), hr_train=empty, hr_val=empty)
     generator, report = train_srgan_id(inputs, id_params(tmp_path))
     assert generator == {"skipped": report["skipped"]}
     assert report == {"variant": "srgan_id", "skipped": "the 2 px frames are smaller than srgan.scale=4: no self pairs"}
-    assert sr_metrics(report) == {}
     assert not (tmp_path / "srgan_id").exists()
 
 
@@ -364,7 +363,6 @@ def test_train_srgan_id_trains_and_reports_psnr_ssim_and_its_recogniser(frames, 
     assert report["recogniser"]["config"]["num_classes"] == PEOPLE
     assert (tmp_path / "srgan_id" / "last.pt").is_file()
     assert (tmp_path / "srgan_id" / "recogniser" / "last.pt").is_file()
-    assert set(sr_metrics(report)) >= {"val_psnr", "val_ssim"}
 
 
 def test_train_srgan_id_checks_its_parameters_before_any_work_and_the_run_checks_them_even_when_off(frames,
@@ -395,7 +393,7 @@ def test_without_truth_srgan_id_learns_the_frames_identity_on_self_pairs(frames,
                                 name=ID_NAME, train_labels=t["labels"], val_labels=v["labels"])
     assert report["pairs"] == "self" and report["hr_size"] == list(t["hr"].shape[1:3])
     assert report["recogniser"]["config"]["input_size"] == t["hr"].shape[1]
-    assert "srgan_id.loss_identity" in tracker.history
+    assert "srgan/srgan_id/loss_identity" in tracker.history
 
 
 def test_the_seed_environment_trains_srgan_id_with_a_bigger_recogniser():

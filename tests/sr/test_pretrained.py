@@ -114,7 +114,7 @@ def test_the_imported_generator_is_the_file_as_it_is_measured_on_validation(file
     val = report["val"]
     assert val["val_psnr_gain"] == pytest.approx(val["val_psnr"] - val["val_psnr_bicubic"], abs=1e-3)
     assert 0 < val["val_psnr"] < 100 and val["val_psnr"] != val["val_psnr_bicubic"]
-    assert tracker.history["srgan_pretrained.val_psnr"][0][1] == pytest.approx(val["val_psnr"], abs=1e-4)
+    assert tracker.history["srgan/srgan_pretrained/val_psnr"][0][1] == pytest.approx(val["val_psnr"], abs=1e-4)
 
 
 def test_an_import_variant_reports_and_logs_under_its_own_name(files, data, tmp_path):
@@ -122,7 +122,7 @@ def test_an_import_variant_reports_and_logs_under_its_own_name(files, data, tmp_
     _, report = import_pretrained(load_config(tiny_params(tmp_path)), str(files["h5"]), data["lr_val"],
                                   data["hr_val"], tracker, name="krasserm")
     assert report["variant"] == "krasserm"
-    assert tracker.history and all(metric.startswith("krasserm.") for metric in tracker.history)
+    assert tracker.history and all(metric.startswith("srgan/krasserm/") for metric in tracker.history)
 
 
 def test_without_truth_it_is_measured_on_self_pairs_or_says_why_not(files, data, tmp_path):

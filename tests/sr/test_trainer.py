@@ -96,11 +96,11 @@ def test_train_report(trained):
 def test_every_loss_term_and_eval_number_reaches_the_tracker(trained):
     history = trained["tracker"].history
     # logged every 10 steps and at the end: step 10 is the last step, in stage 2
-    assert [step for step, _ in history["srgan.loss_mse"]] == [10]
-    for name in ("srgan.loss_gan", "srgan.loss_d"):
+    assert [step for step, _ in history["srgan/srgan/loss_mse"]] == [10]
+    for name in ("srgan/srgan/loss_gan", "srgan/srgan/loss_d"):
         assert [step for step, _ in history[name]] == [10], name
-    assert [step for step, _ in history["srgan.val_psnr"]] == [5, 10]
-    assert history["srgan.val_psnr"][-1][1] == trained["report"]["history"][-1]["val_psnr"]
+    assert [step for step, _ in history["srgan/srgan/val_psnr"]] == [5, 10]
+    assert history["srgan/srgan/val_psnr"][-1][1] == trained["report"]["history"][-1]["val_psnr"]
 
 
 def test_stage_one_reports_its_own_terms(data, tmp_path):
@@ -108,8 +108,8 @@ def test_stage_one_reports_its_own_terms(data, tmp_path):
                          pretrain_losses=[{"type": "l1", "weight": 1.0}])
     tracker = MemoryTracker()
     train(data, params, tracker)
-    losses = {name for name in tracker.history if name.startswith("srgan.loss_")}
-    assert losses == {"srgan.loss_l1"}
+    losses = {name for name in tracker.history if name.startswith("srgan/srgan/loss_")}
+    assert losses == {"srgan/srgan/loss_l1"}
 
 
 # ----------------------------------------------------------------------------------------------

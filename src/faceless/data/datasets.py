@@ -6,8 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
-from kedro.io import AbstractDataset
+from kedro.io import AbstractDataset, DatasetError
+from kedro.io.core import parse_dataset_definition
+from kedro_mlflow.io.metrics import MlflowMetricsHistoryDataset
 
 from faceless.utils.atomic import atomic_path
 from faceless.utils.npy import whole_npy_file
@@ -101,6 +104,74 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+class RunArtifactDataset(AbstractDataset[Any, Any]):
+    """Another dataset whose file is also an artifact of the active MLflow run (under
+    ``artifact_path``), as with kedro-mlflow's ``MlflowArtifactDataset``, but not when the data is what
+    a variant that did not run leaves behind (:func:`is_skip_marker`): the local file still carries
+    the reason to the stages after it, and the run gets no placeholder file.
+
+    Example catalog entry::
+
+        "classifier_{variant}":
+          type: faceless.data.datasets.RunArtifactDataset
+          artifact_path: models
+          dataset:
+            type: faceless.data.datasets.TorchWeightsDataset
+            filepath: data/06_models/classifier_{variant}.pt
+    """
+
+    def __init__(self, dataset: str | dict[str, Any], artifact_path: str | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        dataset_class, dataset_args = parse_dataset_definition(dataset if isinstance(dataset, dict) else {"type": dataset})
+        self._dataset = dataset_class(**dataset_args)
+        self._artifact_path = artifact_path
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        return self._dataset.load()
+
+    def save(self, data: Any) -> None:
+        self._dataset.save(data)
+        if not is_skip_marker(data) and mlflow.active_run() is not None:
+            mlflow.log_artifact(str(self._dataset._filepath), self._artifact_path)
+
+    def _exists(self) -> bool:
+        return self._dataset.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset": type(self._dataset).__name__, **self._dataset._describe(), "artifact_path": self._artifact_path}
+
+
+class StageMetricsDataset(MlflowMetricsHistoryDataset):
+    """kedro-mlflow's ``MlflowMetricsHistoryDataset`` with ``/`` between ``prefix`` and a metric's
+    name, not ``.``: with ``prefix: evaluation``, ``lr/sequence_top1_pct`` is logged as
+    ``evaluation/lr/sequence_top1_pct``, which MLflow's charts put in a section ``evaluation/lr``.
+    (A prefix is required: kedro-mlflow gives a metrics dataset without one its catalog name.)
+    """
+
+    def __init__(self, prefix: str, run_id: str | None = None, metadata: dict[str, Any] | None = None) -> None:
+        super().__init__(run_id=run_id, prefix=prefix, metadata=metadata)
+
+    def _build_args_list_from_metric_item(self, key: str, value: Any):
+        name = f"{self._prefix}/{key}"
+        entries = [value] if isinstance(value, dict) else value
+        if not isinstance(entries, list) or not entries:
+            raise DatasetError(f"metric {name}: expected {{'value': v, 'step': s}} or a list of them, got {value!r}")
+        return ((name, entry["value"], entry["step"]) for entry in entries)
+
+    def _is_dataset_metric(self, key: str) -> bool:
+        return key.startswith(f"{self._prefix}/")
+
+
+def is_skip_marker(data: Any) -> bool:
+    """What a variant that did not run leaves: a mapping with ``skipped`` (its reason), or a figure
+    labelled ``skipped`` (its placeholder plot)."""
+    if isinstance(data, dict):
+        return "skipped" in data
+    label = getattr(data, "get_label", None)
+    return callable(label) and str(label()).startswith("skipped")
 
 
 def _tensor_bytes(data: Any) -> int | None:

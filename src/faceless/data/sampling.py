@@ -460,17 +460,18 @@ def leakage_audit(sides: dict[str, pd.DataFrame]) -> dict[str, dict[str, int]]:
 
 
 def report_numbers(report: dict[str, Any]) -> dict[str, float]:
-    """The sampling report's numbers, flat: frames and quotas per side, and the split's leakage audit."""
+    """The sampling report's numbers, flat: frames and quotas per side (``train/frames``), and the
+    split's leakage audit (``leakage/train_vs_test_shared_videos``)."""
     numbers: dict[str, float] = {}
     for side, info in report["sides"].items():
-        numbers[f"{side}.frames"] = info["frames"]
+        numbers[f"{side}/frames"] = info["frames"]
         for key, value in info.get("quota", {}).items():
-            numbers[f"{side}.{key}"] = value
+            numbers[f"{side}/{key}"] = value
     for key, value in report.get("forced_test", {}).items():
-        numbers[f"test.forced_{key}"] = value
+        numbers[f"test/forced_{key}"] = value
     for pair, counts in report["leakage_split"].items():
         for level, value in counts.items():
-            numbers[f"leakage.{pair}.shared_{level}"] = value
+            numbers[f"leakage/{pair}_shared_{level}"] = value
     return {name: float(value) for name, value in numbers.items()}
 
 

@@ -5,14 +5,16 @@ let ``mlflow.yml`` configure is done here, after it:
 
 * the experiment carries ``mlflow.experimentKind = custom_model_development``, MLflow's record of
   its kind (``mlflow.yml`` sets it when kedro-mlflow creates the experiment; this hook adds it to one
-  made before). MLflow 3.17's UI does not open the experiment from it: its workflow-based navigation
+  made before). MLflow 3.18's UI does not open the experiment from it: its workflow-based navigation
   (a flag built in as on) takes the kind from the browser's GenAI / Model training switch (URL
   ``?workflowType=``, else localStorage, else GenAI), so the run's log gives the runs table's URL with
   ``workflowType=machine_learning``;
-* the headline metrics (``sequence_top1``, ``challenge_score`` per variant) are a saved view of the
-  runs table: MLflow 3.17 keeps saved views as experiment tags ``mlflow.sharedViewState.<id>``, lists
-  them under "Views" and opens one with ``?viewStateShareKey=<id>`` (it has no server-side default
-  columns);
+* the headline metrics (``evaluation/<variant>/sequence_top1_pct`` and ``.../challenge_score``, both
+  0-100) are a saved view of the runs table: MLflow 3.18 keeps saved views as experiment tags
+  ``mlflow.sharedViewState.<id>``, lists them under "Views" and opens one with
+  ``?viewStateShareKey=<id>`` (it has no server-side default columns). The table lists the metric
+  columns it shows alphabetically unless the view gives their order and widths (``columnOrder``,
+  ``columnWidths``): the view gives each metric's variants in conf's order, wide enough for their names;
 * kedro-mlflow tags every run with every ``run_params`` entry, with no option to choose: ``run_id``
   (Kedro's session id, not MLflow's run id) becomes ``kedro.session_id``, ``runner`` (an object's
   repr) becomes ``kedro.runner`` with the class name;
@@ -42,14 +44,19 @@ logger = logging.getLogger(__name__)
 
 #: MLflow's experiment kind tag and its model-training value.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
-#: MLflow 3.17's UI: the query parameter that puts it in model-training mode, landing on the runs table.
+#: MLflow 3.18's UI: the query parameter that puts it in model-training mode, landing on the runs table.
 TRAINING_WORKFLOW = ("workflowType", "machine_learning")
 #: The saved runs-table view: experiment tag prefix (the UI's), view id, name, and which metrics.
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 HEADLINE_VIEW = ("faceless-headline", "faceless: headline metrics")
-HEADLINE_METRICS = ("sequence_top1", "challenge_score")
-#: The catalog entry with the test metrics (``<variant>.<metric>``; ``diff.<a>_vs_<b>.<metric>`` skipped).
+#: The headline metrics of each variant: both on a 0-100 scale.
+HEADLINE_METRICS = ("sequence_top1_pct", "challenge_score")
+#: The catalog entry with the test metrics, ``<variant>/<metric>`` with variants in conf's order
+#: (differences, ``<a>_vs_<b>/..._difference``, are not headline metrics), logged under ``evaluation/``.
 METRICS_DATASET = "evaluation_metrics"
+#: A runs-table column's width in pixels: enough for its header, a metric's name (about 6.1 px a
+#: character in MLflow 3.18's header font, seen in Chromium), and the cell's padding.
+COLUMN_PX_PER_CHAR, COLUMN_PX_PADDING = 6.2, 36
 #: Run tags kedro-mlflow sets that say something else than their name: old name -> new name.
 RENAMED_TAGS = {"run_id": "kedro.session_id", "runner": "kedro.runner"}
 #: The catalog entry whose text becomes the run's description.
@@ -139,26 +146,36 @@ def ui_address(context: Any) -> str | None:
 
 
 def runs_url(ui: str, experiment_id: str, view: str | None = None) -> str:
-    """The experiment's runs table in MLflow 3.17's model-training mode, with a saved view if given."""
+    """The experiment's runs table in MLflow 3.18's model-training mode, with a saved view if given."""
     key, value = TRAINING_WORKFLOW
     query = f"{key}={value}" + (f"&viewStateShareKey={view}" if view else "")
     return f"{ui}/#/experiments/{experiment_id}/runs?{query}"
 
 
 def headline_columns(saved: Mapping[str, Any], logged: Mapping[str, Any]) -> list[str]:
-    """Runs-table columns of the headline metrics: ``<variant>.<metric>`` keys as MLflow logged them."""
-    columns = []
+    """Runs-table columns of the headline metrics, by the names MLflow logged (``evaluation/<variant>/<metric>``):
+    each metric's variants side by side, in the order ``saved`` lists them (conf's)."""
+    variants: list[str] = []
     for key in saved:
-        parts = str(key).split(".")
-        if len(parts) == 2 and parts[1] in HEADLINE_METRICS:
-            columns += [f"metrics.`{name}`" for name in logged if name == key or name.endswith(f".{key}")]
-    return columns
+        parts = str(key).split("/")
+        if len(parts) == 2 and parts[1] in HEADLINE_METRICS and parts[0] not in variants:
+            variants.append(parts[0])
+    keys = [f"{variant}/{metric}" for metric in HEADLINE_METRICS for variant in variants]
+    return [f"metrics.`{name}`" for key in keys if key in saved for name in logged if name.endswith(f"/{key}")]
 
 
 def saved_view(name: str, columns: list[str]) -> str:
-    """A saved view as MLflow 3.17's runs page stores it (JSON, the view state as a JSON string)."""
+    """A saved view as MLflow 3.18's runs page stores it (JSON, the view state as a JSON string): the
+    columns shown, in this order, each wide enough for its name."""
     now = int(time.time() * 1000)
-    return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps({"selectedColumns": columns})})
+    widths = {column: round(len(column_label(column)) * COLUMN_PX_PER_CHAR) + COLUMN_PX_PADDING for column in columns}
+    state = {"selectedColumns": columns, "columnOrder": columns, "columnWidths": widths}
+    return json.dumps({"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
+
+
+def column_label(column: str) -> str:
+    """``metrics.`evaluation/lr/challenge_score``` -> ``evaluation/lr/challenge_score``: the header shown."""
+    return column.split(".", 1)[1].strip("`")
 
 
 def new_sqlite_store(context: Any) -> Path | None:

@@ -54,9 +54,13 @@ INTERVAL_COLUMNS = [f"{metric}_{end}" for metric in KEY_METRICS for end in ("low
 SEED_COLUMNS = ["seeds"] + [f"{metric}_seed_{stat}" for metric in KEY_METRICS for stat in ("sd", "min", "max")]
 #: The comparison table: today's columns (means over seeds), intervals, spread over seeds, note.
 COMPARISON_COLUMNS = TABLE_COLUMNS + INTERVAL_COLUMNS + SEED_COLUMNS + ["note"]
-#: The table's columns worth tracking per evaluated variant (``<variant>.<column>``); the seed
+#: The table's columns worth tracking per evaluated variant (``<variant>/<column>``); the seed
 #: spread (``_seed_sd``) too where there are several seeds.
 TRACKED_COLUMNS = TABLE_COLUMNS[2:9] + INTERVAL_COLUMNS
+#: The table's fractions (0-1). Tracked in percent, named ``<metric>_pct[_low|_high|_seed_sd]``, so
+#: every tracked number is on the challenge score's 0-100 scale and its name says so.
+FRACTION_METRICS = ("frame_top1", "frame_top5", "sequence_top1", "sequence_top5", "frame_macro_f1",
+                    "sequence_macro_f1")
 DIFFERENCE_COLUMNS = (["variant", "baseline", "sequences", "videos"]
                       + [f"{metric}_{stat}" for metric in DIFFERENCE_METRICS
                          for stat in ("difference", "low", "high", "p", "p_adjusted", "shown")] + ["note"])
@@ -71,7 +75,7 @@ class Comparison:
     markdown: str
     confusion: Figure
     curves: Figure
-    tracked: dict[str, float]        # "<variant>.<column>", "diff.<a>_vs_<b>.<metric>[_low|_high|_p|_p_adjusted]"
+    tracked: dict[str, float]        # tracked_name's: "<variant>/<column>", "<a>_vs_<b>/<metric>...", 0-100
     differences: pd.DataFrame        # DIFFERENCE_COLUMNS, a row per pair of evaluation.comparisons
     forest: Figure                   # the differences and their intervals
 
@@ -90,21 +94,21 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
         intervals[variant] = variant_intervals(ev, cfg)
         row = _row(variant, ev, train_reports[variant], intervals[variant])
         rows.append(row)
-        tracked.update({f"{variant}.{key}": float(row[key]) for key in TRACKED_COLUMNS})
+        tracked.update(tracked_number(key, row[key], variant) for key in TRACKED_COLUMNS)
         if row["seeds"] > 1:
-            tracked.update({f"{variant}.{metric}_seed_sd": float(row[f"{metric}_seed_sd"]) for metric in KEY_METRICS})
+            tracked.update(tracked_number(f"{metric}_seed_sd", row[f"{metric}_seed_sd"], variant) for metric in KEY_METRICS)
     table = _frame(rows, COMPARISON_COLUMNS)
     differences = adjust_for_family(
         _frame([paired_row(a, b, evaluations, cfg) for a, b in cfg.comparisons], DIFFERENCE_COLUMNS),
         cfg.bootstrap.confidence)
     for _, d in differences[differences["note"] == ""].iterrows():
-        name = f"diff.{d['variant']}_vs_{d['baseline']}"
+        pair = f"{d['variant']}_vs_{d['baseline']}"
         for metric in DIFFERENCE_METRICS:
-            tracked.update({f"{name}.{metric}": float(d[f"{metric}_difference"]),
-                            f"{name}.{metric}_low": float(d[f"{metric}_low"]),
-                            f"{name}.{metric}_high": float(d[f"{metric}_high"]),
-                            f"{name}.{metric}_p": float(d[f"{metric}_p"]),
-                            f"{name}.{metric}_p_adjusted": float(d[f"{metric}_p_adjusted"])})
+            tracked.update([tracked_number(f"{metric}_difference", d[f"{metric}_difference"], pair),
+                            tracked_number(f"{metric}_difference_low", d[f"{metric}_low"], pair),
+                            tracked_number(f"{metric}_difference_high", d[f"{metric}_high"], pair),
+                            (f"{pair}/{metric}_p_value", float(d[f"{metric}_p"])),
+                            (f"{pair}/{metric}_p_adjusted", float(d[f"{metric}_p_adjusted"]))])
     present = _people_present(evaluations.values())
     leakage = sampling_report.get("leakage_split", {})
     summary = {"variants": {v: {k: x for k, x in ev.items() if k not in OUTCOME_KEYS} for v, ev in evaluations.items()},
@@ -136,6 +140,18 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
                       curves=curves_figure(list(train_reports.values())), tracked=tracked,
                       differences=differences,
                       forest=differences_figure(shown_differences, cfg.bootstrap.confidence))
+
+
+def tracked_number(column: str, value: float, group: str = "") -> tuple[str, float]:
+    """``(name, value)`` of a table column as it is tracked: a fraction in percent and named ``_pct``,
+    under ``<group>/`` if given (a variant, or ``<a>_vs_<b>`` for a difference, whose columns say
+    ``_difference``): ``("sequence_top1_low", 0.25, "lr")`` -> ``("lr/sequence_top1_pct_low", 25.0)``."""
+    name, value = column, float(value)
+    for metric in FRACTION_METRICS:
+        if column == metric or column.startswith(f"{metric}_"):
+            name, value = f"{metric}_pct{column[len(metric):]}", 100 * value
+            break
+    return (f"{group}/{name}" if group else name), value
 
 
 def seed_outcomes(units: Mapping[str, Any], column: str) -> np.ndarray:

@@ -37,7 +37,7 @@ from faceless.training.loop import (SEED_MODULUS, LoopConfig, fingerprint_of, re
                                     step_seed)
 from faceless.training.parallel import (all_reduce_mean, convert_sync_batchnorm, describe, main_only, rank, shard,
                                         world_size, wrap_ddp)
-from faceless.training.tracker import Tracker
+from faceless.training.tracker import Tracker, metric_prefix
 from faceless.utils.config import to_params
 from faceless.utils.digest import array_digest
 from faceless.utils.errors import ConfigError
@@ -187,7 +187,7 @@ class ClassifierTrainer:
             checkpoint_dir=f"{cfg.checkpoint_dir}/{variant}/seed_{self.seed}" if cfg.checkpoint_dir else None,
             resume=cfg.resume, desc=" ".join(filter(None, ("classifier", variant, repeat))),
             log_every=self.steps_per_epoch,
-            metric_prefix=".".join(filter(None, ("classifier", variant, repeat))) + ".",
+            metric_prefix=metric_prefix("classifier", variant, repeat),
             # Content hashes: an SR variant recomputed by a new generator has the same shape.
             fingerprint={"params": params, "variant": variant,
                          "data": [array_digest(self.train_x), array_digest(self.val_x),

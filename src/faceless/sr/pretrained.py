@@ -26,7 +26,7 @@ from faceless.sr.config import STAGE, SRConfig
 from faceless.sr.metrics import evaluate_sr, measure_geometry
 from faceless.sr.pairs import make_pairs
 from faceless.training.device import autocast_dtype, select_device
-from faceless.training.tracker import NullTracker, Tracker
+from faceless.training.tracker import NullTracker, Tracker, metric_name
 from faceless.utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _validation(config: SRConfig, imported: ImportedGenerator, lr_val: np.ndarra
     bicubic = evaluate_sr(None, lr, hr, *args, None, config.eval_border, config.eval_batch_size)
     val = {"val_psnr": sr["psnr"], "val_ssim": sr["ssim"], "val_psnr_bicubic": bicubic["psnr"],
            "val_ssim_bicubic": bicubic["ssim"], "val_psnr_gain": sr["psnr"] - bicubic["psnr"]}
-    tracker.log_metrics({f"{name}.{k}": v for k, v in val.items()}, 0)
+    tracker.log_metrics({metric_name(STAGE, name, k): v for k, v in val.items()}, 0)
     logger.info("%s: validation PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB) on %d %s pairs", name,
                 val["val_psnr"], val["val_psnr_bicubic"], val["val_psnr_gain"], len(lr), kind)
     return {"pairs": kind, "val_pairs": len(lr), "device": str(device), "precision": precision_name(dtype),

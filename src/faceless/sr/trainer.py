@@ -60,7 +60,7 @@ from faceless.training.device import autocast, autocast_dtype, memory_format, se
 from faceless.training.loop import LoopConfig, fingerprint_of, run_loop, step_generator
 from faceless.training.parallel import (all_reduce_mean, convert_sync_batchnorm, describe, loss_weight, main_only,
                                         shard, world_size, wrap_ddp)
-from faceless.training.tracker import NullTracker, Tracker
+from faceless.training.tracker import NullTracker, Tracker, metric_name, metric_prefix
 from faceless.utils.config import to_params
 from faceless.utils.digest import array_digest
 from faceless.utils.errors import ConfigError
@@ -431,7 +431,7 @@ class SRTrainer:
             data.append(self.recogniser_fingerprint())
         return LoopConfig(steps=self.total_steps, eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
                           checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume, log_every=cfg.log_every, desc=self.name,
-                          metric_prefix=f"{self.name}.", fingerprint={"params": params, "data": data})
+                          metric_prefix=metric_prefix(STAGE, self.name), fingerprint={"params": params, "data": data})
 
     def train(self, tracker: Tracker | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """Run (or resume) every step; returns (the exported generator, the report)."""
@@ -512,7 +512,7 @@ class SRTrainer:
             steps=rec.steps, eval_every=0, checkpoint_every=cfg.checkpoint_every,
             checkpoint_dir=f"{cfg.checkpoint_dir}/recogniser" if cfg.checkpoint_dir else None, resume=cfg.resume,
             log_every=cfg.log_every,
-            desc=f"{self.name} recogniser", metric_prefix=f"{self.name}.recogniser.",
+            desc=f"{self.name} recogniser", metric_prefix=metric_prefix(STAGE, self.name, "recogniser"),
             fingerprint={"recogniser": to_params(rec), "crop": cfg.crop, "scale": cfg.scale, "seed": cfg.seed,
                          "data": [array_digest(self.hr_train.cpu().numpy()), self.recogniser_fingerprint()]})
         self.recogniser_history = run_loop(loop, step, recogniser.state_dict, recogniser.load_state_dict,
@@ -559,7 +559,7 @@ def train_generator(config: SRConfig, lr_train: np.ndarray, hr_train: np.ndarray
         truth = main_only(lambda: trainer.evaluate_on(*validation_subset(config, lr_va, hr_va)))
         report["val_truth"] = rounded(truth)
         report["measure_truth"] = measure_geometry(*hr_va.shape[-2:], config.eval_border).as_dict()
-        (tracker or NullTracker()).log_metrics({f"{name}.truth.{k}": v for k, v in truth.items()},
+        (tracker or NullTracker()).log_metrics({metric_name(STAGE, name, f"truth_{k}"): v for k, v in truth.items()},
                                                trainer.total_steps)
         logger.info("%s: on the truth validation pairs PSNR %.2f dB (bicubic %.2f dB, gain %+.2f dB)", name,
                     truth["val_psnr"], truth["val_psnr_bicubic"], truth["val_psnr_gain"])

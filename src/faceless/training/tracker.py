@@ -4,6 +4,10 @@ Engines (``sr/``, ``recognition/``, ``inference``) never import MLflow; they cal
 ``tracker.log_metrics({...}, step)``. The node hands them an MLflow-backed tracker
 (:mod:`faceless.pipelines.tracking`); tests and benches use :class:`NullTracker` or
 :class:`MemoryTracker`.
+
+Names are ``<stage>/<variant>/<metric>`` (``<stage>/<metric>`` for a stage-wide number), made by
+:func:`metric_name` and :func:`metric_prefix`: MLflow's charts put a metric in the section named by
+what comes before its last ``/``, so a run's charts fall into a section per stage and variant.
 """
 from __future__ import annotations
 
@@ -34,8 +38,18 @@ class MemoryTracker:
             self.history.setdefault(name, []).append((int(step), value))
 
 
+def metric_name(*parts: str) -> str:
+    """``metric_name("classifier", "lr", "loss")`` -> ``classifier/lr/loss`` (empty parts left out)."""
+    return "/".join(part for part in parts if part)
+
+
+def metric_prefix(*parts: str) -> str:
+    """``metric_prefix("srgan", "srgan_id")`` -> ``srgan/srgan_id/``, for :class:`PrefixedTracker`."""
+    return metric_name(*parts) + "/"
+
+
 class PrefixedTracker:
-    """Prefixes every name (``srgan.``, ``classifier.lr.``) before passing it on."""
+    """Prefixes every name (``srgan/srgan/``, ``classifier/lr/``) before passing it on."""
 
     def __init__(self, inner: Tracker, prefix: str) -> None:
         self.inner, self.prefix = inner, prefix

@@ -63,6 +63,7 @@ def compare_variants(sampling_report: dict[str, Any], params: dict[str, Any], va
     # 100 columns (the full table, 13 columns wide, is comparison.md).
     print("\n" + console_table(comparison.table, comparison.differences, confidence=cfg.bootstrap.confidence),
           flush=True)
+    # <variant>/<metric> and <a>_vs_<b>/<metric>, under evaluation/ (the catalog): an MLflow chart section each.
     mlflow_metrics = {name: {"value": value, "step": 0} for name, value in comparison.tracked.items()}
     return (comparison.summary, comparison.table, comparison.markdown, comparison.confusion, comparison.curves,
             mlflow_metrics, comparison.differences, comparison.forest)

@@ -26,6 +26,8 @@ from faceless.data.unlabeled import export_unlabeled, sequence_name
 from faceless.inference import UpscaleConfig, classify_sequences, name_sequences, top_k_lists, upscale_cached
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.recognition.metrics import challenge_score
+from faceless.recognition.report import tracked_number
+from faceless.training.tracker import PrefixedTracker, metric_prefix
 from faceless.utils.atomic import read_json
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
@@ -84,7 +86,7 @@ def predict_input(lr: np.ndarray, predict_params: dict[str, Any], upscaling_para
                           "last full run trained")
     factor = 1 if spec.input == "frames" else None  # the frames as they are
     upscaled, _ = upscale_cached(lr, sr_generator if spec.has_generator else None, upscaling, f"predict_{variant}",
-                                 MlflowTracker(), factor=factor)
+                                 PrefixedTracker(MlflowTracker(), metric_prefix("predict", "upscaling")), factor=factor)
     return upscaled
 
 
@@ -146,5 +148,8 @@ def score_named(scores: torch.Tensor, seq_names: list[str], names: list[str], an
 
 
 def predict_metrics(report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The report's numbers for the MLflow run (under ``predict/``: the catalog), fractions in percent
+    as evaluation's."""
     keys = ("sequences", "frames", "seconds", "sequence_top1", "sequence_top5", "challenge_score")
-    return {key: {"value": float(report[key]), "step": 0} for key in keys if key in report}
+    return {name: {"value": value, "step": 0} for name, value in (tracked_number(key, report[key]) for key in keys
+                                                                  if key in report)}

@@ -35,9 +35,8 @@ def sample_splits(split_index: pd.DataFrame, split_info: dict[str, Any], params:
 
 
 def sampling_metrics(report: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Flat numbers from the report for the MLflow run: counts, quotas and the leakage audit.
-
-    The catalog's metrics dataset prefixes them with ``sampling.``."""
+    """Flat numbers from the report for the MLflow run: counts, quotas and the leakage audit, named
+    ``<side>/<count>`` and ``leakage/<pair>_shared_<level>`` (the catalog puts them under ``sampling/``)."""
     return {name: {"value": value, "step": 0} for name, value in sampling.report_numbers(report).items()}
 
 

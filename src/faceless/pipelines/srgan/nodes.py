@@ -17,7 +17,6 @@ identity variant trains in this process (its recogniser is not data-parallel).
 from __future__ import annotations
 
 import logging
-import math
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -101,13 +100,7 @@ def plot_sr_samples(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np
 
         fig = Figure(figsize=(6, 1))
         fig.text(0.5, 0.5, f"skipped: {sr_generator['skipped']}", ha="center", wrap=True)
+        fig.set_label("skipped")  # a placeholder: kept locally, not logged to the run (RunArtifactDataset)
         return fig
     config = load_config(params)
     return sample_grid(sr_generator, lr_val, hr_val, config.scale, config.sample_count)
-
-
-def sr_metrics(sr_report: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The final validation numbers for the MLflow run (the catalog prefixes ``<variant>.final.``);
-    none for a skipped training."""
-    return {k: {"value": float(v), "step": 0} for k, v in (sr_report.get("val") or {}).items()
-            if isinstance(v, (int, float)) and math.isfinite(v)}

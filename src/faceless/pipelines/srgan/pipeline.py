@@ -4,7 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from faceless.variants import VariantSpec
 
-from .nodes import import_generator, plot_sr_samples, sr_metrics, train_generator_variant
+from .nodes import import_generator, plot_sr_samples, train_generator_variant
 
 
 def _named(func, variant: str):
@@ -13,7 +13,8 @@ def _named(func, variant: str):
 
 def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
     """One namespace per generator variant that is on: trained by srgan's recipe with its block's
-    changes (or imported as it is), its sample grid and final validation metrics."""
+    changes (or imported as it is), and its sample grid. Its validation numbers are the last points
+    of its metric histories (``srgan/<variant>/val_*``), logged by the training itself."""
     parts = []
     for name, spec in variants.items():
         if not spec.has_generator:
@@ -33,6 +34,5 @@ def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
             train,
             Node(plot_sr_samples, {"sr_generator": f"sr_generator_{name}", "lr_val": "lr_val", "hr_val": "hr_val",
                                    "params": "params:srgan"}, f"sr_samples_{name}", name="plot_samples"),
-            Node(sr_metrics, {"sr_report": f"sr_report_{name}"}, f"sr_final_metrics_{name}", name="final_metrics"),
         ], namespace=name, prefix_datasets_with_namespace=False))
     return Pipeline(parts, namespace="srgan", prefix_datasets_with_namespace=False)

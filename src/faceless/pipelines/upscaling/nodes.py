@@ -18,6 +18,7 @@ from faceless.distributed import distributed_config, launch
 from faceless.inference import ShardRunner, UpscaleConfig, upscale_cached
 from faceless.pipelines.tracking import MlflowTracker
 from faceless.recognition.variants import clean_lowres, no_frames
+from faceless.training.tracker import PrefixedTracker, metric_prefix
 from faceless.utils.config import from_params
 
 logger = logging.getLogger(__name__)
@@ -31,15 +32,22 @@ def upscale_with_generator(lr: np.ndarray, sr_generator: dict[str, Any], params:
     if "skipped" in sr_generator:
         logger.info("%s: no frames, the generator was not trained (%s)", name, sr_generator["skipped"])
         return no_frames(lr, config.factor)
-    upscaled, _ = upscale_cached(lr, sr_generator, config, name, MlflowTracker(), runner=shard_runner(config, name))
+    upscaled, _ = upscale_cached(lr, sr_generator, config, name, tracker(name), runner=shard_runner(config, name))
     return upscaled
 
 
 def upscale_bicubic(lr: np.ndarray, params: dict[str, Any], name: str) -> np.ndarray:
     """4x bicubic: the baseline the classifier stage compares SR against."""
     config = from_params(UpscaleConfig, params, "upscaling")
-    upscaled, _ = upscale_cached(lr, None, config, name, MlflowTracker(), runner=shard_runner(config, name))
+    upscaled, _ = upscale_cached(lr, None, config, name, tracker(name), runner=shard_runner(config, name))
     return upscaled
+
+
+def tracker(name: str) -> PrefixedTracker:
+    """The run's tracker for the upscale ``<variant>_<side>``: its cost is ``upscaling/<variant>/<side>_*``
+    (one MLflow chart section per variant)."""
+    variant, side = name.rsplit("_", 1)
+    return PrefixedTracker(MlflowTracker(), metric_prefix("upscaling", variant) + f"{side}_")
 
 
 def shard_runner(config: UpscaleConfig, name: str) -> ShardRunner:
