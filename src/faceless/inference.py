@@ -1,8 +1,13 @@
-"""The one inference path: upscaling, frame log-probabilities, sequence pooling.
+"""The one inference path: upscaling, frame log-probabilities and embeddings, sequence pooling.
 
 Used by SR validation and sample plots (``sr``), classifier validation (``recognition``), the
 upscaling stage (cached, streamed into a memory-mapped ``.npy``), evaluation and predict. Plain
 PyTorch and NumPy: no Kedro, no MLflow; numbers go to the tracker the caller passes.
+
+Sequences pool their frames by the mean log-probability (:func:`pool_sequences`) or, where a
+pooling head was trained (:mod:`faceless.recognition.pooling`), by attention over the frames'
+embeddings (:func:`pool_sequences_attention`); both give (sequences, classes) log-scores in the same
+order, and :func:`classify_sequences` (predict, serving) takes either.
 
 The upscaling cache
 -------------------

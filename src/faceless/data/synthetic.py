@@ -135,7 +135,8 @@ class DemoConfig:
     def __post_init__(self) -> None:
         self.size()
         if not 0 <= self.frame_corruption <= 1:
-            raise ConfigError(f"ingestion.demo.frame_corruption must be in [0, 1] (0: off), got {self.frame_corruption}")
+            raise ConfigError("ingestion.demo.frame_corruption must be in [0, 1] (0: off), "
+                              f"got {self.frame_corruption}")
         _as_int(self.extra_test_videos, "ingestion.demo.extra_test_videos", low=0)
         if self.extra_test_videos > EXTRA_VIDEO_LIMIT:
             raise ConfigError(f"ingestion.demo.extra_test_videos must be <= {EXTRA_VIDEO_LIMIT}, "
