@@ -19,6 +19,7 @@ from faceless.models.aggregation import AttentionAggregator
 from faceless.models.classifier import FrameClassifier
 from faceless.recognition.pooling import (PoolingConfig, draw_sets, pool_sequences_attention, train_attention_pooling,
                                           train_pooling_heads)
+from faceless.training.tracker import MemoryTracker
 from faceless.utils.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -214,6 +215,16 @@ def test_training_is_deterministic_from_the_seed_and_leaves_the_global_stream():
                                        num_classes=CLASSES)
     assert all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
     assert not torch.equal(first["state_dict"]["query"], other["state_dict"]["query"])
+
+
+def test_without_a_validation_side_the_last_step_is_kept_and_the_loss_still_reported():
+    train, train_index, _ = clean_among_corrupted(20, seed=6)
+    cfg = PoolingConfig.from_params({**PARAMS, "steps": 12, "eval_every_steps": 5})
+    tracker = MemoryTracker()
+    _, report = train_attention_pooling(cfg, train, train_index, train[:0], train_index[:0], num_classes=CLASSES,
+                                        tracker=tracker, metric_prefix="pooling.lr.")
+    assert report["kept_step"] == 12 and report["history"] == [] and report["val_sequences"] == 0
+    assert [step for step, _ in tracker.history["pooling.lr.loss"]] == [5, 10, 12]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -119,12 +119,13 @@ def train_attention_pooling(cfg: PoolingConfig, train_embeddings: torch.Tensor, 
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
-        last = step == cfg.steps
-        if val is not None and (last or (cfg.eval_every_steps and step % cfg.eval_every_steps == 0)):
-            summary = _validate(model, val)
+        if step != cfg.steps and not (cfg.eval_every_steps and step % cfg.eval_every_steps == 0):
+            continue
+        summary = _validate(model, val) if val is not None else {}
+        tracker.log_metrics({f"{metric_prefix}loss": float(np.mean(losses[-50:])),
+                             **{f"{metric_prefix}val_{k}": v for k, v in summary.items()}}, step)
+        if summary:
             history.append({"step": step, **summary})
-            tracker.log_metrics({f"{metric_prefix}loss": float(np.mean(losses[-50:])),
-                                 **{f"{metric_prefix}val_{k}": v for k, v in summary.items()}}, step)
             # Sequence accuracy first; the NLL breaks ties. "last": the latest evaluation wins.
             score = summary["sequence_top1"] - 1e-3 * summary["nll"] if cfg.selection == "best_val" else step
             if score > kept["score"]:
