@@ -661,8 +661,9 @@ def attention_head(pooling: dict[str, Any] | None, classifier: dict[str, Any],
                    state_dict: dict[str, torch.Tensor]) -> dict[str, Any] | None:
     """The head of a saved pooling (:func:`faceless.recognition.pooling.train_pooling_heads`) trained on
     the embeddings of ``classifier``'s weights ``state_dict`` (one of its seeds); None when the pooling
-    is the mean (or there is none). A pooling trained on other weights is one ConfigError line."""
-    if pooling is None or pooling["method"] == "mean":
+    is the mean (or there is none, or a skip marker). A pooling trained on other weights is one
+    ConfigError line."""
+    if pooling is None or pooling.get("method", "mean") == "mean":
         return None
     digest = backbone_digest(classifier, state_dict)
     for head in pooling["heads"]:

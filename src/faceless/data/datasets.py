@@ -80,13 +80,20 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
     refused rather than executed. Saves atomically (temporary file, then rename). Ours rather than
     ``kedro_datasets_experimental.pytorch.PyTorchDataset`` because that one stores a bare
     state_dict, and a generator file must carry the config that rebuilds its module.
+
+    ``optional: true``: a file an earlier run may not have made (one from before the file existed);
+    then it loads as None and counts as there, so a pipeline that reads it runs on such a run's
+    outputs. For read-only entries: a writer's entry must say whether its file is there.
     """
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None, optional: bool = False) -> None:
         self._filepath = Path(filepath)
         self.metadata = metadata
+        self._optional = bool(optional)
 
-    def load(self) -> dict:
+    def load(self) -> dict | None:
+        if self._optional and not self._filepath.exists():
+            return None
         # Checked first: a damaged file is one line naming it, not a deep torch error.
         return load_torch_file(self._filepath, "model file (run the stage that writes it again)")
 
@@ -97,10 +104,10 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
             torch.save(data, temporary)
 
     def _exists(self) -> bool:
-        return self._filepath.is_file()
+        return self._optional or self._filepath.is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        return {"filepath": str(self._filepath), **({"optional": True} if self._optional else {})}
 
 
 def _tensor_bytes(data: Any) -> int | None:

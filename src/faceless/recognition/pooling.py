@@ -11,8 +11,8 @@ weigh frames rather than to memorise sets. The validation side only monitors and
 kept (``selection``); the test side is never seen. Everything is deterministic from ``seed``.
 
 What is saved (:func:`train_pooling_heads`): ``{"method", "variant", "config", "heads"}`` with one
-head per classifier seed, ``{"seed", "backbone", "config", "state_dict"}`` (``backbone``: the digest
-of the weights whose embeddings it reads), plain tensors and dicts for
+head per classifier seed, ``{"seed", "backbone", "seconds", "config", "state_dict"}`` (``backbone``: the
+digest of the weights whose embeddings it reads; ``seconds``: what it cost), plain tensors and dicts for
 ``torch.load(weights_only=True)``. :func:`faceless.inference.attention_head` finds a seed's head,
 :func:`faceless.inference.pool_sequences_attention` applies it (the contract of ``pool_sequences``).
 """
@@ -223,6 +223,7 @@ def train_pooling_heads(cfg: PoolingConfig, classifier: dict[str, Any], train_x:
     val_ids = sequence_ids(val_index)
     heads, seeds = [], []
     for i, (seed, state_dict) in enumerate(classifier_seeds(classifier)):
+        started = time.perf_counter()
         model = load_classifier({**classifier, "state_dict": state_dict}).to(device)
         # The frames as they are: test-time flips are evaluation's choice, as in classifier validation.
         embed = dict(normalisation=classifier["normalisation"], device=device, dtype=dtype,
@@ -235,7 +236,10 @@ def train_pooling_heads(cfg: PoolingConfig, classifier: dict[str, Any], train_x:
             dataclasses.replace(cfg, seed=cfg.seed + i), train_embedded, train_index, val_embedded, val_index,
             num_classes=num_classes, head_init=_linear_head(model), tracker=tracker,
             metric_prefix=f"pooling.{variant}.{repeat}")
-        heads.append({"seed": seed, "backbone": backbone_digest(classifier, state_dict), **head})
+        # The seed's whole cost (embeddings and training), which the comparison adds to the classifier's.
+        report["seconds"] = round(time.perf_counter() - started, 2)
+        heads.append({"seed": seed, "backbone": backbone_digest(classifier, state_dict), "seconds": report["seconds"],
+                      **head})
         if len(val_index):
             attention, _ = pool_sequences_attention(head, val_embedded, val_ids)
             mean, _ = pool_sequences(val_log_probs, val_ids)
