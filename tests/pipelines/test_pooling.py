@@ -32,7 +32,7 @@ from faceless.utils.errors import ConfigError
 from ..conftest import base_params
 from ..recognition.toy import EMPTY, tiny_params, toy_sides
 from ..test_hardening_hooks import conf_parameters, with_value
-from ..test_protocol import load_bench
+from ..test_protocol import load_bench, spy_on_the_sides
 
 EVAL_PARAMS = base_params("evaluation", device="cpu", precision="fp32")
 #: conf/base's pooling, attention on, small enough for the toy problem.
@@ -422,25 +422,12 @@ def test_the_pooling_screen_never_loads_a_test_frame(tmp_path, monkeypatch, caps
     """bench/screen_pooling.py on a tiny demo at two corruption strengths: the frames it loads are the
     train and val sides', never the test side's."""
     screen_pooling = load_bench("screen_pooling")
-    screen = screen_pooling.screen
-    made, loaded = {}, []
-    real_sample, real_load = screen.sample_splits, screen.load_split_frames
-
-    def sample(*args, **kwargs):
-        train, val, test, report = real_sample(*args, **kwargs)
-        made.setdefault("test", set()).update(test["path"])
-        made.setdefault("sides", []).append((set(train["path"]), set(val["path"])))
-        return train, val, test, report
-
-    def load(index, params):
-        loaded.append(set(index["path"]))
-        return real_load(index, params)
-
-    monkeypatch.setattr(screen, "sample_splits", sample)
-    monkeypatch.setattr(screen, "load_split_frames", load)
+    made, loaded = spy_on_the_sides(screen_pooling.screen, monkeypatch)
     screen_pooling.main(["--tiny", "--corruption", "0,1", "--seeds", "0", "--steps", "5",
                          "--results", str(tmp_path / "runs.jsonl")])
-    assert made["test"] and loaded == [side for sides in made["sides"] for side in sides]
-    assert all(not (paths & made["test"]) for paths in loaded)
+    test = set().union(*made["test"])
+    assert test and len(made["train"]) == 2  # one demo a strength
+    assert loaded == [side for sides in zip(made["train"], made["val"]) for side in sides]
+    assert all(not (paths & test) for paths in loaded)
     printed = capsys.readouterr().out
     assert "d attn - mean" in printed and len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
