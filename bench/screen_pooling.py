@@ -39,10 +39,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import screen  # noqa: E402  (bench/screen.py: the demo's train/val sides, conf, paired differences)
 
-from faceless.inference import (frame_embeddings, load_classifier, pool_sequences, pool_sequences_attention,  # noqa: E402
-                                sequence_ids, sequence_labels, to_nchw_uint8)
+from faceless.inference import (frame_embeddings, load_classifier, pool_sequences,  # noqa: E402
+                                pool_sequences_attention, sequence_ids, sequence_labels, to_nchw_uint8)
 from faceless.recognition.config import ClassifierConfig  # noqa: E402
-from faceless.recognition.metrics import challenge_points, truth_ranks  # noqa: E402
+from faceless.recognition.metrics import truth_ranks  # noqa: E402
 from faceless.recognition.pooling import PoolingConfig, train_pooling_heads  # noqa: E402
 from faceless.recognition.trainer import train_seeds  # noqa: E402
 from faceless.utils.config import from_params  # noqa: E402
@@ -87,7 +87,8 @@ def score_poolings(classifier: dict[str, Any], pooling: dict[str, Any], val_x: n
     labels = sequence_labels(ids, torch.tensor(sides["val_index"]["label"].to_numpy(), dtype=torch.long))
     mean, _ = pool_sequences(log_probs, ids)
     attention, _ = pool_sequences_attention(pooling["heads"][0], embedded, ids)
-    return {"mean": truth_ranks(mean, labels).int().tolist(), "attention": truth_ranks(attention, labels).int().tolist()}
+    return {"mean": truth_ranks(mean, labels).int().tolist(),
+            "attention": truth_ranks(attention, labels).int().tolist()}
 
 
 def run_grid(args: argparse.Namespace, grid: dict[str, list], done: dict[tuple, dict]) -> list[dict[str, Any]]:

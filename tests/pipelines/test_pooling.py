@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from faceless.hooks import validate_parameters
-from faceless.inference import backbone_digest, frame_embeddings, load_classifier, pool_sequences_attention, to_nchw_uint8
+from faceless.inference import (backbone_digest, frame_embeddings, load_classifier, pool_sequences_attention,
+                                sequence_ids, to_nchw_uint8)
 from faceless.models.aggregation import AttentionAggregator
 from faceless.pipeline_registry import build_pipelines
 from faceless.pipelines.classifier.nodes import train_classifier, train_pooling
@@ -42,7 +43,8 @@ MEAN = base_params("pooling", device="cpu", precision="fp32")
 SAMPLING_REPORT = {"split_by": "video", "leakage_split": {}}
 #: The variants of the comparison below: lr and srgan share the toy classifier, hr is skipped.
 VARIANTS = ["lr", "srgan", "hr"]
-SKIP_HR = {"variant": "hr", "skipped": "no data for this variant (hr is the high-resolution truth: the source has none)"}
+SKIP_HR = {"variant": "hr",
+           "skipped": "no data for this variant (hr is the high-resolution truth: the source has none)"}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -232,8 +234,6 @@ def test_the_evaluation_adds_attention_pooled_sequences_to_the_same_frame_predic
     model = load_classifier(trained["classifier"])
     embedded, _ = frame_embeddings(model, to_nchw_uint8(toy["test_x"]), trained["classifier"]["normalisation"],
                                    torch.device("cpu"), None, 16, flip_tta=False)
-    from faceless.inference import sequence_ids
-
     scores, _ = pool_sequences_attention(trained["pooling"]["heads"][0], embedded, sequence_ids(toy["test_index"]))
     hits = (scores.argmax(1) == torch.tensor(units["label"])).float()
     assert units["top1"] == hits.tolist() and attention["sequence"]["top1"] == pytest.approx(float(hits.mean()))

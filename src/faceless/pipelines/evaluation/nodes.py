@@ -7,9 +7,9 @@ one table with 95 % cluster-bootstrap intervals and the spread over seeds, the p
 of ``evaluation.comparisons`` with their intervals and sign-flip p (csv, markdown, MLflow), and plots
 of confusion, training curves and the differences. With ``pooling.method: attention`` every variant
 has a second row, ``<variant>:attention`` (its sequences pooled by the head its classifier's
-``train_pooling`` trained), and ``evaluation.pooling_comparisons`` join the family. The run ends by printing the headline of it, a
-table that fits 100 columns (:mod:`faceless.recognition.console_table`); the full table is the
-markdown file.
+``train_pooling`` trained), and ``evaluation.pooling_comparisons`` join the family. The run ends by
+printing the headline of it, a table that fits 100 columns (:mod:`faceless.recognition.console_table`);
+the full table is the markdown file.
 """
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 It bundles what ``predict`` uses (the generator where ``predict.variant`` needs one, that variant's
 classifier and pooling file (its attention heads where the run trained them; a model logged before
-pooling files pools by the mean), its class names, the ``predict`` and ``upscaling`` settings) and answers through the same
-functions of :mod:`faceless.inference` (:func:`~faceless.inference.upscale_frames` computes what the
-upscaling cache holds, frame for frame), so on the same frames it gives ``predictions.csv``'s rows.
+pooling files pools by the mean), its class names, the ``predict`` and ``upscaling`` settings) and
+answers through the same functions of :mod:`faceless.inference` (:func:`~faceless.inference.upscale_frames`
+computes what the upscaling cache holds, frame for frame), so on the same frames it gives
+``predictions.csv``'s rows.
 
 Input: a table (pandas, or JSON ``dataframe_split`` / ``dataframe_records`` over HTTP), one row per
 frame: ``sequence`` (any id; the frames of a sequence are pooled) and ``image`` (a base64-encoded
@@ -116,7 +117,8 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
     def _set(self, parts: dict[str, Any], settings: dict[str, Any]) -> None:
         self.variant, self.classifier, self.generator = parts["variant"], parts["classifier"], parts["generator"]
         self.pooling = parts.get("pooling")  # absent from models logged before pooling files: the mean
-        attention_head(self.pooling, self.classifier, self.classifier["state_dict"])  # the classifier's own, or one line
+        # Checked now, not at the first request: a pooling of other weights is one line.
+        attention_head(self.pooling, self.classifier, self.classifier["state_dict"])
         self.input = input_kind(parts)
         self.class_names = list(parts["class_names"])
         self.predict_config = from_params(PredictConfig, settings["predict"], "predict")
