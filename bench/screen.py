@@ -105,14 +105,19 @@ def set_path(params: dict[str, Any], path: str, value: Any) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # data: train and validation sides only
-def build_sides(args: argparse.Namespace) -> dict[str, Any]:
-    """The demo's train and val sides as the sampling stage makes them (frames, HR truth, indexes)."""
+def build_sides(args: argparse.Namespace, frame_corruption: float | None = None) -> dict[str, Any]:
+    """The demo's train and val sides as the sampling stage makes them (frames, HR truth, indexes);
+    ``frame_corruption``: the demo's (ingestion.demo.frame_corruption) instead of the conf's."""
     ingestion, sampling = conf_section("ingestion"), conf_section("sampling")
     ingestion.update(source="synthetic", workers=args.workers)
     sampling["workers"] = args.workers
     if args.tiny:
         ingestion["demo"].update(TINY_DEMO)
-    cache = Path(args.cache) / ("tiny" if args.tiny else "demo") if args.cache else None
+    if frame_corruption is not None:
+        ingestion["demo"]["frame_corruption"] = frame_corruption
+    strength = ingestion["demo"]["frame_corruption"]
+    name = ("tiny" if args.tiny else "demo") + (f"-corruption{strength:g}" if strength else "")
+    cache = Path(args.cache) / name if args.cache else None
     if cache and (cache / "val_index.parquet").exists():
         sides = {name: np.load(cache / f"{name}.npy") for name in ("lr_train", "hr_train", "lr_val", "hr_val")}
         sides.update(train_index=pd.read_parquet(cache / "train_index.parquet"),

@@ -165,16 +165,17 @@ def load_bench(name: str):
     return module
 
 
-def test_the_validation_screen_never_loads_a_test_frame(tmp_path, monkeypatch, capsys):
-    """bench/screen.py on a tiny demo: the frames it loads are the train and val sides', never the
-    test side's (whose index the joint split makes and the screen drops)."""
-    screen = load_bench("screen")
-    made, loaded = {}, []
+def spy_on_the_sides(screen, monkeypatch) -> tuple[dict[str, list[set]], list[set]]:
+    """On bench/screen.py's module ``screen``: the frame paths of each side every split makes (a list
+    per side, a set per call) and of every index whose frames are loaded, recorded as they happen."""
+    made: dict[str, list[set]] = {"train": [], "val": [], "test": []}
+    loaded: list[set] = []
     real_sample, real_load = screen.sample_splits, screen.load_split_frames
 
     def sample(*args, **kwargs):
         train, val, test, report = real_sample(*args, **kwargs)
-        made.update(train=set(train["path"]), val=set(val["path"]), test=set(test["path"]))
+        for side, index in zip(made, (train, val, test)):
+            made[side].append(set(index["path"]))
         return train, val, test, report
 
     def load(index, params):
@@ -183,8 +184,17 @@ def test_the_validation_screen_never_loads_a_test_frame(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(screen, "sample_splits", sample)
     monkeypatch.setattr(screen, "load_split_frames", load)
+    return made, loaded
+
+
+def test_the_validation_screen_never_loads_a_test_frame(tmp_path, monkeypatch, capsys):
+    """bench/screen.py on a tiny demo: the frames it loads are the train and val sides', never the
+    test side's (whose index the joint split makes and the screen drops)."""
+    screen = load_bench("screen")
+    made, loaded = spy_on_the_sides(screen, monkeypatch)
     screen.main(["--tiny", "--variants", "lr", "--epochs", "1", "--seeds", "0", "--selections", "last",
                  "--results", str(tmp_path / "runs.jsonl")])
-    assert made["test"] and loaded == [made["train"], made["val"]]
-    assert all(not (paths & made["test"]) for paths in loaded)
+    test = made["test"][0]
+    assert test and loaded == [made["train"][0], made["val"][0]]
+    assert all(not (paths & test) for paths in loaded)
     assert "lr         1    16  0.5  16 last" in capsys.readouterr().out

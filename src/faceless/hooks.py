@@ -40,14 +40,16 @@ from faceless.inference import UpscaleConfig
 from faceless.data.ingestion_config import IngestionConfig
 from faceless.data.predict_config import PredictConfig
 from faceless.pipelines.serving.config import serving_config
+from faceless.models import BACKBONES
 from faceless.recognition.config import ClassifierConfig, EvaluationConfig
+from faceless.recognition.pooling import PoolingConfig
 from faceless.sr.config import load_config as load_sr_config, variant_config
 from faceless.sr.pretrained import read_for_scale
 from faceless.utils.atomic import remove_stale_temporaries, stale_temporary_folders, use_state_dir
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 from faceless.utils.lock import FileLock, pid_alive
-from faceless.variants import answering_reason, variant_specs
+from faceless.variants import answering_reason, pooled_name_reason, split_pooled, variant_specs
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ CONFIG_BUILDERS = {
     "srgan": load_sr_config,
     "upscaling": lambda p: from_params(UpscaleConfig, p, "upscaling"),
     "classifier": lambda p: from_params(ClassifierConfig, p, "classifier"),
+    "pooling": PoolingConfig.from_params,
     "evaluation": lambda p: from_params(EvaluationConfig, p, "evaluation"),
     "predict": lambda p: from_params(PredictConfig, p, "predict"),
     "serving": serving_config,
@@ -81,8 +84,8 @@ CONFIG_BUILDERS = {
 
 
 #: The top-level parameter sections conf/base declares; anything else is a typo (`srgn.pretrain_steps=5`).
-SECTIONS = ("ingestion", "sampling", "srgan", "upscaling", "classifier", "evaluation", "predict", "serving",
-            "variants")
+SECTIONS = ("ingestion", "sampling", "srgan", "upscaling", "classifier", "pooling", "evaluation", "predict",
+            "serving", "variants")
 
 
 def unknown_sections(parameters: dict[str, Any]) -> None:
@@ -108,6 +111,7 @@ def validate_parameters(parameters: dict[str, Any], stages: set[str]) -> dict[st
         raise ConfigError(f"upscaling.factor={upscaling.factor} must equal srgan.scale={sr.scale} "
                           "(the generator upscales srgan.scale x)")
     check_variants(parameters, configs)
+    check_pooling(configs)
     return configs
 
 
@@ -136,15 +140,34 @@ def check_variants(parameters: dict[str, Any], configs: dict[str, Any]) -> None:
     evaluation = configs.get("evaluation")
     if evaluation is not None:
         for i, pair in enumerate(evaluation.comparisons):
+            if any(split_pooled(v)[1] for v in pair):
+                raise ConfigError(f"evaluation.comparisons[{i}] names a pooled row ({', '.join(pair)}): declare it in "
+                                  "evaluation.pooling_comparisons, which runs when pooling.method is attention")
             unknown = [v for v in pair if v not in specs]
             if unknown:
                 raise ConfigError(f"evaluation.comparisons[{i}] names {', '.join(unknown)}, not a variant of conf's "
                                   f"`variants` (declared: {', '.join(specs)})")
+        for i, pair in enumerate(evaluation.pooling_comparisons):
+            for name in pair:
+                reason = pooled_name_reason(name, specs, f"evaluation.pooling_comparisons[{i}]")
+                if reason:
+                    raise ConfigError(reason)
     predict = configs.get("predict")
     if predict is not None:
         reason = answering_reason(specs, predict.variant)
         if reason:
             raise ConfigError(reason)
+
+
+def check_pooling(configs: dict[str, Any]) -> None:
+    """An attention pooling reads the classifier's frame embeddings: its backbone must give them."""
+    pooling, classifier = configs.get("pooling"), configs.get("classifier")
+    if pooling is None or classifier is None or pooling.method == "mean":
+        return
+    arch = classifier.model.arch
+    if not hasattr(BACKBONES.get(arch), "embed"):
+        raise ConfigError(f"pooling.method={pooling.method} needs frame embeddings, which classifier.model.arch={arch} "
+                          "does not give (no `embed`); use pooling.method=mean")
 
 
 def stages_of(pipeline: Any) -> set[str]:

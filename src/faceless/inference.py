@@ -1,8 +1,13 @@
-"""The one inference path: upscaling, frame log-probabilities, sequence pooling.
+"""The one inference path: upscaling, frame log-probabilities and embeddings, sequence pooling.
 
 Used by SR validation and sample plots (``sr``), classifier validation (``recognition``), the
 upscaling stage (cached, streamed into a memory-mapped ``.npy``), evaluation and predict. Plain
 PyTorch and NumPy: no Kedro, no MLflow; numbers go to the tracker the caller passes.
+
+Sequences pool their frames by the mean log-probability (:func:`pool_sequences`) or, where a
+pooling head was trained (:mod:`faceless.recognition.pooling`), by attention over the frames'
+embeddings (:func:`pool_sequences_attention`); both give (sequences, classes) log-scores in the same
+order, and :func:`classify_sequences` (predict, serving) takes either.
 
 The upscaling cache
 -------------------
@@ -520,19 +525,53 @@ def frame_log_probs(model: torch.nn.Module, x_u8: torch.Tensor, normalisation: d
 
     ``flip_tta``: each frame's row is the mean of its own and its horizontal mirror's
     log-probabilities (test-time augmentation; the classifier trained with random flips)."""
+    classes = model.config()["num_classes"]
+    (log_probs,) = _frame_rows(lambda xb: (F.log_softmax(model(xb).float(), dim=1),), model, x_u8, normalisation,
+                               device, dtype, batch, flip_tta, (classes,))
+    return log_probs
+
+
+@torch.inference_mode()
+def frame_embeddings(model: torch.nn.Module, x_u8: torch.Tensor, normalisation: dict[str, float],
+                     device: torch.device, dtype: torch.dtype | None, batch: int, *, flip_tta: bool
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frame embeddings the classifier's head reads (N, D: ``model.embed``, the body's globally
+    pooled features) and the log-probabilities (N, classes) :func:`frame_log_probs` gives, in one
+    pass, float32 on the CPU. ``flip_tta``: each row is the mean of the frame's and its mirror's."""
+    if not hasattr(model, "embed"):
+        raise ConfigError(f"backbone arch {model.config().get('arch')!r} has no frame embedding (``embed``, "
+                          "``embed_dim``): sequence pooling by attention needs one")
+
+    def rows(xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedded = model.embed(xb)
+        return embedded.float(), F.log_softmax(model.head(embedded).float(), dim=1)
+
+    widths = (model.embed_dim, model.config()["num_classes"])
+    embedded, log_probs = _frame_rows(rows, model, x_u8, normalisation, device, dtype, batch, flip_tta, widths)
+    return embedded, log_probs
+
+
+def _frame_rows(rows: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], model: torch.nn.Module, x_u8: torch.Tensor,
+                normalisation: dict[str, float], device: torch.device, dtype: torch.dtype | None, batch: int,
+                flip_tta: bool, widths: tuple[int, ...]) -> list[torch.Tensor]:
+    """``rows(frames)``'s outputs over ``x_u8`` in batches (normalised, in the device's memory format,
+    under autocast), concatenated on the CPU; with ``flip_tta`` each is the mean of the frame's and its
+    mirror's. No frames: empty tensors of ``widths`` columns."""
     model.eval()
     fmt = memory_format(device)
-    out = []
+    out: list[tuple[torch.Tensor, ...]] = []
     for b in range(0, len(x_u8), batch):
         xb = normalise(x_u8[b:b + batch].to(device), normalisation["mean"], normalisation["std"])
         xb = xb.contiguous(memory_format=fmt)
         with autocast(device, dtype):
-            log_probs = F.log_softmax(model(xb).float(), dim=1)
+            found = rows(xb)
             if flip_tta:
-                mirrored = xb.flip(-1).contiguous(memory_format=fmt)
-                log_probs = (log_probs + F.log_softmax(model(mirrored).float(), dim=1)) / 2
-        out.append(log_probs.cpu())
-    return torch.cat(out) if out else torch.zeros(0, model.config()["num_classes"])
+                mirrored = rows(xb.flip(-1).contiguous(memory_format=fmt))
+                found = tuple((a + m) / 2 for a, m in zip(found, mirrored))
+        out.append(tuple(row.cpu() for row in found))
+    if not out:
+        return [torch.zeros(0, width) for width in widths]
+    return [torch.cat(column) for column in zip(*out)]
 
 
 def sequence_ids(index: pd.DataFrame) -> np.ndarray:
@@ -551,6 +590,95 @@ def pool_sequences(log_probs: torch.Tensor, seq_ids: np.ndarray | torch.Tensor) 
     return (sums / counts.clamp(min=1).unsqueeze(1)).float(), counts
 
 
+#: Padded frame slots (sequences x their longest) aggregated at a time: bounds the memory one
+#: chunk takes, whatever the mix of short and long sequences.
+ATTENTION_CHUNK_SLOTS = 1 << 18
+
+
+def pool_sequences_attention(head: dict[str, Any], embeddings: torch.Tensor, seq_ids: np.ndarray | torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities per sequence by a trained attention head (``{"config", "state_dict"}``, one
+    of a pooling file's ``heads``) over the frames' embeddings: float32 (sequences, classes), sequences
+    in id order, and each sequence's frame count; the contract of :func:`pool_sequences`."""
+    scores, counts, _ = sequence_attention(head, embeddings, seq_ids)
+    return scores, counts
+
+
+@torch.inference_mode()
+def sequence_attention(head: dict[str, Any], embeddings: torch.Tensor, seq_ids: np.ndarray | torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`pool_sequences_attention`'s scores and counts, and each frame's attention weight (N,),
+    in the frames' order (a sequence's weights sum to 1): which frames the head trusted."""
+    aggregator = load_model("aggregator", head)
+    ids = torch.as_tensor(np.asarray(seq_ids), dtype=torch.long)
+    n_seq = int(ids.max()) + 1 if len(ids) else 0
+    counts = torch.bincount(ids, minlength=n_seq)
+    if n_seq and int(counts.min()) == 0:
+        raise ValueError("sequence ids must be 0 .. n-1 with every id present (faceless.inference.sequence_ids)")
+    scores = torch.zeros(n_seq, aggregator.config()["num_classes"])
+    weights = torch.zeros(len(ids))
+    for first, last in _sequence_chunks(counts):
+        chosen = (ids >= first) & (ids < last)
+        padded, mask, slot = pad_sequences(embeddings[chosen].float(), ids[chosen] - first)
+        logits, chunk_weights = aggregator(padded, mask)
+        scores[first:last] = torch.log_softmax(logits.float(), dim=1)
+        weights[chosen] = chunk_weights[ids[chosen] - first, slot]
+    return scores, counts, weights
+
+
+def pad_sequences(values: torch.Tensor, seq_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows (N, D) of sequences ``seq_ids`` (0 .. S-1, every id present) as a padded batch (S, longest,
+    D) with its mask (True on real rows) and each row's slot in its sequence (rows keep their order)."""
+    ids = seq_ids.long()
+    counts = torch.bincount(ids)
+    if len(ids) and int(counts.min()) == 0:
+        raise ValueError("sequence ids must be 0 .. n-1 with every id present (faceless.inference.sequence_ids)")
+    order = torch.argsort(ids, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.empty_like(ids)
+    slot[order] = torch.arange(len(ids)) - starts[ids[order]]
+    longest = int(counts.max()) if len(ids) else 0
+    padded = values.new_zeros(len(counts), longest, values.shape[1])
+    mask = torch.zeros(len(counts), longest, dtype=torch.bool)
+    padded[ids, slot], mask[ids, slot] = values, True
+    return padded, mask, slot
+
+
+def _sequence_chunks(counts: torch.Tensor) -> list[tuple[int, int]]:
+    """Consecutive ranges of sequences whose padded batch (sequences x longest) stays within
+    :data:`ATTENTION_CHUNK_SLOTS` (a single longer sequence is a chunk of its own)."""
+    chunks, first, longest = [], 0, 0
+    for s, count in enumerate(counts.tolist()):
+        longest = max(longest, count)
+        if s > first and (s + 1 - first) * longest > ATTENTION_CHUNK_SLOTS:
+            chunks.append((first, s))
+            first, longest = s, count
+    if len(counts):
+        chunks.append((first, len(counts)))
+    return chunks
+
+
+def attention_head(pooling: dict[str, Any] | None, classifier: dict[str, Any],
+                   state_dict: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+    """The head of a saved pooling (:func:`faceless.recognition.pooling.train_pooling_heads`) trained on
+    the embeddings of ``classifier``'s weights ``state_dict`` (one of its seeds); None when the pooling
+    is the mean (or there is none, or a skip marker). A pooling trained on other weights is one
+    ConfigError line."""
+    if pooling is None or pooling.get("method", "mean") == "mean":
+        return None
+    digest = backbone_digest(classifier, state_dict)
+    for head in pooling["heads"]:
+        if head["backbone"] == digest:
+            return head
+    raise ConfigError(f"the attention pooling of {classifier.get('variant', 'this classifier')} was trained on "
+                      "another classifier's weights: train the pooling again after the classifier")
+
+
+def backbone_digest(classifier: dict[str, Any], state_dict: dict[str, torch.Tensor]) -> str:
+    """A content hash of a classifier's config and one seed's weights: what a pooling head is tied to."""
+    return weights_digest({"config": classifier["config"], "state_dict": state_dict})
+
+
 def sequence_labels(seq_ids: np.ndarray, labels: torch.Tensor) -> torch.Tensor:
     """Each sequence's label (all its frames share one): the label of its first frame."""
     _, first = np.unique(np.asarray(seq_ids), return_index=True)
@@ -563,16 +691,25 @@ def top_k_lists(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def classify_sequences(classifier: dict[str, Any], frames: np.ndarray, seq_ids: np.ndarray, device: str,
-                       precision: str, batch: int, flip_tta: bool) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
-    """A saved classifier's pooled scores per sequence (mean frame log-probability; ``flip_tta`` as
-    in :func:`frame_log_probs`), each sequence's frame count, and the device it ran on: what predict
-    and the served model answer with."""
+                       precision: str, batch: int, flip_tta: bool, pooling: dict[str, Any] | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
+    """A saved classifier's pooled scores per sequence (``flip_tta`` as in :func:`frame_log_probs`),
+    each sequence's frame count, and the device it ran on: what predict and the served model answer
+    with. The pooling is the mean frame log-probability unless ``pooling`` (a saved pooling file)
+    holds an attention head for the classifier's first seed (:func:`attention_head`)."""
     torch_device = select_device(device)
     dtype = autocast_dtype(torch_device, precision)
     model = load_classifier(classifier).to(torch_device)
-    log_probs = frame_log_probs(model, to_nchw_uint8(frames), classifier["normalisation"], torch_device, dtype, batch,
-                                flip_tta=flip_tta)
-    scores, counts = pool_sequences(log_probs, seq_ids)
+    x_u8 = to_nchw_uint8(frames)
+    head = attention_head(pooling, classifier, classifier["state_dict"])
+    if head is None:
+        log_probs = frame_log_probs(model, x_u8, classifier["normalisation"], torch_device, dtype, batch,
+                                    flip_tta=flip_tta)
+        scores, counts = pool_sequences(log_probs, seq_ids)
+    else:
+        embedded, _ = frame_embeddings(model, x_u8, classifier["normalisation"], torch_device, dtype, batch,
+                                       flip_tta=flip_tta)
+        scores, counts = pool_sequences_attention(head, embedded, seq_ids)
     return scores, counts, torch_device
 
 

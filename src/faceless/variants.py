@@ -187,6 +187,36 @@ def uses_other_people(specs: Mapping[str, VariantSpec]) -> bool:
     return any(s.enabled and s.trains_generator and s.pairs == "other" for s in specs.values())
 
 
+#: Learned sequence poolings (``pooling.method``) that give each variant a second row in the comparison.
+POOLINGS = ("attention",)
+#: Joins a variant and its learned pooling in a row's name: ``lr:attention``. Not a character of a
+#: variant's name (so no variant can be mistaken for a pooled row), and one MLflow takes in a metric
+#: name (``+`` it refuses).
+POOLED_SEPARATOR = ":"
+
+
+def pooled_name(variant: str, pooling: str) -> str:
+    """The comparison row of ``variant``'s classifier with its sequences pooled by ``pooling``."""
+    return f"{variant}{POOLED_SEPARATOR}{pooling}"
+
+
+def split_pooled(name: str) -> tuple[str, str | None]:
+    """A row's name as (variant, learned pooling), the pooling None for a variant's own (mean) row."""
+    variant, separator, pooling = name.partition(POOLED_SEPARATOR)
+    return (variant, pooling) if separator else (name, None)
+
+
+def pooled_name_reason(name: str, specs: Mapping[str, VariantSpec], param: str) -> str | None:
+    """Why ``name`` (in ``param``) is not a declared variant nor ``<declared variant>:<pooling>``, or None."""
+    variant, pooling = split_pooled(name)
+    if pooling is not None and pooling not in POOLINGS:
+        return (f"{param} names {name}: a pooled row is <variant>{POOLED_SEPARATOR}<pooling> with a pooling of "
+                f"{', '.join(POOLINGS)}")
+    if variant not in specs:
+        return f"{param} names {name}, not a variant of conf's `variants` (declared: {', '.join(specs)})"
+    return None
+
+
 def answering_reason(specs: Mapping[str, VariantSpec], name: str, param: str = "predict.variant") -> str | None:
     """Why variant ``name`` cannot name the people of unlabeled frames (predict, the served model), or None."""
     usable = [n for n, s in specs.items() if s.enabled and s.from_frames_alone]

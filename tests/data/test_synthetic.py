@@ -15,8 +15,12 @@ from faceless.data.synthetic import (
     PARAMS_FILE,
     DemoConfig,
     DemoSize,
+    FrameCorruption,
     generate_demo,
     generate_other_demo,
+    corrupt_frame,
+    draw_corruption,
+    frame_corruption,
     other_people_numbers,
     person_traits,
     plan_tree,
@@ -420,16 +424,18 @@ def test_no_other_people_writes_nothing(tmp_path):
 
 @pytest.mark.parametrize(("key", "value"), [("extra_test_videos", -1), ("extra_test_videos", 101),
                                             ("extra_test_videos", 1.5), ("other_people", -2),
-                                            ("other_people", None)])
+                                            ("other_people", None), ("frame_corruption", -0.1),
+                                            ("frame_corruption", 1.5)])
 def test_demo_config_checks_the_new_keys(tmp_path, key, value):
     params = {**TINY, "root": str(tmp_path / "demo"), "extra_test_videos": 4, "other_root": str(tmp_path / "other"),
-              "other_people": 2, key: value}
+              "other_people": 2, "frame_corruption": 0.0, key: value}
     with pytest.raises(ConfigError, match=rf"ingestion\.demo\.{key}"):
         DemoConfig(**params)
 
 
 def test_demo_config_refuses_one_root_for_both_trees(tmp_path):
-    params = {**TINY, "root": str(tmp_path), "extra_test_videos": 0, "other_root": str(tmp_path), "other_people": 2}
+    params = {**TINY, "root": str(tmp_path), "extra_test_videos": 0, "other_root": str(tmp_path), "other_people": 2,
+              "frame_corruption": 0.0}
     with pytest.raises(ConfigError, match=r"ingestion\.demo\.other_root"):
         DemoConfig(**params)
 
@@ -482,3 +488,83 @@ def test_rendered_frames_are_byte_identical_to_the_pinned_digests(case, expected
 
 def test_every_pinned_frame_has_a_digest():
     assert len(PINNED_FRAME_DIGESTS) == len(PINNED_FRAMES)
+
+
+# ----------------------------------------------------------------------------------------------
+# Frames of mixed quality (ingestion.demo.frame_corruption)
+# ----------------------------------------------------------------------------------------------
+#: SHA-256 of the decoded HR pixels (path order) of the TINY demo with one extra test video, computed
+#: with the renderer before frame corruption existed: strength 0 must leave every frame as it was.
+TINY_HR_PIXELS_DIGEST = "cdcb47287e459220a0252f729f596b8d8b945560974558b4fb13b74547dbf013"
+
+
+def hr_pixels_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((root / "hr").rglob("*.png")):
+        with Image.open(path) as img:
+            digest.update(path.relative_to(root).as_posix().encode() + np.asarray(img).tobytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def corrupted_demo(tmp_path_factory) -> tuple[Path, Path]:
+    """The TINY demo (one extra test video) without corruption and at strength 1."""
+    base = tmp_path_factory.mktemp("corruption")
+    for name, strength in (("off", 0.0), ("on", 1.0)):
+        generate_demo(base / name, DemoSize.from_params(TINY), workers=1, progress=False, extra_test_videos=1,
+                      frame_corruption=strength)
+    return base / "off", base / "on"
+
+
+def test_strength_zero_renders_every_frame_as_before(corrupted_demo):
+    off, _ = corrupted_demo
+    assert hr_pixels_digest(off) == TINY_HR_PIXELS_DIGEST
+    # The marker too: a tree cached before the key existed is still the right one.
+    assert "frame_corruption" not in (off / PARAMS_FILE).read_text()
+
+
+def test_corruption_changes_only_the_frames_it_strikes(corrupted_demo):
+    off, on = corrupted_demo
+    hit = missed = 0
+    for path in sorted((off / "hr").rglob("*.png")):
+        rel = path.relative_to(off)
+        person, video, sequence, frame = (int(part.split("_")[1].split(".")[0]) for part in rel.parts[1:])
+        corruption = frame_corruption(TINY["seed"], person, video, sequence, frame, 1.0)
+        same = path.read_bytes() == (on / rel).read_bytes()
+        # A clean draw leaves the frame (and frame_rng's stream) exactly as without corruption.
+        assert same == corruption.clean, rel
+        hit, missed = hit + (not same), missed + same
+    assert hit and missed  # mixed quality: some frames struck, some clean
+    assert "frame_corruption" in (on / PARAMS_FILE).read_text()
+
+
+def test_corruption_draws_are_per_frame_deterministic_and_scale_with_strength():
+    assert frame_corruption(0, 1, 2, 3, 4, 0.0) is None
+    assert draw_corruption(np.random.default_rng(5), 0.5) == draw_corruption(np.random.default_rng(5), 0.5)
+    assert frame_corruption(0, 1, 2, 3, 4, 0.7) == frame_corruption(0, 1, 2, 3, 4, 0.7)
+    draws = [frame_corruption(0, 0, 1, 1, f, 1.0) for f in range(400)]
+    clean = np.mean([d.clean for d in draws])
+    assert 0.12 < clean < 0.32  # (1 - 0.4)^3 = 0.216 at strength 1
+    kinds = [np.mean([getattr(d, k) is not None for d in draws]) for k in ("blur", "occluder", "exposure_stops")]
+    assert all(0.3 < rate < 0.5 for rate in kinds), kinds
+    weak = [frame_corruption(0, 0, 1, 1, f, 0.2) for f in range(400)]
+    assert np.mean([d.clean for d in weak]) > 0.75
+    assert {d.exposure_stops > 0 for d in draws if d.exposure_stops is not None} == {True, False}  # over and under
+
+
+def test_each_corruption_does_what_its_name_says():
+    traits = person_traits(0, 2, 2)
+    img = render_frame(traits, video_traits(0, 2, 1), _rng(0, "frame", 2, 1, 0, 0), 0.3, 128)
+    base = np.asarray(img, dtype=np.float32)
+    none = {"blur": None, "occluder": None, "exposure_stops": None, "occluder_colour": (200, 20, 20)}
+
+    def with_(**kind) -> np.ndarray:
+        return np.asarray(corrupt_frame(img, FrameCorruption(**{**none, **kind})), dtype=np.float32)
+
+    sharpness = lambda a: np.abs(np.diff(a, axis=1)).mean() + np.abs(np.diff(a, axis=0)).mean()  # noqa: E731
+    assert sharpness(with_(blur=(0.2, 30.0))) < 0.6 * sharpness(base)
+    patch = with_(occluder=(0.25, 0.25, 0.75, 0.75))
+    assert (patch[40:88, 40:88] == (200, 20, 20)).all() and np.array_equal(patch[:30], base[:30])
+    assert with_(exposure_stops=1.5).mean() > base.mean() + 40
+    assert with_(exposure_stops=-1.5).mean() < 0.5 * base.mean()
+    assert np.array_equal(with_(), base)

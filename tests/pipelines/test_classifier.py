@@ -143,9 +143,11 @@ def test_full_contains_every_node_of_every_stage(pipelines):
 
 def test_classifier_nodes_read_their_variant_arrays(pipelines):
     """A node per variant that is on (conf/base: lr, bicubic, srgan, hr), in its own namespace, reading
-    its input's arrays: the frames for lr, the truth for hr, what upscaling made for the others."""
+    its input's arrays: the frames for lr, the truth for hr, what upscaling made for the others; then
+    its pooling's node on the same arrays (tests/pipelines/test_pooling.py)."""
     by_name = {node.name: node for node in pipelines["classifier"].nodes}
-    assert set(by_name) == {f"classifier.{v}.train" for v in ("lr", "bicubic", "srgan", "hr")}
+    assert set(by_name) == {f"classifier.{v}.{n}" for v in ("lr", "bicubic", "srgan", "hr")
+                            for n in ("train", "train_pooling")}
     expected = {"lr": "lr", "bicubic": "bicubic", "srgan": "srgan", "hr": "hr"}
     for variant, prefix in expected.items():
         node = by_name[f"classifier.{variant}.train"]

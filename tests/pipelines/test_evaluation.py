@@ -455,12 +455,13 @@ def test_evaluation_nodes_read_their_variant_test_arrays(pipelines):
         node = by_name[f"evaluation.{variant}.evaluate"]
         assert node.namespace == f"evaluation.{variant}"
         assert node.inputs == [f"classifier_{variant}", f"{VARIANT_ARRAYS[variant]}_test", "test_index",
-                               "params:evaluation"]
+                               "params:evaluation", f"pooling_{variant}"]
         assert node.outputs == [f"evaluation_{variant}"]
     assert by_name["evaluation.srgan.evaluate"].inputs[1] == "srgan_test"
     compare = by_name["evaluation.compare_variants"]
     reports = [f"{kind}_{v}" for v in VARIANTS for kind in ("evaluation", "classifier_report")]
-    assert compare.inputs == ["sampling_report", "params:evaluation", *reports, "sr_report_srgan", "sr_report_srgan_self"]
+    assert compare.inputs == ["sampling_report", "params:evaluation", "params:pooling", *reports, "sr_report_srgan",
+                              "sr_report_srgan_self"]
     assert compare.outputs == OUTPUTS
 
 
@@ -474,6 +475,7 @@ def test_classifier_and_evaluation_run_as_kedro_pipelines(pipelines, toy, tmp_pa
         catalog[f"{side}_index"] = toy[f"{side}_index"]
     catalog["params:classifier"] = tiny_params(tmp_path / "ckpt", epochs=2)
     catalog["params:evaluation"] = EVAL_PARAMS
+    catalog["params:pooling"] = base_params("pooling")  # the mean: nothing trained
     catalog["sampling_report"] = SAMPLING_REPORT
     catalog["sr_report_srgan"] = SR_REPORT
     catalog["sr_report_srgan_self"] = {"variant": "srgan_self", "skipped": "the source has no truth"}

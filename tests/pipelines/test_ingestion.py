@@ -58,6 +58,7 @@ def test_conf_base_builds_the_config():
     assert config.demo.extra_test_videos == 4
     assert (config.demo.other_people, config.demo.other_root) == (16, "data/01_raw/demo_other")
     assert (config.other_root, config.other_hr_root) == (None, None)
+    assert config.demo.frame_corruption == 0.0  # off: today's demo, byte for byte
 
 
 def test_synthetic_source_renders_the_demo_and_points_at_it(demo_run):
@@ -103,6 +104,16 @@ def test_other_people_of_the_demo_are_not_recognition_people(demo_run):
     assert report["frame_size"] == [4, 4] and report["hr_frame_size"] == [16, 16]
     again, _ = scan_other_frames(params)
     assert again.equals(other)
+
+
+def test_frame_corruption_reaches_both_demo_trees(tmp_path):
+    params = tiny_params(tmp_path / "demo")
+    params["demo"]["frame_corruption"] = 0.5
+    source_info = prepare_source(params)
+    assert source_info["generated"] is True and source_info["demo"]["frame_corruption"] == 0.5
+    _, report = scan_other_frames(params)
+    marker = (tmp_path / "demo_other" / "demo_params.json").read_text()
+    assert report["generated"] is True and '"frame_corruption": 0.5' in marker
 
 
 def test_no_other_people_give_an_empty_index(tmp_path):

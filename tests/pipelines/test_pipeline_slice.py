@@ -85,7 +85,7 @@ def tiny_demo(demo_root: Path) -> dict:
 def slice_run(pipelines, demo_root):
     """One run of ingestion + sampling, as `kedro run` would chain them."""
     ingestion = conf_params("ingestion")
-    ingestion.update(source="synthetic", workers=1, demo=tiny_demo(demo_root))
+    ingestion.update(source="synthetic", workers=1, demo={**ingestion["demo"], **tiny_demo(demo_root)})
     sampling = conf_params("sampling")
     sampling["workers"] = 1
     kept = ("source_info", "frame_index", "split_index", "train_index", "val_index", "test_index", "sampling_report",

@@ -83,13 +83,20 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
     refused rather than executed. Saves atomically (temporary file, then rename). Ours rather than
     ``kedro_datasets_experimental.pytorch.PyTorchDataset`` because that one stores a bare
     state_dict, and a generator file must carry the config that rebuilds its module.
+
+    ``optional: true``: a file an earlier run may not have made (one from before the file existed);
+    then it loads as None and counts as there, so a pipeline that reads it runs on such a run's
+    outputs. For read-only entries: a writer's entry must say whether its file is there.
     """
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None, optional: bool = False) -> None:
         self._filepath = Path(filepath)
         self.metadata = metadata
+        self._optional = bool(optional)
 
-    def load(self) -> dict:
+    def load(self) -> dict | None:
+        if self._optional and not self._filepath.exists():
+            return None
         # Checked first: a damaged file is one line naming it, not a deep torch error.
         return load_torch_file(self._filepath, "model file (run the stage that writes it again)")
 
@@ -100,17 +107,18 @@ class TorchWeightsDataset(AbstractDataset[dict, dict]):
             torch.save(data, temporary)
 
     def _exists(self) -> bool:
-        return self._filepath.is_file()
+        return self._optional or self._filepath.is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        return {"filepath": str(self._filepath), **({"optional": True} if self._optional else {})}
 
 
 class RunArtifactDataset(AbstractDataset[Any, Any]):
     """Another dataset whose file is also an artifact of the active MLflow run (under
     ``artifact_path``), as with kedro-mlflow's ``MlflowArtifactDataset``, but not when the data is what
-    a variant that did not run leaves behind (:func:`is_skip_marker`): the local file still carries
-    the reason to the stages after it, and the run gets no placeholder file.
+    a variant that did not run leaves behind (:func:`is_skip_marker`) or a file with nothing trained in
+    it (:func:`is_untrained`): the local file still serves the stages after it, and the run gets no
+    placeholder file.
 
     Example catalog entry::
 
@@ -134,7 +142,7 @@ class RunArtifactDataset(AbstractDataset[Any, Any]):
 
     def save(self, data: Any) -> None:
         self._dataset.save(data)
-        if not is_skip_marker(data) and mlflow.active_run() is not None:
+        if not is_skip_marker(data) and not is_untrained(data) and mlflow.active_run() is not None:
             mlflow.log_artifact(str(self._dataset._filepath), self._artifact_path)
 
     def _exists(self) -> bool:
@@ -172,6 +180,12 @@ def is_skip_marker(data: Any) -> bool:
         return "skipped" in data
     label = getattr(data, "get_label", None)
     return callable(label) and str(label()).startswith("skipped")
+
+
+def is_untrained(data: Any) -> bool:
+    """A file that holds no trained weights: a mean pooling (``{"method": "mean"}``, nothing learnt),
+    kept locally for the stages after it and not logged to the run."""
+    return isinstance(data, dict) and data.get("method") == "mean" and not data.get("heads")
 
 
 def _tensor_bytes(data: Any) -> int | None:

@@ -21,6 +21,12 @@ on a video-disjoint split, and so super-resolution has something to prove):
   training only (``srgan_other``): numbered from the first look-alike group after the recognition
   people's, so no one of them is, or looks like, a recognition person.
 
+* Frames of mixed quality (``ingestion.demo.frame_corruption``, a strength in [0, 1]): each frame
+  may get motion blur, an occluding patch and under- or over-exposure, each drawn per frame, so
+  sequence pooling has good and bad frames to tell apart. The draws come from a random stream of
+  their own, made only when the strength is above 0: at 0 every file is byte-identical to a
+  renderer without corruption (the tree's marker too, so a cached tree stays valid).
+
 Everything is deterministic from ``seed``: the same parameters give byte-identical files.
 """
 from __future__ import annotations
@@ -124,9 +130,13 @@ class DemoConfig:
     extra_test_videos: int
     other_root: str
     other_people: int
+    frame_corruption: float
 
     def __post_init__(self) -> None:
         self.size()
+        if not 0 <= self.frame_corruption <= 1:
+            raise ConfigError("ingestion.demo.frame_corruption must be in [0, 1] (0: off), "
+                              f"got {self.frame_corruption}")
         _as_int(self.extra_test_videos, "ingestion.demo.extra_test_videos", low=0)
         if self.extra_test_videos > EXTRA_VIDEO_LIMIT:
             raise ConfigError(f"ingestion.demo.extra_test_videos must be <= {EXTRA_VIDEO_LIMIT}, "
@@ -469,6 +479,87 @@ def _paint_hair(img: Image.Image, mask: Image.Image, person: dict) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
+# Frames of mixed quality
+# ----------------------------------------------------------------------------------------------
+#: Each kind of corruption strikes a frame with this probability times the strength (independently):
+#: at strength 1 about a fifth of the frames stay clean, at 0.5 about half.
+CORRUPTION_RATE = 0.4
+
+
+@dataclass(frozen=True)
+class FrameCorruption:
+    """What happens to one frame, sizes as fractions of the frame: ``blur`` (length, angle in degrees)
+    of a straight camera motion; ``occluder`` (x0, y0, x1, y1) and its RGB ``occluder_colour``;
+    ``exposure_stops`` (+ over, - under). None: that kind does not strike."""
+
+    blur: tuple[float, float] | None
+    occluder: tuple[float, float, float, float] | None
+    occluder_colour: tuple[int, int, int]
+    exposure_stops: float | None
+
+    @property
+    def clean(self) -> bool:
+        return self.blur is None and self.occluder is None and self.exposure_stops is None
+
+
+def draw_corruption(rng: np.random.Generator, strength: float) -> FrameCorruption:
+    """One frame's corruption at ``strength`` in (0, 1]: which kinds strike (each with probability
+    :data:`CORRUPTION_RATE` x strength) and how hard (up to the strength). Every value is drawn
+    whether used or not, so the stream's order never depends on the outcome."""
+    strikes = rng.random(3) < CORRUPTION_RATE * strength
+    severity = strength * (0.5 + 0.5 * rng.random(3))
+    angle, centre, colour, sign = rng.uniform(0, 180), rng.uniform(0.3, 0.7, 2), rng.integers(0, 256, 3), rng.random()
+    # At strength 1: blur over 7-15 % of the frame (5-10 px at 64 px), a patch of 33-45 % of its
+    # side over the face, 1.1-1.7 stops off: bad frames, mostly still a face, some beyond use.
+    side = 0.2 + 0.25 * severity[1]
+    box = (centre[0] - side / 2, centre[1] - side / 2, centre[0] + side / 2, centre[1] + side / 2)
+    return FrameCorruption(
+        blur=(0.15 * severity[0], float(angle)) if strikes[0] else None,
+        occluder=tuple(float(v) for v in box) if strikes[1] else None,
+        occluder_colour=tuple(int(v) for v in colour),
+        exposure_stops=float((0.5 + 1.2 * severity[2]) * (1 if sign < 0.5 else -1)) if strikes[2] else None,
+    )
+
+
+def frame_corruption(seed: int, person: int, video: int, sequence: int, frame: int, strength: float
+                     ) -> FrameCorruption | None:
+    """The corruption the demo gives a frame at ``strength`` (None at 0: no stream is even drawn)."""
+    if strength <= 0:
+        return None
+    return draw_corruption(_rng(seed, "corruption", person, video, sequence, frame), strength)
+
+
+def corrupt_frame(img: Image.Image, corruption: FrameCorruption) -> Image.Image:
+    """``img`` with ``corruption``: the occluder is in the scene, the blur is the camera's motion
+    over it, the exposure the sensor's (clipped as a sensor clips)."""
+    s = img.size[0]
+    if corruption.occluder is not None:
+        img = img.copy()
+        ImageDraw.Draw(img).rectangle([v * s for v in corruption.occluder], fill=corruption.occluder_colour)
+    arr = np.asarray(img, dtype=np.float32)
+    if corruption.blur is not None:
+        arr = _motion_blur(arr, corruption.blur[0] * s, corruption.blur[1])
+    if corruption.exposure_stops is not None:
+        arr = arr * np.float32(2.0 ** corruption.exposure_stops)
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8))
+
+
+def _motion_blur(arr: np.ndarray, length: float, angle_deg: float) -> np.ndarray:
+    """The mean of ``arr`` shifted along a line of ``length`` px at ``angle_deg`` (edges repeated)."""
+    taps = max(2, int(round(length)) + 1)
+    a = np.deg2rad(angle_deg)
+    steps = np.linspace(-length / 2, length / 2, taps)
+    shifts = [(int(round(t * np.sin(a))), int(round(t * np.cos(a)))) for t in steps]
+    pad = max(1, max(max(abs(dy), abs(dx)) for dy, dx in shifts))
+    padded = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    h, w = arr.shape[:2]
+    out = np.zeros_like(arr)
+    for dy, dx in shifts:
+        out += padded[pad + dy:pad + dy + h, pad + dx:pad + dx + w]
+    return out / len(shifts)
+
+
+# ----------------------------------------------------------------------------------------------
 # Layout and writing
 # ----------------------------------------------------------------------------------------------
 def plan_tree(size: DemoSize, extra_test_videos: int = 0, people: Sequence[int] | None = None
@@ -527,8 +618,8 @@ def _frame_rel(person: int, video: int, seq: int, frame: int, ext: str) -> str:
     return f"person_{person:04d}/video_{video:04d}/seq_{seq:04d}/frame_{frame:05d}.{ext}"
 
 
-def _render_person(args: tuple[DemoSize, dict[str, Any], str]) -> int:
-    size, person_plan, out_dir = args
+def _render_person(args: tuple[DemoSize, dict[str, Any], str, float]) -> int:
+    size, person_plan, out_dir, corruption_strength = args
     out = Path(out_dir)
     p = person_plan["person"]
     person = person_traits(size.seed, p, size.lookalike_group_size)
@@ -543,6 +634,9 @@ def _render_person(args: tuple[DemoSize, dict[str, Any], str]) -> int:
             frame_rng = _rng(size.seed, "frame", p, entry["video"], entry["sequence"], frame)
             t = k / max(1, len(frames))
             hr = render_frame(person, video, frame_rng, t, size.hr_size)
+            corruption = frame_corruption(size.seed, p, entry["video"], entry["sequence"], frame, corruption_strength)
+            if corruption is not None and not corruption.clean:
+                hr = corrupt_frame(hr, corruption)  # the truth shows it too: it happened in front of the camera
             # Slight optical blur before sampling, as a camera has; then 4x area downscale + JPEG.
             lr = hr.filter(ImageFilter.GaussianBlur(0.6)).resize((lr_px, lr_px), Image.Resampling.BOX)
             lr_path = out / "lr" / _frame_rel(p, entry["video"], entry["sequence"], frame, "jpg")
@@ -555,45 +649,52 @@ def _render_person(args: tuple[DemoSize, dict[str, Any], str]) -> int:
     return written
 
 
-def demo_fingerprint(size: DemoSize, extra_test_videos: int = 0) -> dict[str, Any]:
-    return {"renderer_version": RENDERER_VERSION, **size.as_dict(), "extra_test_videos": extra_test_videos}
+def demo_fingerprint(size: DemoSize, extra_test_videos: int = 0, frame_corruption: float = 0.0) -> dict[str, Any]:
+    # The corruption's strength only when on: a tree rendered without it keeps its marker as it was.
+    corruption = {"frame_corruption": frame_corruption} if frame_corruption > 0 else {}
+    return {"renderer_version": RENDERER_VERSION, **size.as_dict(), "extra_test_videos": extra_test_videos,
+            **corruption}
 
 
 def generate_demo(root: str | os.PathLike, size: DemoSize, workers: int, progress: bool = True,
-                  extra_test_videos: int = 0) -> dict:
+                  extra_test_videos: int = 0, frame_corruption: float = 0.0) -> dict:
     """Render the demo tree under ``root`` (``root/lr`` 64 px JPEGs, ``root/hr`` 256 px PNGs).
 
     ``extra_test_videos`` more videos a person, after the regular ones, listed in the returned
     ``test_only_videos`` ([person, video] pairs): sampling puts them on the test side alone. The
-    regular videos' files are byte-identical whatever their number.
+    regular videos' files are byte-identical whatever their number. ``frame_corruption``: the
+    strength of the per-frame corruptions (:func:`frame_corruption`; 0: none).
 
     Skips the work when ``root`` already holds a complete tree made with the same parameters.
     Renders into a temporary sibling folder and renames it at the end, so an interrupted run
     never leaves a tree that looks complete.
     """
     plan = plan_tree(size, extra_test_videos)
-    info = _render_tree(Path(root), size, plan, demo_fingerprint(size, extra_test_videos), "ingestion.demo.root",
-                        workers, progress, {"test_only_videos": test_only_videos(plan)})
+    info = _render_tree(Path(root), size, plan, demo_fingerprint(size, extra_test_videos, frame_corruption),
+                        "ingestion.demo.root", workers, progress, {"test_only_videos": test_only_videos(plan)},
+                        frame_corruption)
     return info
 
 
 def generate_other_demo(root: str | os.PathLike, size: DemoSize, other_people: int, workers: int,
-                        progress: bool = True) -> dict:
+                        progress: bool = True, frame_corruption: float = 0.0) -> dict:
     """Render ``other_people`` more people, for SR training only, under ``root`` (``lr/``, ``hr/``
     as :func:`generate_demo`): numbered after the recognition people's look-alike groups
-    (:func:`other_people_numbers`), with the same size ranges and no extra test videos. Cached and
-    published like the demo tree; nothing is written when ``other_people`` is 0."""
+    (:func:`other_people_numbers`), with the same size ranges, the same camera (``frame_corruption``)
+    and no extra test videos. Cached and published like the demo tree; nothing is written when
+    ``other_people`` is 0."""
     people = other_people_numbers(size, other_people)
-    wanted = {**demo_fingerprint(size), "other_people": other_people, "first_person": people[0] if people else None}
+    wanted = {**demo_fingerprint(size, frame_corruption=frame_corruption), "other_people": other_people,
+              "first_person": people[0] if people else None}
     if not people:
         return {"fingerprint": wanted, "frames": 0, "people": 0, "person_numbers": [], "generated": False}
     plan = plan_tree(size, people=people)
     return _render_tree(Path(root), size, plan, wanted, "ingestion.demo.other_root", workers, progress,
-                        {"person_numbers": people})
+                        {"person_numbers": people}, frame_corruption)
 
 
 def _render_tree(root: Path, size: DemoSize, plan: list[dict[str, Any]], wanted: dict[str, Any], name: str,
-                 workers: int, progress: bool, extra_info: dict[str, Any]) -> dict:
+                 workers: int, progress: bool, extra_info: dict[str, Any], frame_corruption: float) -> dict:
     """Render ``plan`` into ``root`` unless its marker already holds the ``wanted`` fingerprint."""
     marker = root / PARAMS_FILE
     info = read_json(marker)  # {} when missing or unreadable: then it vouches for nothing
@@ -604,7 +705,7 @@ def _render_tree(root: Path, size: DemoSize, plan: list[dict[str, Any]], wanted:
     # is refused before any work, whatever files it holds.
     check_replaceable(root, name)
     tmp = fresh_folder(root, name)
-    jobs = [(size, person_plan, str(tmp)) for person_plan in plan]
+    jobs = [(size, person_plan, str(tmp), frame_corruption) for person_plan in plan]
     frames = 0
     bar = tqdm(total=len(jobs), desc="rendering demo people", unit="person", disable=not progress)
     if workers > 1:

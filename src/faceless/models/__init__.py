@@ -15,13 +15,14 @@ from typing import Any
 from torch import nn
 
 # Importing a network's module registers it: srresnet is this project's generator, the other two
-# read generators trained elsewhere (faceless.models.pretrained).
-from faceless.models import classifier, discriminator, generator, krasserm_srresnet, msrresnet  # noqa: F401
-from faceless.models.registry import (BACKBONES, DISCRIMINATORS, GENERATORS, REGISTRIES, BackboneConfig, arch_of,
-                                      register)
+# read generators trained elsewhere (faceless.models.pretrained); aggregation holds the sequence pooling heads.
+from faceless.models import (aggregation, classifier, discriminator, generator, krasserm_srresnet,  # noqa: F401
+                             msrresnet)
+from faceless.models.registry import (AGGREGATORS, BACKBONES, DISCRIMINATORS, GENERATORS, REGISTRIES, BackboneConfig,
+                                      arch_of, register)
 from faceless.utils.errors import ConfigError
 
-__all__ = ["BACKBONES", "DISCRIMINATORS", "GENERATORS", "BackboneConfig", "arch_of", "build_model", "load_model",
+__all__ = ["AGGREGATORS", "BACKBONES", "DISCRIMINATORS", "GENERATORS", "BackboneConfig", "arch_of", "build_model", "load_model",
            "register"]
 
 

@@ -71,7 +71,16 @@ class FrameClassifier(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(self.stem(x)).mean((2, 3)))
+        return self.head(self.embed(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The frame embedding the head reads: the body's features, globally mean-pooled (N, channels)."""
+        return self.body(self.stem(x)).mean((2, 3))
+
+    @property
+    def embed_dim(self) -> int:
+        """The width of :meth:`embed`'s rows: the last stage's channels."""
+        return self.head[-1].in_features
 
     def config(self) -> dict[str, Any]:
         return {"arch": self.arch, **self._config}

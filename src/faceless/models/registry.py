@@ -15,7 +15,8 @@ A network is one class in one file, registered where it is defined::
         def from_config(cls, config: dict[str, Any]) -> MyCNN: ...
 
 ``@register`` sets the class's ``arch`` (the name saved files carry) and adds it to its kind's dict:
-:data:`GENERATORS`, :data:`DISCRIMINATORS` or :data:`BACKBONES`. Nothing else names a network:
+:data:`GENERATORS`, :data:`DISCRIMINATORS`, :data:`BACKBONES` or :data:`AGGREGATORS` (sequence
+pooling heads over a backbone's frame embeddings). Nothing else names a network:
 ``faceless.models.build_model`` finds it by ``arch``, a config names it by ``arch`` (checked
 against these dicts), and a backbone's options in conf pass through to its constructor
 (:class:`BackboneConfig`).
@@ -38,10 +39,12 @@ T = TypeVar("T", bound=type[nn.Module])
 GENERATORS: dict[str, type[nn.Module]] = {}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {}
 BACKBONES: dict[str, type[nn.Module]] = {}
+AGGREGATORS: dict[str, type[nn.Module]] = {}
 REGISTRIES: dict[str, dict[str, type[nn.Module]]] = {"generator": GENERATORS, "discriminator": DISCRIMINATORS,
-                                                      "backbone": BACKBONES}
+                                                      "backbone": BACKBONES, "aggregator": AGGREGATORS}
 #: The arch of a file saved before configs carried ``arch``: the project's first network of each kind.
-LEGACY_ARCH = {"generator": "srresnet", "discriminator": "srgan_vgg", "backbone": "small_cnn"}
+LEGACY_ARCH = {"generator": "srresnet", "discriminator": "srgan_vgg", "backbone": "small_cnn",
+               "aggregator": "nan_attention"}
 
 
 def register(kind: str, name: str) -> Callable[[T], T]:

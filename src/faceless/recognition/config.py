@@ -120,6 +120,9 @@ class EvaluationConfig:
     bootstrap: BootstrapConfig
     permutations: int                # random sign patterns of the paired test beyond its exact range
     comparisons: list[list[str]]     # [variant, baseline] pairs whose paired difference is reported
+    # More pairs of the family, run only when pooling.method is a learned pooling: their names may be
+    # pooled rows (``lr:attention``, faceless.variants.pooled_name).
+    pooling_comparisons: list[list[str]]
 
     def __post_init__(self) -> None:
         check_at_least(self, ("batch_size", "permutations"), 1, "evaluation")
@@ -127,7 +130,9 @@ class EvaluationConfig:
         if not 0 < self.bootstrap.confidence < 1:
             raise ConfigError("evaluation.bootstrap.confidence must be between 0 and 1 (0.95: a 95 % interval), "
                               f"got {self.bootstrap.confidence}")
-        for i, pair in enumerate(self.comparisons):  # the names are checked against `variants` up front (hooks)
-            if len(pair) != 2 or pair[0] == pair[1]:
-                raise ConfigError(f"evaluation.comparisons[{i}] must be [variant, baseline], two different "
-                                  f"variants; got {pair}")
+        # The names are checked against `variants` up front (hooks).
+        for key in ("comparisons", "pooling_comparisons"):
+            for i, pair in enumerate(getattr(self, key)):
+                if len(pair) != 2 or pair[0] == pair[1]:
+                    raise ConfigError(f"evaluation.{key}[{i}] must be [variant, baseline], two different "
+                                      f"variants; got {pair}")

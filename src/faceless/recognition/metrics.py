@@ -22,9 +22,12 @@ import torch.nn.functional as F
 
 from faceless.data.people import person_names
 from faceless.inference import (
+    attention_head,
+    frame_embeddings,
     frame_log_probs,
     load_classifier,
     pool_sequences,
+    pool_sequences_attention,
     sequence_ids,
     sequence_labels,
     to_nchw_uint8,
@@ -133,11 +136,16 @@ def unit_keys(index: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str], li
 def _outcomes(log_probs: torch.Tensor, labels: torch.Tensor, seq_ids: np.ndarray) -> dict[str, torch.Tensor]:
     """One seed's per-unit outcomes: the truth's rank, hits and points per sequence; hits per frame."""
     seq_scores, _ = pool_sequences(log_probs, seq_ids)
-    seq_rank = truth_ranks(seq_scores, sequence_labels(seq_ids, labels)).float()
     frame_rank = truth_ranks(log_probs, labels)
-    return {"rank": seq_rank, "top1": (seq_rank == 0).float(), "top5": (seq_rank < CHALLENGE_TOP_K).float(),
-            "points": challenge_points(seq_rank),
+    return {**_sequence_outcomes(seq_scores, sequence_labels(seq_ids, labels)),
             "frame_top1": (frame_rank == 0).float(), "frame_top5": (frame_rank < CHALLENGE_TOP_K).float()}
+
+
+def _sequence_outcomes(seq_scores: torch.Tensor, seq_labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per sequence of pooled scores: the truth's rank, top-1/top-5 hits and challenge points."""
+    seq_rank = truth_ranks(seq_scores, seq_labels).float()
+    return {"rank": seq_rank, "top1": (seq_rank == 0).float(), "top5": (seq_rank < CHALLENGE_TOP_K).float(),
+            "points": challenge_points(seq_rank)}
 
 
 def _seed_summary(seed: int | None, report: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +156,8 @@ def _seed_summary(seed: int | None, report: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_classifier(classifier: dict[str, Any], test_x: np.ndarray, test_index: pd.DataFrame, variant: str,
-                        device: torch.device, dtype: torch.dtype | None, batch: int, flip_tta: bool
-                        ) -> dict[str, Any]:
+                        device: torch.device, dtype: torch.dtype | None, batch: int, flip_tta: bool,
+                        pooling: dict[str, Any] | None = None) -> dict[str, Any]:
     """Test-side metrics of one variant's saved classifier, every seed of it.
 
     The keys of a single run (``frame``, ``sequence``, per-person accuracy, ...) are the first
@@ -157,6 +165,12 @@ def evaluate_classifier(classifier: dict[str, Any], test_x: np.ndarray, test_ind
     video keys, true label, rank of the truth in the pooled scores, top-1/top-5 hit, challenge
     points) and ``frame_outcomes`` (video key, top-1/top-5 hit) are averaged over the seeds, and
     each holds ``by_seed``: per outcome, one list per seed (in ``seeds`` order) of whole numbers.
+    Sequences pool by the mean frame log-probability.
+
+    ``pooling``: the variant's pooling file (:mod:`faceless.recognition.pooling`). Where it holds
+    attention heads, ``attention`` holds the same sequence-level keys (``sequence``, ``per_seed``,
+    ``sequence_outcomes``) with the sequences pooled by each seed's head, from the same frame
+    predictions (:func:`attention_report`), and ``seconds``: each head's training time.
     """
     if len(test_x) != len(test_index):
         raise ValueError(f"evaluation {variant}: {len(test_x)} test frames but {len(test_index)} index rows")
@@ -165,10 +179,18 @@ def evaluate_classifier(classifier: dict[str, Any], test_x: np.ndarray, test_ind
     seq_ids, seq_keys, seq_videos, frame_videos = unit_keys(test_index)
     num_classes = classifier["config"]["num_classes"]
     report: dict[str, Any] = {}
-    per_seed, outcomes = [], []
+    per_seed, outcomes, heads, attention = [], [], [], []
     for seed, state_dict in classifier_seeds(classifier):
         model = load_classifier({**classifier, "state_dict": state_dict}).to(device)
-        log_probs = frame_log_probs(model, x_u8, classifier["normalisation"], device, dtype, batch, flip_tta=flip_tta)
+        head = attention_head(pooling, classifier, state_dict)
+        if head is None:
+            log_probs = frame_log_probs(model, x_u8, classifier["normalisation"], device, dtype, batch,
+                                        flip_tta=flip_tta)
+        else:  # one pass gives the embeddings the head reads and the frame predictions
+            embedded, log_probs = frame_embeddings(model, x_u8, classifier["normalisation"], device, dtype, batch,
+                                                   flip_tta=flip_tta)
+            heads.append(head)
+            attention.append(pool_sequences_attention(head, embedded, seq_ids)[0])
         seed_report = recognition_report(log_probs, labels, test_index, num_classes)
         report = report or seed_report
         per_seed.append(_seed_summary(seed, seed_report))
@@ -191,7 +213,34 @@ def evaluate_classifier(classifier: dict[str, Any], test_x: np.ndarray, test_ind
                                      "by_seed": {key: seeds[key] for key in ("top1", "top5", "points")}},
                   frame_outcomes={"video": frame_videos, "top1": mean["frame_top1"], "top5": mean["frame_top5"],
                                   "by_seed": {"top1": seeds["frame_top1"], "top5": seeds["frame_top5"]}})
-    logger.info("evaluation %s: sequence top-1 %.3f, frame top-1 %.3f, challenge score %.1f (first of %d seeds)",
+    if attention:
+        report["attention"] = {**attention_report(attention, per_seed, report["sequence_outcomes"], num_classes),
+                               "seconds": [head.get("seconds") for head in heads]}
+    logger.info("evaluation %s: sequence top-1 %.3f, frame top-1 %.3f, challenge score %.1f (first of %d seeds)%s",
                 variant, report["sequence"]["top1"], report["frame"]["top1"], report["sequence"]["challenge_score"],
-                len(per_seed))
+                len(per_seed), f"; by attention: sequence top-1 {report['attention']['sequence']['top1']:.3f}"
+                if attention else "")
     return report
+
+
+def attention_report(scores_by_seed: list[torch.Tensor], per_seed: list[dict[str, Any]],
+                     mean_outcomes: dict[str, Any], num_classes: int) -> dict[str, Any]:
+    """The sequence side of an evaluation again, with each seed's sequences scored by ``scores_by_seed``
+    (sequences, classes; by an attention head): ``sequence`` (the first seed's metrics), ``per_seed``
+    (the frame numbers of ``per_seed``, the frames being the same, with the new sequence numbers) and
+    ``sequence_outcomes`` (the units of ``mean_outcomes``, the mean pooling's, with new outcomes)."""
+    seq_labels = torch.as_tensor(mean_outcomes["label"], dtype=torch.long)
+    reports, outcomes = [], []
+    for scores in scores_by_seed:
+        sequence = classification_metrics(scores, seq_labels, num_classes)
+        sequence["challenge_score"] = challenge_score(scores, seq_labels)
+        reports.append(sequence)
+        outcomes.append(_sequence_outcomes(scores, seq_labels))
+    stacked = {key: torch.stack([o[key] for o in outcomes]) for key in outcomes[0]}
+    runs = [{**run, "sequence_top1": r["top1"], "sequence_top5": r["top5"], "challenge_score": r["challenge_score"],
+             "sequence_macro_f1": r["macro_f1"]} for run, r in zip(per_seed, reports)]
+    units = {key: mean_outcomes[key] for key in ("sequence", "video", "label")}
+    return {"sequence": reports[0], "per_seed": runs,
+            "sequence_outcomes": {**units, **{key: value.mean(0).tolist() for key, value in stacked.items()},
+                                  "by_seed": {key: stacked[key].round().long().tolist()
+                                              for key in ("top1", "top5", "points")}}}

@@ -35,6 +35,7 @@ from faceless.recognition.stats import (
     shown,
 )
 from faceless.recognition.variants import NOT_ASKED
+from faceless.variants import POOLINGS, pooled_name, split_pooled
 
 if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a second of every process's start)
     from matplotlib.figure import Figure
@@ -82,10 +83,14 @@ class Comparison:
 
 def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
             evaluations: Mapping[str, dict[str, Any]], train_reports: Mapping[str, dict[str, Any]],
-            cfg: EvaluationConfig, sr_report_id: Mapping[str, Any] | None = None) -> Comparison:
+            cfg: EvaluationConfig, sr_report_id: Mapping[str, Any] | None = None, pooling: str = "mean") -> Comparison:
     """``evaluations`` and ``train_reports`` by variant, in the order the table lists them;
-    ``sr_report_id``: the recognition-aware generator's report (srgan_id), where it was trained."""
+    ``sr_report_id``: the recognition-aware generator's report (srgan_id), where it was trained;
+    ``pooling``: the run's ``pooling.method``; a learned one gives every variant a second row
+    (:func:`with_pooled_rows`), which ``cfg.comparisons`` may name."""
     sr_report_id = sr_report_id or {}
+    evaluations, train_reports = with_pooled_rows(evaluations, train_reports, pooling)
+    own = [v for v in evaluations if split_pooled(v)[1] is None]  # a row per classifier, for its figures
     rows, tracked, intervals = [], {}, {}
     for variant, ev in evaluations.items():
         if "skipped" in ev:
@@ -122,7 +127,7 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
                "family": {"declared": [list(pair) for pair in cfg.comparisons],
                           "ran": differences.loc[differences["note"] == "", ["variant", "baseline"]].values.tolist(),
                           "correction": "holm, per metric"},
-               "permutations": cfg.permutations, "flip_tta": cfg.flip_tta,
+               "permutations": cfg.permutations, "flip_tta": cfg.flip_tta, "pooling": pooling,
                "leakage_split": leakage, "split_by": sampling_report.get("split_by"),
                "split_policy": sampling_report.get("split_policy", {}).get("summary"),
                "sr_val": sr_report.get("val", {}), "sr_val_id": sr_report_id.get("val", {})}
@@ -134,10 +139,10 @@ def compare(sampling_report: Mapping[str, Any], sr_report: Mapping[str, Any],
     shown_differences = differences[~(differences["variant"].isin(not_asked)
                                       | differences["baseline"].isin(not_asked))]
     markdown = _markdown(shown_table, shown_differences, evaluations, cfg, leakage, sampling_report, sr_report,
-                         present, sr_report_id, not_asked)
+                         present, sr_report_id, not_asked, pooling)
     return Comparison(summary=summary, table=table, markdown=markdown,
-                      confusion=confusion_figure(list(evaluations.values())),
-                      curves=curves_figure(list(train_reports.values())), tracked=tracked,
+                      confusion=confusion_figure([evaluations[v] for v in own]),
+                      curves=curves_figure([train_reports[v] for v in own]), tracked=tracked,
                       differences=differences,
                       forest=differences_figure(shown_differences, cfg.bootstrap.confidence))
 
@@ -152,6 +157,33 @@ def tracked_number(column: str, value: float, group: str = "") -> tuple[str, flo
             name, value = f"{metric}_pct{column[len(metric):]}", 100 * value
             break
     return (f"{group}/{name}" if group else name), value
+
+
+def with_pooled_rows(evaluations: Mapping[str, dict[str, Any]], train_reports: Mapping[str, dict[str, Any]],
+                     pooling: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Each variant's evaluation and training report, each followed, where ``pooling`` is a learned
+    pooling, by the row ``<variant>:<pooling>``: the same classifier and frames, the sequence side
+    pooled by its trained head (the evaluation's ``<pooling>`` block,
+    :func:`faceless.recognition.metrics.attention_report`), the head's training time added to the
+    classifier's; a variant skipped, or evaluated without that pooling, gives a skipped row saying why."""
+    rows: dict[str, dict[str, Any]] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    for variant, ev in evaluations.items():
+        rows[variant] = {k: x for k, x in ev.items() if k not in POOLINGS}  # the mean row: its own keys
+        reports[variant] = train_reports[variant]
+        if pooling == "mean":
+            continue
+        name, block, tr = pooled_name(variant, pooling), ev.get(pooling), train_reports[variant]
+        if "skipped" in ev or block is None:
+            reason = ev.get("skipped") or (f"{variant} was evaluated without {pooling} pooling (its pooling file says "
+                                           f"mean): run its classifier's train_pooling with pooling.method={pooling}")
+            rows[name] = reports[name] = {"variant": name, "skipped": reason}
+            continue
+        rows[name] = {**rows[variant], **{k: block[k] for k in ("sequence", "per_seed", "sequence_outcomes")},
+                      "variant": name, "pooling": pooling}
+        seconds = [tr.get("seconds"), *block.get("seconds", [None])]
+        reports[name] = {**tr, "variant": name, "seconds": None if None in seconds else float(sum(seconds))}
+    return rows, reports
 
 
 def seed_outcomes(units: Mapping[str, Any], column: str) -> np.ndarray:
@@ -285,10 +317,11 @@ def _interval_kind(method: str) -> str:
 
 def _markdown(table: pd.DataFrame, differences: pd.DataFrame, evaluations: Mapping[str, dict[str, Any]],
               cfg: EvaluationConfig, leakage: Mapping, sampling_report: Mapping, sr_report: Mapping,
-              present: list[int], sr_report_id: Mapping, not_asked: Sequence[str] = ()) -> str:
+              present: list[int], sr_report_id: Mapping, not_asked: Sequence[str] = (), pooling: str = "mean") -> str:
     """The report: each part a list of lines, the parts after the table each led by a blank line."""
     lines = [*_intro(table, evaluations, cfg, sampling_report, present), *_variant_table(table),
-             *_not_asked_note(not_asked), *_seed_spread(table), *_differences_table(differences, cfg),
+             *_pooling_note(pooling), *_not_asked_note(not_asked), *_seed_spread(table),
+             *_differences_table(differences, cfg),
              *_sr_validation(sr_report), *_sr_id_validation(sr_report_id), *_leakage_audit(leakage)]
     return "\n".join(lines) + "\n"
 
@@ -335,6 +368,16 @@ def _variant_table(table: pd.DataFrame) -> list[str]:
             f"{_fmt(r['frame_macro_f1'])} | {_fmt(r['sequence_macro_f1'])} | {int(r['test_frames'])} | "
             f"{int(r['test_sequences'])} | {int(r['seeds'])} | {_fmt(r['train_seconds'], False)} |")
     return lines
+
+
+def _pooling_note(pooling: str) -> list[str]:
+    """What the pooled rows are, where the run has them."""
+    if pooling == "mean":
+        return []
+    row = pooled_name("<variant>", pooling)
+    return ["", f"Rows `{row}`: the variant's classifier with each sequence's frames pooled by an {pooling} head "
+                f"(pooling.method: {pooling}) trained on the training side's sequences, instead of the mean of "
+                "their log-probabilities; its frame metrics are the variant's own, its train s adds the head's."]
 
 
 def _not_asked_note(not_asked: Sequence[str]) -> list[str]:

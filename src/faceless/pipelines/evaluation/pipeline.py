@@ -8,14 +8,15 @@ from .nodes import compare_variants, evaluate_variant
 
 
 def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
-    """Each variant that is on evaluated on the test side (a namespace each), then the comparison."""
+    """Each variant that is on evaluated on the test side (a namespace each; under its pooling too where
+    it learned one), then the comparison."""
     parts = []
     for name, spec in variants.items():
         func = update_wrapper(partial(evaluate_variant, variant=name), evaluate_variant)
         parts.append(Pipeline([Node(
             func,
             {"classifier": f"classifier_{name}", "test_x": f"{spec.arrays}_test", "test_index": "test_index",
-             "params": "params:evaluation"},
+             "params": "params:evaluation", "pooling": f"pooling_{name}"},
             f"evaluation_{name}", name="evaluate",
         )], namespace=name, prefix_datasets_with_namespace=False))
     # By name: every evaluation, training report and SR report reaches compare_variants under its own name.
@@ -24,7 +25,8 @@ def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
     compare = update_wrapper(partial(compare_variants, variants=list(variants)), compare_variants)
     parts.append(Pipeline([Node(
         compare,
-        {"sampling_report": "sampling_report", "params": "params:evaluation", **reports},
+        {"sampling_report": "sampling_report", "params": "params:evaluation", "pooling_params": "params:pooling",
+         **reports},
         ["metrics", "comparison", "comparison_md", "confusion_matrices", "training_curves", "evaluation_metrics",
          "differences", "differences_plot"],
         name="compare_variants",

@@ -38,7 +38,8 @@ def prepare_source(params: dict[str, Any]) -> dict[str, Any]:
         return {"source": config.source, "root": config.root, "hr_root": config.hr_root, "generated": False,
                 "layout": config.layout, "sequence_length": config.sequence_length, "test_only_videos": []}
     demo_root, size = Path(config.demo.root), config.demo.size()
-    info = generate_demo(demo_root, size, workers=config.workers, extra_test_videos=config.demo.extra_test_videos)
+    info = generate_demo(demo_root, size, workers=config.workers, extra_test_videos=config.demo.extra_test_videos,
+                         frame_corruption=config.demo.frame_corruption)
     if info["generated"]:
         logger.info("rendered the demo dataset: %d frames of %d people under %s", info["frames"], size.people, demo_root)
     else:
@@ -132,7 +133,8 @@ def _other_source(config: IngestionConfig) -> dict[str, Any]:
     files = "LR frames from files, paired with their truth"
     if config.source == "synthetic":
         size, demo = config.demo.size(), config.demo
-        info = generate_other_demo(Path(demo.other_root), size, demo.other_people, workers=config.workers)
+        info = generate_other_demo(Path(demo.other_root), size, demo.other_people, workers=config.workers,
+                                   frame_corruption=demo.frame_corruption)
         if not info["people"]:
             return {"source": "synthetic", "root": None, "hr_root": None, "note": "ingestion.demo.other_people is 0"}
         return {"source": "synthetic", "root": str(Path(demo.other_root) / "lr"),

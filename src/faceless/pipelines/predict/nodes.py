@@ -3,8 +3,10 @@
 The test set is OrCam's test layout, ``seq_XXXX/frame_NNNNN.jpg`` (a folder or a ``.tar``), with no
 person anywhere. Its frames go through the same cached upscaling as the training data, then through
 the classifier an earlier ``full`` run trained for ``predict.variant``; frames of a sequence are
-pooled by mean log-probability, as in evaluation (:mod:`faceless.inference`), and the five most
-likely people, best first, make one row of ``submission.csv``.
+pooled as that run's pooling file says (``pooling.method``: the mean log-probability, or the
+attention head trained for that classifier; a run from before pooling files existed: the mean), as in
+evaluation (:mod:`faceless.inference`), and the five most likely people, best first, make one row of
+``submission.csv``.
 
 With ``predict.root: null`` the demo's test side is exported in that layout (sequences renamed and
 shuffled, the answer key kept outside the tree), so the pipeline can be tried, and scored, offline.
@@ -100,10 +102,10 @@ def answering_spec(variants: dict[str, Any], variant: str) -> VariantSpec:
 
 
 def predict_sequences(frames: np.ndarray, index: pd.DataFrame, source: dict[str, Any], train_index: pd.DataFrame,
-                      classifier: dict[str, Any], params: dict[str, Any]
+                      classifier: dict[str, Any], params: dict[str, Any], pooling: dict[str, Any] | None = None
                       ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Top-k people per sequence with ``predict.variant``'s ``classifier``: the submission, the same
-    with probabilities, and a report."""
+    """Top-k people per sequence with ``predict.variant``'s ``classifier`` and its ``pooling`` (None:
+    the mean): the submission, the same with probabilities, and a report."""
     started = time.perf_counter()
     config = _config(params)
     if "skipped" in classifier:
@@ -119,16 +121,25 @@ def predict_sequences(frames: np.ndarray, index: pd.DataFrame, source: dict[str,
     names = classifier.get("class_names") or class_names(int(classifier["config"]["num_classes"]), train_index)
     codes, seq_names = pd.factorize(index["sequence_name"], sort=True)
     scores, counts, device = classify_sequences(classifier, frames, codes, config.device, config.precision,
-                                                config.batch_size, config.flip_tta)
+                                                config.batch_size, config.flip_tta, pooling=pooling)
     submission, detail = name_sequences(scores, counts, list(seq_names), names, config.top_k)
-    report = {"variant": config.variant, "sequences": len(seq_names), "frames": len(index), "people": len(names),
+    report = {"variant": config.variant, **pooling_entry(pooling), "sequences": len(seq_names), "frames": len(index),
+              "people": len(names),
               "top_k": config.top_k, "device": str(device), "seconds": round(time.perf_counter() - started, 3),
               "top1_counts": submission["person_1"].value_counts().to_dict()}
     if source.get("answer_key"):
         report.update(score_named(scores, list(seq_names), names, read_json(source["answer_key"]).get("answers", {})))
-    logger.info("predict: named %d sequences with the %s classifier%s", len(seq_names), config.variant,
+    logger.info("predict: named %d sequences with the %s classifier (%s pooling)%s", len(seq_names), config.variant,
+                report.get("pooling", "mean"),
                 f"; challenge score {report['challenge_score']:.1f}" if "challenge_score" in report else "")
     return submission, detail, report
+
+
+def pooling_entry(pooling: dict[str, Any] | None) -> dict[str, str]:
+    """A report's ``pooling`` where a pooling file holds a learned pooling; nothing for the mean (none,
+    or a skip marker), so reports of runs that pool by the mean read as they always did."""
+    method = (pooling or {}).get("method", "mean")
+    return {} if method == "mean" else {"pooling": method}
 
 
 def score_named(scores: torch.Tensor, seq_names: list[str], names: list[str], answers: dict[str, str]

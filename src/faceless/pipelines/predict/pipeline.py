@@ -15,8 +15,8 @@ from .nodes import (
 def create_pipeline(variant: str, spec: VariantSpec | None, **kwargs) -> Pipeline:
     """Name the people of unlabeled sequences with ``predict.variant``'s classifier (and generator,
     ``spec``: that variant's block, None where it is not declared: its node then says so)."""
-    # Reads what an earlier `full` run saved (the variant's generator and classifier, test_index for
-    # the demo export); trains nothing.
+    # Reads what an earlier `full` run saved (the variant's generator, classifier and pooling, test_index
+    # for the demo export); trains nothing.
     generator = {"sr_generator": f"sr_generator_{variant}"} if spec is not None and spec.has_generator else {}
     return Pipeline(
         [
@@ -31,7 +31,8 @@ def create_pipeline(variant: str, spec: VariantSpec | None, **kwargs) -> Pipelin
                  "predict_input", name="predict_input"),
             Node(predict_sequences,
                  {"frames": "predict_input", "index": "predict_index", "source": "predict_source",
-                  "train_index": "train_index", "classifier": f"classifier_{variant}", "params": "params:predict"},
+                  "train_index": "train_index", "classifier": f"classifier_{variant}", "params": "params:predict",
+                  "pooling": f"predict_pooling_{variant}"},
                  ["submission", "predictions", "predict_report"], name="predict_sequences"),
             Node(predict_metrics, "predict_report", "predict_metrics", name="predict_metrics"),
         ],

@@ -1,9 +1,11 @@
 """The served model: frames of sequences in, each sequence's five most likely people out.
 
 It bundles what ``predict`` uses (the generator where ``predict.variant`` needs one, that variant's
-classifier, its class names, the ``predict`` and ``upscaling`` settings) and answers through the same
-functions of :mod:`faceless.inference` (:func:`~faceless.inference.upscale_frames` computes what the
-upscaling cache holds, frame for frame), so on the same frames it gives ``predictions.csv``'s rows.
+classifier and pooling file (its attention heads where the run trained them; a model logged before
+pooling files pools by the mean), its class names, the ``predict`` and ``upscaling`` settings) and
+answers through the same functions of :mod:`faceless.inference` (:func:`~faceless.inference.upscale_frames`
+computes what the upscaling cache holds, frame for frame), so on the same frames it gives
+``predictions.csv``'s rows.
 
 Input: a table (pandas, or JSON ``dataframe_split`` / ``dataframe_records`` over HTTP), one row per
 frame: ``sequence`` (any id; the frames of a sequence are pooled) and ``image`` (a base64-encoded
@@ -38,7 +40,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
 from PIL import Image
 
-from faceless.inference import UpscaleConfig, classify_sequences, name_sequences, upscale_frames
+from faceless.inference import UpscaleConfig, attention_head, classify_sequences, name_sequences, upscale_frames
 from faceless.data.predict_config import PredictConfig
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
@@ -88,13 +90,14 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
     """``predict``'s answer for frames sent in a table (see the module's docstring).
 
     Logged as code (``served.py``), not pickled: its state is read from the model's artifacts
-    (``model.pt``: variant, classifier, generator, class names; ``settings.json``: the ``predict``
+    (``model.pt``: variant, classifier, generator, class names, pooling; ``settings.json``: the ``predict``
     and ``upscaling`` parameters) by :meth:`load_context`, or given to :meth:`from_parts`."""
 
     variant: str
     input: str                       # how its input is made from a frame (faceless.variants)
     classifier: dict[str, Any]
     generator: dict[str, Any] | None
+    pooling: dict[str, Any] | None   # the variant's pooling file; None: the mean
     class_names: list[str]
     predict_config: PredictConfig
     upscaling: UpscaleConfig
@@ -113,6 +116,9 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
 
     def _set(self, parts: dict[str, Any], settings: dict[str, Any]) -> None:
         self.variant, self.classifier, self.generator = parts["variant"], parts["classifier"], parts["generator"]
+        self.pooling = parts.get("pooling")  # absent from models logged before pooling files: the mean
+        # Checked now, not at the first request: a pooling of other weights is one line.
+        attention_head(self.pooling, self.classifier, self.classifier["state_dict"])
         self.input = input_kind(parts)
         self.class_names = list(parts["class_names"])
         self.predict_config = from_params(PredictConfig, settings["predict"], "predict")
@@ -153,7 +159,7 @@ class FacelessModel(mlflow.pyfunc.PythonModel):
         codes, names = pd.factorize(sequences, sort=True)
         config = self.predict_config
         scores, counts, _ = classify_sequences(self.classifier, inputs, codes, config.device, config.precision,
-                                               config.batch_size, config.flip_tta)
+                                               config.batch_size, config.flip_tta, pooling=self.pooling)
         _, detail = name_sequences(scores, counts, [str(n) for n in names], self.class_names, config.top_k)
         return detail
 

@@ -16,7 +16,7 @@ from mlflow.types import ColSpec, Schema
 
 from faceless.data.people import class_names
 from faceless.data.predict_config import PredictConfig
-from faceless.pipelines.predict.nodes import answering_spec
+from faceless.pipelines.predict.nodes import answering_spec, pooling_entry
 from faceless.pipelines.serving import served
 from faceless.pipelines.serving.config import serving_config
 from faceless.pipelines.serving.model import FacelessModel, encode_image, input_example
@@ -48,9 +48,10 @@ def serving_request(lr_test: np.ndarray, test_index: pd.DataFrame, params: dict[
 
 
 def model_parts(classifier: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],
-                variants: dict[str, Any], sr_generator: dict[str, Any] | None = None) -> dict[str, Any]:
+                variants: dict[str, Any], sr_generator: dict[str, Any] | None = None,
+                pooling: dict[str, Any] | None = None) -> dict[str, Any]:
     """``predict.variant``'s classifier, how its input is made, its generator where it has one, its
-    class names."""
+    class names, and its pooling file (None: the mean)."""
     variant = from_params(PredictConfig, predict_params, "predict").variant
     spec = answering_spec(variants, variant)
     if "skipped" in classifier:
@@ -58,7 +59,8 @@ def model_parts(classifier: dict[str, Any], train_index: pd.DataFrame, predict_p
                           "so there is no model to serve; choose a variant the run trains")
     names = classifier.get("class_names") or class_names(int(classifier["config"]["num_classes"]), train_index)
     return {"variant": variant, "input": spec.input, "classifier": classifier,
-            "generator": sr_generator if spec.has_generator else None, "class_names": list(names)}
+            "generator": sr_generator if spec.has_generator else None, "class_names": list(names),
+            "pooling": pooling}
 
 
 def serving_limits_of(serving_params: dict[str, Any]) -> dict[str, Any]:
@@ -68,14 +70,17 @@ def serving_limits_of(serving_params: dict[str, Any]) -> dict[str, Any]:
 
 def log_served_model(classifier: dict[str, Any], train_index: pd.DataFrame, predict_params: dict[str, Any],
                      upscaling_params: dict[str, Any], serving_params: dict[str, Any], variants: dict[str, Any],
-                     sr_generator: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Log the model to this run as ``serving.name`` (``runs:/<run id>/<name>``); a report of it."""
-    parts = model_parts(classifier, train_index, predict_params, variants, sr_generator)
+                     sr_generator: dict[str, Any] | None = None, pooling: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """Log the model to this run as ``serving.name`` (``runs:/<run id>/<name>``), its sequences pooled
+    as ``pooling`` (the variant's pooling file) says; a report of it."""
+    parts = model_parts(classifier, train_index, predict_params, variants, sr_generator, pooling)
     settings = {"predict": predict_params, "upscaling": upscaling_params, "serving": serving_limits_of(serving_params)}
     FacelessModel.from_parts(parts, settings)  # checks the settings now, not at the first request
     config = serving_config(serving_params)
     name, registered = config.name, config.registered_model_name
-    report = {"name": name, "variant": parts["variant"], "people": len(parts["class_names"]), "model_uri": None}
+    report = {"name": name, "variant": parts["variant"], **pooling_entry(pooling), "people": len(parts["class_names"]),
+              "model_uri": None}
     if mlflow.active_run() is None:
         logger.info("serving: no MLflow run, so no model is logged")
         return report
