@@ -60,8 +60,8 @@ def test_every_variant_has_its_attention_row_and_the_pooled_pairs_run(pooled_run
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     run = client.search_runs([client.get_experiment_by_name("faceless").experiment_id])[0]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "classifier/lr/pooling/loss")] == [10, 20]
-    assert "test.lr:attention.sequence_top1" in run.data.metrics
-    assert "test.diff.srgan:attention_vs_lr:attention.sequence_top1_p_adjusted" in run.data.metrics
+    assert "evaluation/lr:attention/sequence_top1_pct" in run.data.metrics
+    assert "evaluation/srgan:attention_vs_lr:attention/sequence_top1_p_adjusted" in run.data.metrics
     assert "models/pooling_srgan.pt" in {a.path for a in client.list_artifacts(run.info.run_id, "models")}
 
 

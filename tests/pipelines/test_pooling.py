@@ -132,9 +132,9 @@ def test_the_catalog_logs_the_pooling_beside_the_classifier_and_predict_reads_it
 
     catalog = project_catalog()
     pooling, classifier = catalog.get("pooling_lr"), catalog.get("classifier_lr")
-    # kedro-mlflow's artifact wrapper, as the classifier's: logged to the run's models/ folder
-    assert type(pooling).__name__ == "MlflowTorchWeightsDataset" == type(classifier).__name__
-    assert pooling.artifact_path == classifier.artifact_path == "models"
+    # the classifier's run-artifact wrapper: logged to the run's models/ folder (not a mean pooling's file)
+    assert type(pooling).__name__ == "RunArtifactDataset" == type(classifier).__name__
+    assert pooling._artifact_path == classifier._artifact_path == "models"
     assert "data/06_models/pooling_lr.pt" in repr(pooling) and pooling.metadata["kedro-viz"]["layer"] == "models"
     report = catalog.get("pooling_report_lr")
     assert "data/08_reporting/pooling_report_lr.json" in repr(report)
@@ -263,7 +263,8 @@ def test_with_attention_every_variant_has_its_pooled_row_right_after_its_own(eva
     assert [line.get_label() for line in out["training_curves"].axes[0].get_lines()] == ["lr", "srgan"]
     markdown = out["comparison_md"]
     assert "| lr:attention | 16 | " in markdown and "Rows `<variant>:attention`" in markdown
-    assert out["evaluation_metrics"]["lr:attention.sequence_top1"] == {"value": pooled["sequence_top1"], "step": 0}
+    assert out["evaluation_metrics"]["lr:attention/sequence_top1_pct"] == {"value": 100 * pooled["sequence_top1"],
+                                                                          "step": 0}
     assert out["metrics"]["pooling"] == "attention" and "attention" not in out["metrics"]["variants"]["lr"]
     assert "sequence_outcomes" not in out["metrics"]["variants"]["lr:attention"]
 
@@ -287,7 +288,7 @@ def test_the_pooled_pairs_join_the_declared_family_and_holm_runs_over_all_of_it(
         np.testing.assert_array_equal(differences[f"{metric}_p_adjusted"].to_numpy(dtype=float), adjusted)
     assert out["metrics"]["family"]["declared"] == pairs
     assert "| lr:attention − lr |" in out["comparison_md"]
-    assert "diff.lr:attention_vs_lr.sequence_top1_p" in out["evaluation_metrics"]
+    assert "lr:attention_vs_lr/sequence_top1_p_value" in out["evaluation_metrics"]
 
 
 def test_with_mean_pooling_the_comparison_is_todays(evaluated):
