@@ -19,10 +19,11 @@ import dataclasses
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.metrics import CHALLENGE_TOP_K, SEED_METRICS
@@ -37,8 +38,6 @@ from faceless.recognition.stats import (
 from faceless.recognition.variants import NOT_ASKED
 from faceless.variants import POOLINGS, pooled_name, split_pooled
 
-if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn (a second of every process's start)
-    from matplotlib.figure import Figure
 
 TABLE_COLUMNS = ["variant", "input_px", "frame_top1", "frame_top5", "sequence_top1", "sequence_top5",
                  "challenge_score", "frame_macro_f1", "sequence_macro_f1", "test_frames", "test_sequences",
@@ -485,8 +484,6 @@ def differences_figure(differences: pd.DataFrame, confidence: float) -> Figure:
     interval, sequence top-1 in points on the left, challenge score on the right; a filled marker
     where the difference is shown (interval excludes 0, Holm p < 1 - confidence), a hollow one where it is
     not; skipped pairs named, not drawn."""
-    from matplotlib.figure import Figure
-
     if differences.empty:
         fig = Figure(figsize=(4, 1))
         fig.text(0.5, 0.5, "no paired differences asked for", ha="center")
@@ -520,8 +517,6 @@ def differences_figure(differences: pd.DataFrame, confidence: float) -> Figure:
 
 def confusion_figure(evaluations: list[dict[str, Any]]) -> Figure:
     """One row-normalised test-side confusion matrix per evaluated variant."""
-    from matplotlib.figure import Figure
-
     done = [ev for ev in evaluations if "frame" in ev]
     if not done:
         fig = Figure(figsize=(4, 1))
@@ -548,8 +543,6 @@ def confusion_figure(evaluations: list[dict[str, Any]]) -> Figure:
 
 def curves_figure(train_reports: list[dict[str, Any]]) -> Figure:
     """Validation sequence top-1 and training loss per epoch, a line per trained variant."""
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(11, 4))
     ax_acc, ax_loss = fig.subplots(1, 2)
     for tr in train_reports:

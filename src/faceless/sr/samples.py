@@ -1,26 +1,21 @@
 """A grid of validation frames: LR (nearest) | bicubic | SR | HR truth (when there is one)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+# Figures are built with the object API, not pyplot: no global backend switch on import (a
+# notebook that imports the pipelines keeps its inline plots), no open-figure registry to leak.
+from matplotlib.figure import Figure
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from faceless.inference import load_generator, to_nchw_uint8, upscale_batches
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 
 def sample_grid(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np.ndarray | None, scale: int,
                 count: int) -> Figure:
     """``count`` evenly spaced validation frames, one per row, upscaled on the CPU in fp32."""
-    # The object API, not pyplot: no global backend switch (a notebook that imports the pipelines
-    # keeps its inline plots), no open-figure registry to leak. Imported here, where a figure is
-    # drawn: matplotlib costs every process's start (each kedro command) about a second.
-    from matplotlib.figure import Figure
-
     count = min(count, len(lr_val))
     if count == 0:
         fig = Figure(figsize=(4, 1))

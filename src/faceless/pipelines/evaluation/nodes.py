@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from faceless.recognition.config import EvaluationConfig
 from faceless.recognition.console_table import console_table
@@ -29,8 +30,6 @@ from faceless.training.device import autocast_dtype, select_device
 from faceless.utils.config import from_params
 from faceless.variants import pooled_name
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 
 def evaluate_variant(classifier: dict[str, Any], test_x: np.ndarray, test_index: pd.DataFrame,

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from matplotlib.figure import Figure
 import numpy as np
 import pandas as pd
 
@@ -31,8 +32,6 @@ from faceless.sr.samples import sample_grid
 from faceless.sr.trainer import train_generator
 from faceless.variants import no_truth_reason, variant_specs
 
-if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: a second of every process's start
-    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +95,6 @@ def plot_sr_samples(sr_generator: dict[str, Any], lr_val: np.ndarray, hr_val: np
                     params: dict[str, Any]) -> Figure:
     """A grid of validation frames: LR (nearest) | bicubic | SR | HR truth (when there is one)."""
     if "skipped" in sr_generator:
-        from matplotlib.figure import Figure
-
         fig = Figure(figsize=(6, 1))
         fig.text(0.5, 0.5, f"skipped: {sr_generator['skipped']}", ha="center", wrap=True)
         fig.set_label("skipped")  # a placeholder: kept locally, not logged to the run (RunArtifactDataset)
