@@ -59,8 +59,8 @@ def compare(evaluations: list[dict], reports: list[dict], params: dict = EVAL_PA
             variants: list[str] | None = None, **inputs):
     """compare_variants as the pipeline calls it: the variants that are on, in order, and their reports."""
     variants = variants or [ev["variant"] for ev in evaluations]
-    return compare_variants(SAMPLING_REPORT, params, variants=variants, sr_report_srgan=sr_report,
-                            **(inputs or named(evaluations, reports)))
+    return compare_variants(SAMPLING_REPORT, params, variants=variants, sr_variant="srgan",
+                            sr_report_srgan=sr_report, **(inputs or named(evaluations, reports)))
 
 
 def family(variants) -> list[list[str]]:

@@ -50,6 +50,8 @@ from faceless.utils.progress import tqdm
 #: Bump when the renderer changes, so a cached demo tree made by older code is regenerated.
 RENDERER_VERSION = 3
 PARAMS_FILE = "demo_params.json"
+#: The demo tree's two halves: the frames as a camera gives them, and their high-resolution truth.
+FRAMES_FOLDER, TRUTH_FOLDER = "lr", "hr"
 
 HAIR_STYLES = ("short", "long", "fringe", "curly")
 STRIPE_ANGLES = (0.0, 45.0, 90.0, 135.0)
@@ -639,8 +641,8 @@ def _render_person(args: tuple[DemoSize, dict[str, Any], str, float]) -> int:
                 hr = corrupt_frame(hr, corruption)  # the truth shows it too: it happened in front of the camera
             # Slight optical blur before sampling, as a camera has; then 4x area downscale + JPEG.
             lr = hr.filter(ImageFilter.GaussianBlur(0.6)).resize((lr_px, lr_px), Image.Resampling.BOX)
-            lr_path = out / "lr" / _frame_rel(p, entry["video"], entry["sequence"], frame, "jpg")
-            hr_path = out / "hr" / _frame_rel(p, entry["video"], entry["sequence"], frame, "png")
+            lr_path = out / FRAMES_FOLDER / _frame_rel(p, entry["video"], entry["sequence"], frame, "jpg")
+            hr_path = out / TRUTH_FOLDER / _frame_rel(p, entry["video"], entry["sequence"], frame, "png")
             lr_path.parent.mkdir(parents=True, exist_ok=True)
             hr_path.parent.mkdir(parents=True, exist_ok=True)
             lr.save(lr_path, quality=quality)

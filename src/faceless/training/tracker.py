@@ -39,17 +39,17 @@ class MemoryTracker:
 
 
 def metric_name(*parts: str) -> str:
-    """``metric_name("classifier", "lr", "loss")`` -> ``classifier/lr/loss`` (empty parts left out)."""
+    """``metric_name("classifier", variant, "loss")`` -> ``classifier/<variant>/loss`` (empty parts left out)."""
     return "/".join(part for part in parts if part)
 
 
 def metric_prefix(*parts: str) -> str:
-    """``metric_prefix("srgan", "srgan_id")`` -> ``srgan/srgan_id/``, for :class:`PrefixedTracker`."""
+    """``metric_prefix("srgan", variant)`` -> ``srgan/<variant>/``, for :class:`PrefixedTracker`."""
     return metric_name(*parts) + "/"
 
 
 class PrefixedTracker:
-    """Prefixes every name (``srgan/srgan/``, ``classifier/lr/``) before passing it on."""
+    """Prefixes every name (``srgan/<variant>/``, ``classifier/<variant>/``) before passing it on."""
 
     def __init__(self, inner: Tracker, prefix: str) -> None:
         self.inner, self.prefix = inner, prefix

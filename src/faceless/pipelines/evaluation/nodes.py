@@ -46,7 +46,8 @@ def evaluate_variant(classifier: dict[str, Any], test_x: np.ndarray, test_index:
 
 
 def compare_variants(sampling_report: dict[str, Any], params: dict[str, Any], variants: list[str],
-                     pooling_params: dict[str, Any] | None = None, **reports: dict[str, Any]
+                     pooling_params: dict[str, Any] | None = None, sr_variant: str | None = None,
+                     identity_variant: str | None = None, **reports: dict[str, Any]
                      ) -> tuple[dict, pd.DataFrame, str, Figure, Figure, dict, pd.DataFrame, Figure]:
     """The comparison across ``variants`` (those that are on, in conf's order): metrics json, table
     (csv + markdown), plots, MLflow metrics, and the paired differences of the declared family
@@ -55,7 +56,9 @@ def compare_variants(sampling_report: dict[str, Any], params: dict[str, Any], va
     caller from before pooling) is the mean.
 
     ``reports`` are named ``evaluation_<variant>``, ``classifier_report_<variant>`` (one each per
-    variant) and ``sr_report_<variant>`` (one per generator variant).
+    variant) and ``sr_report_<variant>`` (one per generator variant); ``sr_variant`` and
+    ``identity_variant`` name the generator variants whose reports the validation sections show
+    (the pipeline chooses them by what the variants are; None: no such section).
     """
     cfg = from_params(EvaluationConfig, params, "evaluation")
     expected = {f"{kind}_{v}" for kind in ("evaluation", "classifier_report") for v in variants}
@@ -65,10 +68,10 @@ def compare_variants(sampling_report: dict[str, Any], params: dict[str, Any], va
     rows = list(variants) + ([pooled_name(v, pooling) for v in variants] if pooling != "mean" else [])
     declared = cfg.comparisons + (cfg.pooling_comparisons if pooling != "mean" else [])
     cfg = dataclasses.replace(cfg, comparisons=declared_family(declared, rows))
-    comparison = compare(sampling_report, reports.get("sr_report_srgan", {}),
+    comparison = compare(sampling_report, reports.get(f"sr_report_{sr_variant}", {}),
                          evaluations={v: reports[f"evaluation_{v}"] for v in variants},
                          train_reports={v: reports[f"classifier_report_{v}"] for v in variants}, cfg=cfg,
-                         sr_report_id=reports.get("sr_report_srgan_id"), pooling=pooling)
+                         sr_report_id=reports.get(f"sr_report_{identity_variant}"), pooling=pooling)
     # Printed so the answer is the last thing a `kedro run --pipeline=full` shows: the headline, in
     # 100 columns (the full table, 13 columns wide, is comparison.md).
     print("\n" + console_table(comparison.table, comparison.differences, confidence=cfg.bootstrap.confidence),

@@ -22,7 +22,13 @@ def create_pipeline(variants: dict[str, VariantSpec], **kwargs) -> Pipeline:
     # By name: every evaluation, training report and SR report reaches compare_variants under its own name.
     reports = {f"{kind}_{v}": f"{kind}_{v}" for v in variants for kind in ("evaluation", "classifier_report")}
     reports.update({f"sr_report_{v}": f"sr_report_{v}" for v, spec in variants.items() if spec.has_generator})
-    compare = update_wrapper(partial(compare_variants, variants=list(variants)), compare_variants)
+    # Whose SR report the comparison's validation sections show, chosen by what the variants are: the
+    # first generator trained on the recognition people's own pairs, and the first with identity terms.
+    trained = [v for v, spec in variants.items() if spec.trains_generator and spec.pairs in ("auto", "truth")]
+    compare = update_wrapper(partial(
+        compare_variants, variants=list(variants),
+        sr_variant=next((v for v in trained if not variants[v].identity), None),
+        identity_variant=next((v for v in trained if variants[v].identity), None)), compare_variants)
     parts.append(Pipeline([Node(
         compare,
         {"sampling_report": "sampling_report", "params": "params:evaluation", "pooling_params": "params:pooling",

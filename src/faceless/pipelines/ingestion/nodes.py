@@ -3,10 +3,10 @@
 ``ingestion.root`` may be a folder or an uncompressed ``.tar`` archive (read in place), in any
 layout of :mod:`faceless.data.layouts` (``ingestion.layout``).
 
-``scan_other_frames`` indexes the *other people* (``srgan_other``: SR trained on people who are not
-in the recognition set): the demo's own (``ingestion.demo.other_people``), or a user's second tree
-(``ingestion.other_root``, high-resolution frames; optionally ``ingestion.other_hr_root`` when it
-holds low-resolution frames with their truth)."""
+``scan_other_frames`` indexes the *other people* (for a generator with ``pairs: other``: SR trained
+on people who are not in the recognition set): the demo's own (``ingestion.demo.other_people``), or
+a user's second tree (``ingestion.other_root``, high-resolution frames; optionally
+``ingestion.other_hr_root`` when it holds low-resolution frames with their truth)."""
 from __future__ import annotations
 
 import logging
@@ -18,7 +18,7 @@ import pandas as pd
 
 from faceless.data.frame_tree import FRAME_COLUMNS, scan_frame_tree
 from faceless.data.ingestion_config import IngestionConfig
-from faceless.data.synthetic import generate_demo, generate_other_demo
+from faceless.data.synthetic import FRAMES_FOLDER, TRUTH_FOLDER, generate_demo, generate_other_demo
 from faceless.utils.config import from_params
 from faceless.utils.errors import ConfigError
 
@@ -46,8 +46,8 @@ def prepare_source(params: dict[str, Any]) -> dict[str, Any]:
         logger.info("demo dataset under %s already matches the parameters: not regenerated", demo_root)
     return {
         "source": config.source,
-        "root": str(demo_root / "lr"),
-        "hr_root": str(demo_root / "hr"),
+        "root": str(demo_root / FRAMES_FOLDER),
+        "hr_root": str(demo_root / TRUTH_FOLDER),
         "generated": bool(info["generated"]),
         "demo": info["fingerprint"],
         "layout": "orcam",  # the demo is always rendered in the OrCam layout
@@ -137,8 +137,8 @@ def _other_source(config: IngestionConfig) -> dict[str, Any]:
                                    frame_corruption=demo.frame_corruption)
         if not info["people"]:
             return {"source": "synthetic", "root": None, "hr_root": None, "note": "ingestion.demo.other_people is 0"}
-        return {"source": "synthetic", "root": str(Path(demo.other_root) / "lr"),
-                "hr_root": str(Path(demo.other_root) / "hr"), "layout": "orcam", "generated": bool(info["generated"]),
+        return {"source": "synthetic", "root": str(Path(demo.other_root) / FRAMES_FOLDER),
+                "hr_root": str(Path(demo.other_root) / TRUTH_FOLDER), "layout": "orcam", "generated": bool(info["generated"]),
                 "person_numbers": info["person_numbers"], "lr_frames": files}
     if not config.other_root:
         return {"source": "none", "root": None, "hr_root": None, "note": "ingestion.other_root is null"}

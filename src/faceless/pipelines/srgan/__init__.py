@@ -1,2 +1,3 @@
-"""SRGAN: train the generator on the training side (and srgan_self on self pairs, srgan_id with an identity
-loss), report PSNR/SSIM on validation; import srgan_pretrained, a generator pretrained elsewhere, as it is."""
+"""SRGAN: train each generator variant on its pairs (the training side's truth, self pairs, other people;
+an identity loss where its block asks), report PSNR/SSIM on validation; import a generator pretrained
+elsewhere, as it is, where a block names its file."""
