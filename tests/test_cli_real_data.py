@@ -11,7 +11,7 @@ import pytest
 
 from faceless.data.synthetic import DemoSize, generate_demo
 
-from .conftest import TINY_DEMO_PARAMS, make_project_copy
+from .conftest import PROJECT_ROOT, TINY_DEMO_PARAMS, make_project_copy
 from .test_cli import kedro
 
 pytestmark = pytest.mark.slow
@@ -144,17 +144,34 @@ def test_predict_reads_an_unlabeled_tar(folder_run: Path, tmp_path: Path) -> Non
                                   from_folder.sort_values("sequence").reset_index(drop=True))
 
 
+def test_seed_environment_quotas_are_the_hackathon_entrys() -> None:
+    """conf/seed's sampling quotas, as the environment merges them (the end-to-end run below scales
+    the frames per sequence down)."""
+    from kedro.config import OmegaConfigLoader
+
+    from faceless import settings
+
+    sampling = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env="seed",
+                                 **settings.CONFIG_LOADER_ARGS)["parameters"]["sampling"]
+    assert sampling["train"] == {"videos_per_person": 2, "sequences_per_video": 2, "frames_per_sequence": 24}
+    assert sampling["val"] == {"videos_per_person": 1, "sequences_per_video": 2, "frames_per_sequence": 12}
+    assert sampling["test"] == {"videos_per_person": 2, "sequences_per_video": 2, "frames_per_sequence": 12}
+
+
 def test_seed_environment_runs_full_on_cpu(tmp_path: Path) -> None:
-    """The seed's configuration (paper SRResNet, 24x2x2 quotas, no truth) runs end to end on a
-    small OrCam-layout tree of real-size 64 px frames (two people: the paper's generator upscaling
-    every frame to 256 px is most of the cost), with its step counts cut down."""
+    """The seed's configuration (paper SRResNet, its quotas of videos and sequences, no truth) runs end
+    to end on a small OrCam-layout tree of real-size 64 px frames (two people), with its step counts
+    and frames per sequence cut down: the paper's generator upscaling every frame to 256 px is most
+    of the cost (24 + 12 + 12 frames a sequence took 5 minutes of one core; 6 + 3 + 3 here)."""
     generate_demo(tmp_path / "orcam", DemoSize(people=2, lookalike_group_size=1, videos_per_person=(5, 5),
                                                sequences_per_video=(2, 2), frames_per_sequence=(3, 3), hr_size=256,
                                                scale=4, jpeg_quality=(35, 75), seed=0),
                   workers=1, progress=False)
     project = make_project_copy(tmp_path / "project")
     small = ("srgan.pretrain_steps=2,srgan.gan_steps=1,srgan.batch_size=2,srgan.eval_every=3,srgan.val_frames=2,"
-             "srgan.checkpoint_every=3,srgan.sample_count=2,classifier.epochs=1,classifier.batch_size=32,classifier.seeds=[0],"
+             "srgan.checkpoint_every=3,srgan.sample_count=2,classifier.epochs=1,classifier.batch_size=16,classifier.seeds=[0],"
+             "sampling.train.frames_per_sequence=6,sampling.val.frames_per_sequence=3,"
+             "sampling.test.frames_per_sequence=3,"
              # srgan_id (on in conf/seed) off here: a second paper-size SR training and upscaling would
              # double this test's cost; its self-pairs path is tested in tests/sr/test_identity.py
              "variants.srgan_id.enabled=false,ingestion.workers=1,sampling.workers=1")
@@ -162,9 +179,9 @@ def test_seed_environment_runs_full_on_cpu(tmp_path: Path) -> None:
            f"ingestion.root={tmp_path / 'orcam' / 'lr'},{small}")
 
     sampling = reporting(project, "sampling_report.json")["sides"]
-    assert sampling["train"]["quota"] == {"videos_per_person": 2, "sequences_per_video": 2, "frames_per_sequence": 24}
-    assert sampling["test"]["quota"] == {"videos_per_person": 2, "sequences_per_video": 2, "frames_per_sequence": 12}
-    assert sampling["train"]["frames"] == 2 * 96 and sampling["test"]["frames"] == 2 * 48
+    assert sampling["train"]["quota"] == {"videos_per_person": 2, "sequences_per_video": 2, "frames_per_sequence": 6}
+    assert sampling["test"]["quota"] == {"videos_per_person": 2, "sequences_per_video": 2, "frames_per_sequence": 3}
+    assert sampling["train"]["frames"] == 2 * 24 and sampling["test"]["frames"] == 2 * 12
     sr = reporting(project, "sr_report_srgan.json")
     assert sr["generator"]["blocks"] == 16 and sr["generator"]["channels"] == 64
     table = pd.read_csv(project / "data/08_reporting/comparison.csv")
