@@ -62,7 +62,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     runs. Its tests share one pytest-xdist group (pytest_collection_modifyitems), so it runs once."""
     from .models.pretrained_files import krasserm_layers, write_krasserm_h5
 
-    project = make_project_copy(tmp_path_factory.mktemp("full") / "project")
+    project = make_project_copy(tmp_path_factory.mktemp("full") / "project", mlflow_store=False)
     h5 = write_krasserm_h5(project / "data" / "06_models" / "gan_generator.h5", krasserm_layers(4, 1, seed=0))
     result = kedro_cli(project, "run", "--pipeline=full", "--env", "controls", "--params",
                        f"{FULL_RUN_PARAMS},variants.srgan_pretrained.import={h5}")
@@ -122,9 +122,31 @@ def resolve_globals(value):
     return value
 
 
-def make_project_copy(dest: Path) -> Path:
-    """The project's conf, notebooks and pyproject in ``dest``, with empty data folders."""
+_STORE_TEMPLATE: list[Path] = []
+
+
+def migrated_mlflow_store() -> Path:
+    """An empty MLflow sqlite store with its tables made, once per test process (removed at exit)."""
+    if not _STORE_TEMPLATE:
+        import atexit
+        import tempfile
+
+        from mlflow.tracking import MlflowClient
+
+        folder = Path(tempfile.mkdtemp(prefix="faceless-mlflow-store-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
+        _STORE_TEMPLATE.append(folder / "mlflow.db")
+    return _STORE_TEMPLATE[0]
+
+
+def make_project_copy(dest: Path, mlflow_store: bool = True) -> Path:
+    """The project's conf, notebooks and pyproject in ``dest``, with empty data folders, and (unless
+    ``mlflow_store`` is False: a fresh clone) an empty MLflow store whose tables are made, as a project
+    has after its first run: making them takes seconds of every fresh copy's first ``kedro run``."""
     dest.mkdir(parents=True)
+    if mlflow_store:
+        shutil.copy(migrated_mlflow_store(), dest / "mlflow.db")
     shutil.copy(PROJECT_ROOT / "pyproject.toml", dest)
     shutil.copy(PROJECT_ROOT / ".telemetry", dest)
     shutil.copytree(PROJECT_ROOT / "conf", dest / "conf", ignore=shutil.ignore_patterns("credentials*"))

@@ -267,7 +267,7 @@ def test_user_errors_from_the_real_cli_are_one_line_with_no_traceback(tmp_path):
 
 @pytest.mark.slow
 def test_two_runs_started_together_in_a_fresh_clone_one_runs_one_is_told_busy(tmp_path):
-    project = make_project_copy(tmp_path / "project")
+    project = make_project_copy(tmp_path / "project", mlflow_store=False)
     assert not (project / "mlflow.db").exists()
     first = kedro(project, "--pipeline=full", "--params", TINY_DEMO_PARAMS)
     second = kedro(project, "--pipeline=full", "--params", TINY_DEMO_PARAMS)
