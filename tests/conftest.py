@@ -1,6 +1,7 @@
 """Shared fixtures: a throwaway copy of the project, so CLI runs never write into the repo."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -122,22 +123,18 @@ def resolve_globals(value):
     return value
 
 
-_STORE_TEMPLATE: list[Path] = []
-
-
+@functools.cache
 def migrated_mlflow_store() -> Path:
     """An empty MLflow sqlite store with its tables made, once per test process (removed at exit)."""
-    if not _STORE_TEMPLATE:
-        import atexit
-        import tempfile
+    import atexit
+    import tempfile
 
-        from mlflow.tracking import MlflowClient
+    from mlflow.tracking import MlflowClient
 
-        folder = Path(tempfile.mkdtemp(prefix="faceless-mlflow-store-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
-        _STORE_TEMPLATE.append(folder / "mlflow.db")
-    return _STORE_TEMPLATE[0]
+    folder = Path(tempfile.mkdtemp(prefix="faceless-mlflow-store-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").search_experiments()
+    return folder / "mlflow.db"
 
 
 def make_project_copy(dest: Path, mlflow_store: bool = True) -> Path:

@@ -2,7 +2,7 @@
 
 The pipelines are built from conf's ``variants`` mapping (:mod:`faceless.variants`), so the registry
 needs the parameters of *this* run: its environment (``--env controls``) and runtime parameters
-(``--params variants.srgan_id.enabled=true``). Kedro creates the context before it first reads the
+(``--params variants.<variant>.enabled=true``). Kedro creates the context before it first reads the
 pipelines (kedro-org/kedro#3093 describes the order), so the context records its parameters here and
 drops the registry's cached pipelines when they were built from another mapping (a second session
 in the same process, e.g. in a notebook or the tests).

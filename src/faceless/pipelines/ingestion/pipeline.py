@@ -1,5 +1,6 @@
 """The ``ingestion`` stage: render the demo or find the folder/tar, then index and validate frames;
-and the other people's frames, for SR trained on people outside the recognition set (``srgan_other``)."""
+and the other people's frames, for SR trained on people outside the recognition set (a generator
+variant with ``pairs: other``)."""
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import prepare_source, scan_frames, scan_other_frames

@@ -55,7 +55,7 @@ def sample_other_frames(other_frame_index: pd.DataFrame, split_index: pd.DataFra
 def load_other_frames(index: pd.DataFrame, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The other people's SR pairs as uint8 (N, h, w, 3) frames and (N, H, W, 3) truth. Where the
     other tree holds high-resolution frames alone, the frames are the truth area-downscaled
-    ``sampling.other.scale`` x (the ``clean64`` downscale); pairs read from files must be that scale apart."""
+    ``sampling.other.scale`` x (the ``truth_downscaled`` input's downscale); pairs read from files must be that scale apart."""
     config = sampling_config(params)
     lr, hr = sampling.load_other_frames(index, config.workers)
     scale = config.other.scale

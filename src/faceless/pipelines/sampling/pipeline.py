@@ -1,5 +1,5 @@
 """The ``sampling`` stage: split disjointly, sample each side, load the chosen frames; and the other
-people's frames for SR trained outside the recognition set (``srgan_other``: ``lr_other``, ``hr_other``)."""
+people's frames for SR trained outside the recognition set (``pairs: other``: ``lr_other``, ``hr_other``)."""
 from kedro.pipeline import Node, Pipeline
 
 from faceless.data import SIDES
